@@ -1,0 +1,1 @@
+//! Colour names for RGB triples.
