@@ -1,42 +1,461 @@
 //! Words derived from measures: shape, size, position. Each rule is documented on its type.
 
-/// Shape word.
+use super::Point;
+
+/// Shape word, decided from a region's measures by [`Shape::classify`].
+///
+/// The inputs are the features in [`ShapeFeatures`]: the Douglas–Peucker polygon
+/// (tolerance 2 % of the perimeter), its *corner count* after pruning, its *fit*
+/// (polygon area / contour area), *circularity* 4πA/P², *solidity* A / hull area, and
+/// the minimum-area rotated rectangle's *aspect* (long side / short side) and *fill*
+/// (A / rectangle area). The rules, applied in order:
+///
+/// 1. **irregular** if the contour area is below 4 px² or the polygon has fewer than
+///    3 vertices (dots, lines, slivers), or if solidity < 0.90 (concave outlines such
+///    as stars, crescents, letters);
+/// 2. if the fit is ≥ 0.95 the outline is straight-sided and the corner count decides:
+///    3 corners → **triangle**; 4 corners with fill ≥ 0.85 → **square** when
+///    aspect ≤ 1.15, otherwise **rectangle**; any other count (or a 4-gon that does
+///    not fill its box, e.g. a rhombus seen corner-up) → **polygon**;
+/// 3. otherwise the outline is curved: with solidity ≥ 0.95, fill in 0.70..=0.86
+///    (an ellipse fills π/4 ≈ 0.785 of its box) and circularity ≥ 0.75 it is a
+///    **circle** when aspect ≤ 1.15, else an **ellipse**;
+/// 4. anything else is **irregular**.
+///
+/// Corners are the polygon's vertices after greedily dropping any vertex whose removal
+/// changes the polygon area by less than 3 % of the contour area, so a blunted raster
+/// tip or a stray vertex on a straight edge does not add a corner. A circle's 2 %
+/// polygon is close to a regular octagon (fit ≈ 0.90), which is what separates curved
+/// outlines from true polygons (fit ≈ 0.98 or more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
-    /// Round.
+    /// Round: curved outline, ellipse-like fill, aspect ≤ 1.15.
     Circle,
-    /// Oval.
+    /// Oval: curved outline, ellipse-like fill, aspect > 1.15.
     Ellipse,
-    /// Three corners.
+    /// Straight-sided with three corners.
     Triangle,
-    /// Four corners, equal sides.
+    /// Four corners filling their rotated box, aspect ≤ 1.15.
     Square,
-    /// Four corners.
+    /// Four corners filling their rotated box, aspect > 1.15.
     Rectangle,
-    /// Five or more corners, convex-ish.
+    /// Straight-sided and convex-ish (solidity ≥ 0.90) with another corner count.
     Polygon,
-    /// Anything else.
+    /// Anything else: concave, degenerate or neither straight nor elliptic.
     Irregular,
 }
 
-/// Size relative to the image.
+/// Thresholds of the [`Shape`] rules, named so the documentation and code agree.
+pub mod shape_rules {
+    /// Contour area below which a shape is a dot or line.
+    pub const MIN_AREA: f64 = 4.0;
+    /// Solidity below which an outline is concave.
+    pub const MIN_SOLIDITY: f64 = 0.90;
+    /// Polygon area / contour area from which an outline is straight-sided.
+    pub const MIN_POLYGON_FIT: f64 = 0.95;
+    /// Fill of the rotated box from which a 4-gon is a square or rectangle.
+    pub const MIN_BOX_FILL: f64 = 0.85;
+    /// Largest aspect for "square" and "circle".
+    pub const MAX_ROUND_ASPECT: f64 = 1.15;
+    /// Solidity needed for a curved outline to be elliptic.
+    pub const MIN_CURVED_SOLIDITY: f64 = 0.95;
+    /// Fill range of the rotated box for elliptic outlines (π/4 ≈ 0.785 ideally).
+    pub const ELLIPSE_FILL: (f64, f64) = (0.70, 0.86);
+    /// Circularity needed for an elliptic outline.
+    pub const MIN_CIRCULARITY: f64 = 0.75;
+    /// Vertex pruning: removal costing less than this fraction of the area drops it.
+    pub const CORNER_AREA_FRACTION: f64 = 0.03;
+}
+
+/// The measures [`Shape::classify`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShapeFeatures {
+    /// Contour (shoelace) area.
+    pub area: f64,
+    /// Vertices of the Douglas–Peucker polygon.
+    pub vertices: usize,
+    /// Corners left after pruning vertices that barely change the polygon's area.
+    pub corners: usize,
+    /// Polygon area / contour area (1 when the area is 0).
+    pub polygon_fit: f64,
+    /// 4π·area / perimeter².
+    pub circularity: f64,
+    /// Area / hull area.
+    pub solidity: f64,
+    /// Long side / short side of the minimum-area rectangle (≥ 1; infinite for lines).
+    pub aspect: f64,
+    /// Area / minimum-area rectangle area.
+    pub fill: f64,
+}
+
+fn shoelace(poly: &[Point]) -> f64 {
+    let n = poly.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let mut s = 0i128;
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        s += i128::from(a.x) * i128::from(b.y) - i128::from(a.y) * i128::from(b.x);
+    }
+    (s as f64 * 0.5).abs()
+}
+
+/// Counts corners: drops, one at a time, the vertex whose removal changes the area
+/// least, while that change is below `max_loss` and more than 3 vertices remain.
+pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
+    let mut poly: Vec<Point> = polygon.to_vec();
+    while poly.len() > 3 {
+        let n = poly.len();
+        let mut best: Option<(f64, usize)> = None;
+        for i in 0..n {
+            let (a, b, c) = (poly[(i + n - 1) % n], poly[i], poly[(i + 1) % n]);
+            let cross = i64::from(b.x - a.x) * i64::from(c.y - a.y)
+                - i64::from(b.y - a.y) * i64::from(c.x - a.x);
+            let loss = (cross as f64 * 0.5).abs();
+            if best.is_none_or(|(l, _)| loss < l) {
+                best = Some((loss, i));
+            }
+        }
+        match best {
+            Some((loss, i)) if loss < max_loss => {
+                poly.remove(i);
+            }
+            _ => break,
+        }
+    }
+    poly.len()
+}
+
+impl ShapeFeatures {
+    /// Derives the features from measures already computed for a region.
+    ///
+    /// `rotated_size` is the (width, height) of the minimum-area rectangle.
+    pub fn new(
+        area: f64,
+        perimeter: f64,
+        polygon: &[Point],
+        hull_area: f64,
+        rotated_size: (f64, f64),
+    ) -> Self {
+        let poly_area = shoelace(polygon);
+        let polygon_fit = if area > 0.0 { poly_area / area } else { 1.0 };
+        let circularity = if perimeter > 0.0 {
+            4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
+        } else {
+            0.0
+        };
+        let solidity = if hull_area > 0.0 {
+            (area / hull_area).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let (w, h) = rotated_size;
+        let (long, short) = if w >= h { (w, h) } else { (h, w) };
+        let aspect = if short > 0.0 {
+            long / short
+        } else {
+            f64::INFINITY
+        };
+        let box_area = w * h;
+        let fill = if box_area > 0.0 { area / box_area } else { 0.0 };
+        Self {
+            area,
+            vertices: polygon.len(),
+            corners: count_corners(polygon, shape_rules::CORNER_AREA_FRACTION * area),
+            polygon_fit,
+            circularity,
+            solidity,
+            aspect,
+            fill,
+        }
+    }
+}
+
+impl Shape {
+    /// Applies the rules documented on [`Shape`].
+    pub fn classify(f: &ShapeFeatures) -> Shape {
+        use shape_rules::*;
+        if f.area < MIN_AREA || f.vertices < 3 || f.solidity < MIN_SOLIDITY {
+            return Shape::Irregular;
+        }
+        if f.polygon_fit >= MIN_POLYGON_FIT {
+            return match f.corners {
+                3 => Shape::Triangle,
+                4 if f.fill >= MIN_BOX_FILL => {
+                    if f.aspect <= MAX_ROUND_ASPECT {
+                        Shape::Square
+                    } else {
+                        Shape::Rectangle
+                    }
+                }
+                _ => Shape::Polygon,
+            };
+        }
+        let elliptic = f.solidity >= MIN_CURVED_SOLIDITY
+            && (ELLIPSE_FILL.0..=ELLIPSE_FILL.1).contains(&f.fill)
+            && f.circularity >= MIN_CIRCULARITY;
+        match (elliptic, f.aspect <= MAX_ROUND_ASPECT) {
+            (true, true) => Shape::Circle,
+            (true, false) => Shape::Ellipse,
+            _ => Shape::Irregular,
+        }
+    }
+
+    /// The word used in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Shape::Circle => "circle",
+            Shape::Ellipse => "ellipse",
+            Shape::Triangle => "triangle",
+            Shape::Square => "square",
+            Shape::Rectangle => "rectangle",
+            Shape::Polygon => "polygon",
+            Shape::Irregular => "irregular",
+        }
+    }
+}
+
+/// Size relative to the image, from the fraction `f` = region pixels / image pixels:
+///
+/// | word   | fraction of the image |
+/// |--------|-----------------------|
+/// | tiny   | f < 0.5 %             |
+/// | small  | 0.5 % ≤ f < 3 %       |
+/// | medium | 3 % ≤ f < 15 %        |
+/// | large  | 15 % ≤ f < 50 %       |
+/// | huge   | f ≥ 50 %              |
+///
+/// For scale: on a 640×480 image a 50×50 square is small, 100×100 medium and
+/// 300×300 large.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeClass {
-    /// Tiny.
+    /// Under 0.5 % of the image.
     Tiny,
-    /// Small.
+    /// 0.5 % to 3 %.
     Small,
-    /// Medium.
+    /// 3 % to 15 %.
     Medium,
-    /// Large.
+    /// 15 % to 50 %.
     Large,
-    /// Huge.
+    /// 50 % or more.
     Huge,
 }
 
-/// Position on a 3×3 grid.
+impl SizeClass {
+    /// Upper bounds (exclusive) of tiny, small, medium and large, as fractions.
+    pub const BOUNDS: [f64; 4] = [0.005, 0.03, 0.15, 0.5];
+
+    /// Classifies a fraction of the image area (NaN counts as tiny).
+    pub fn from_fraction(f: f64) -> SizeClass {
+        let [tiny, small, medium, large] = Self::BOUNDS;
+        if f.is_nan() || f < tiny {
+            SizeClass::Tiny
+        } else if f < small {
+            SizeClass::Small
+        } else if f < medium {
+            SizeClass::Medium
+        } else if f < large {
+            SizeClass::Large
+        } else {
+            SizeClass::Huge
+        }
+    }
+
+    /// The word used in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SizeClass::Tiny => "tiny",
+            SizeClass::Small => "small",
+            SizeClass::Medium => "medium",
+            SizeClass::Large => "large",
+            SizeClass::Huge => "huge",
+        }
+    }
+}
+
+/// Position on a 3×3 grid, from the region's centroid.
+///
+/// The image, which spans `[-0.5, width - 0.5]` in pixel-centre coordinates, is cut
+/// into three equal columns and rows; the cell holding the centroid names the
+/// position (a centroid exactly on a cut belongs to the right/lower cell).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
-    /// Top left.
+    /// Top row, left column.
     TopLeft,
+    /// Top row, middle column.
+    TopCenter,
+    /// Top row, right column.
+    TopRight,
+    /// Middle row, left column.
+    MiddleLeft,
+    /// Middle row, middle column.
+    Center,
+    /// Middle row, right column.
+    MiddleRight,
+    /// Bottom row, left column.
+    BottomLeft,
+    /// Bottom row, middle column.
+    BottomCenter,
+    /// Bottom row, right column.
+    BottomRight,
+}
+
+impl Position {
+    /// The grid cell of `(cx, cy)` in a `width`×`height` image.
+    pub fn from_centroid(cx: f64, cy: f64, width: u32, height: u32) -> Position {
+        let cell = |c: f64, len: u32| -> usize {
+            if len == 0 || !c.is_finite() {
+                return 1;
+            }
+            let t = (c + 0.5) * 3.0 / f64::from(len);
+            t.floor().clamp(0.0, 2.0) as usize
+        };
+        const GRID: [[Position; 3]; 3] = [
+            [Position::TopLeft, Position::TopCenter, Position::TopRight],
+            [
+                Position::MiddleLeft,
+                Position::Center,
+                Position::MiddleRight,
+            ],
+            [
+                Position::BottomLeft,
+                Position::BottomCenter,
+                Position::BottomRight,
+            ],
+        ];
+        GRID[cell(cy, height)][cell(cx, width)]
+    }
+
+    /// The word used in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Position::TopLeft => "top-left",
+            Position::TopCenter => "top-center",
+            Position::TopRight => "top-right",
+            Position::MiddleLeft => "middle-left",
+            Position::Center => "center",
+            Position::MiddleRight => "middle-right",
+            Position::BottomLeft => "bottom-left",
+            Position::BottomCenter => "bottom-center",
+            Position::BottomRight => "bottom-right",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_bounds() {
+        assert_eq!(SizeClass::from_fraction(0.0), SizeClass::Tiny);
+        assert_eq!(SizeClass::from_fraction(0.004_99), SizeClass::Tiny);
+        assert_eq!(SizeClass::from_fraction(0.005), SizeClass::Small);
+        assert_eq!(SizeClass::from_fraction(0.03), SizeClass::Medium);
+        assert_eq!(SizeClass::from_fraction(0.15), SizeClass::Large);
+        assert_eq!(SizeClass::from_fraction(0.5), SizeClass::Huge);
+        assert_eq!(SizeClass::from_fraction(f64::NAN), SizeClass::Tiny);
+        // The scale examples in the docs, on 640×480.
+        let f = |side: f64| side * side / (640.0 * 480.0);
+        assert_eq!(SizeClass::from_fraction(f(50.0)), SizeClass::Small);
+        assert_eq!(SizeClass::from_fraction(f(100.0)), SizeClass::Medium);
+        assert_eq!(SizeClass::from_fraction(f(300.0)), SizeClass::Large);
+    }
+
+    #[test]
+    fn position_grid() {
+        let p = |x, y| Position::from_centroid(x, y, 90, 30).as_str();
+        assert_eq!(p(0.0, 0.0), "top-left");
+        assert_eq!(p(44.5, 14.5), "center");
+        assert_eq!(p(89.0, 29.0), "bottom-right");
+        assert_eq!(p(29.5, 0.0), "top-center"); // exactly on the first cut
+        assert_eq!(p(29.4, 9.6), "middle-left");
+        assert_eq!(p(-100.0, 1e9), "bottom-left");
+        assert_eq!(p(f64::NAN, 0.0), "top-center");
+        assert_eq!(Position::from_centroid(3.0, 3.0, 0, 0), Position::Center);
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(Shape::Irregular.as_str(), "irregular");
+        assert_eq!(SizeClass::Huge.as_str(), "huge");
+        assert_eq!(Position::MiddleRight.as_str(), "middle-right");
+    }
+
+    #[test]
+    fn corners_drop_collinear_and_blunt_vertices() {
+        let p = |x, y| Point::new(x, y);
+        // Square with an extra vertex in the middle of an edge.
+        let sq = [p(0, 0), p(50, 0), p(100, 0), p(100, 100), p(0, 100)];
+        assert_eq!(count_corners(&sq, 0.03 * 10_000.0), 4);
+        // Triangle whose tip is cut by a 2-pixel facet.
+        let tri = [p(0, 100), p(49, 1), p(51, 1), p(100, 100)];
+        assert_eq!(count_corners(&tri, 0.03 * 5000.0), 3);
+        // A hexagon keeps its corners.
+        let hex = [
+            p(50, 0),
+            p(93, 25),
+            p(93, 75),
+            p(50, 100),
+            p(7, 75),
+            p(7, 25),
+        ];
+        assert_eq!(count_corners(&hex, 0.03 * 6450.0), 6);
+    }
+
+    #[test]
+    fn classify_rules() {
+        let base = ShapeFeatures {
+            area: 1000.0,
+            vertices: 4,
+            corners: 4,
+            polygon_fit: 0.99,
+            circularity: 0.78,
+            solidity: 0.99,
+            aspect: 1.0,
+            fill: 0.98,
+        };
+        assert_eq!(Shape::classify(&base), Shape::Square);
+        let rect = ShapeFeatures {
+            aspect: 2.0,
+            ..base
+        };
+        assert_eq!(Shape::classify(&rect), Shape::Rectangle);
+        let rhombus = ShapeFeatures { fill: 0.5, ..base };
+        assert_eq!(Shape::classify(&rhombus), Shape::Polygon);
+        let tri = ShapeFeatures {
+            vertices: 3,
+            corners: 3,
+            fill: 0.5,
+            ..base
+        };
+        assert_eq!(Shape::classify(&tri), Shape::Triangle);
+        let circle = ShapeFeatures {
+            vertices: 8,
+            corners: 8,
+            polygon_fit: 0.90,
+            circularity: 0.9,
+            fill: 0.78,
+            ..base
+        };
+        assert_eq!(Shape::classify(&circle), Shape::Circle);
+        let ellipse = ShapeFeatures {
+            aspect: 2.0,
+            ..circle
+        };
+        assert_eq!(Shape::classify(&ellipse), Shape::Ellipse);
+        let blob = ShapeFeatures {
+            fill: 0.6,
+            ..circle
+        };
+        assert_eq!(Shape::classify(&blob), Shape::Irregular);
+        let star = ShapeFeatures {
+            solidity: 0.5,
+            ..base
+        };
+        assert_eq!(Shape::classify(&star), Shape::Irregular);
+        let dot = ShapeFeatures { area: 0.0, ..base };
+        assert_eq!(Shape::classify(&dot), Shape::Irregular);
+    }
 }
