@@ -930,3 +930,94 @@ mod tests {
         }
     }
 }
+
+/// Comparisons with OpenCV outputs written by `tests/ref/make_preprocess_refs.py`.
+#[cfg(test)]
+mod opencv_refs {
+    use super::*;
+    use serde_json::Value;
+    use std::path::PathBuf;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/preprocess")
+    }
+
+    fn manifest() -> Value {
+        let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn gray(name: &str) -> GrayImage {
+        image::open(dir().join(name)).unwrap().into_luma8()
+    }
+
+    fn cases<'a>(m: &'a Value, key: &str) -> &'a Vec<Value> {
+        let list = m[key].as_array().unwrap();
+        assert!(!list.is_empty(), "no {key} references");
+        list
+    }
+
+    /// Largest per-pixel difference and how many pixels differ.
+    fn diff(a: &GrayImage, b: &GrayImage) -> (u8, usize) {
+        assert_eq!(a.dimensions(), b.dimensions());
+        let d = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| x.abs_diff(y));
+        d.fold((0, 0), |(m, n), v| (m.max(v), n + usize::from(v > 0)))
+    }
+
+    #[test]
+    fn grayscale_equals_opencv() {
+        let m = manifest();
+        for case in cases(&m, "gray") {
+            let rgb = image::open(dir().join(case["input"].as_str().unwrap()))
+                .unwrap()
+                .into_rgb8();
+            let ours = to_gray(&rgb);
+            assert_eq!(diff(&ours, &gray(case["output"].as_str().unwrap())), (0, 0));
+        }
+    }
+
+    /// The brief allows ±1 per pixel; the fixed-point path reproduces OpenCV exactly,
+    /// so any difference at all is reported.
+    #[test]
+    fn gaussian_blur_equals_opencv() {
+        let m = manifest();
+        for case in cases(&m, "blur") {
+            let sigma = case["sigma"].as_f64().unwrap() as f32;
+            let input = gray(case["input"].as_str().unwrap());
+            let ours = gaussian_blur(&input, sigma);
+            let (max, count) = diff(&ours, &gray(case["output"].as_str().unwrap()));
+            assert!(max <= 1, "{case}: max diff {max}");
+            assert_eq!(count, 0, "{case}: {count} pixels off by one");
+        }
+    }
+
+    #[test]
+    fn otsu_equals_opencv() {
+        let m = manifest();
+        for case in cases(&m, "otsu") {
+            let input = gray(case["input"].as_str().unwrap());
+            let expected = case["threshold"].as_u64().unwrap();
+            assert_eq!(
+                u64::from(otsu_threshold(&histogram(&input))),
+                expected,
+                "{case}"
+            );
+            let b = binarize(&input, Threshold::Otsu, Invert::No);
+            assert_eq!(b.threshold.map(u64::from), Some(expected));
+        }
+    }
+
+    #[test]
+    fn adaptive_equals_opencv() {
+        let m = manifest();
+        for case in cases(&m, "adaptive") {
+            let input = gray(case["input"].as_str().unwrap());
+            let block = case["block"].as_u64().unwrap() as u32;
+            let c = case["c"].as_f64().unwrap() as f32;
+            let ours = binarize(&input, Threshold::Adaptive { block, c }, Invert::No);
+            assert!(!ours.inverted);
+            let expected = gray(case["output"].as_str().unwrap());
+            assert_eq!(diff(&ours.mask, &expected), (0, 0), "{case}");
+        }
+    }
+}
