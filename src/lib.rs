@@ -1,4 +1,16 @@
-//! mmprompt: turns media into JSON-LD prompt fragments with spatial and temporal anchors.
+//! mmprompt turns media into JSON-LD prompt fragments with spatial and temporal anchors.
+//!
+//! The crate is library first:
+//! - [`vision`] holds the pure image algorithms over buffers;
+//! - [`pipeline`] chains them into one call from pixels to ranked regions;
+//! - [`media`] decodes files into buffers, [`fsio`] walks inputs and writes outputs atomically;
+//! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
+//! - [`overlay`] draws regions for people to check.
 #![forbid(unsafe_code)]
 
+pub mod fsio;
+pub mod jsonld;
+pub mod media;
+pub mod overlay;
+pub mod pipeline;
 pub mod vision;

@@ -1,1 +1,295 @@
-fn main() {}
+//! The `mmprompt` command line: a thin layer over the library.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use mmprompt::fsio::{self, Input};
+use mmprompt::jsonld::{self, ContextMode, SourceInfo};
+use mmprompt::media::image::{decode_file, DecodeOptions, DEFAULT_MAX_PIXELS};
+use mmprompt::media::{sniff_file, MediaKind};
+use mmprompt::pipeline::{analyze_image, ImageParams, MinAreaArg};
+use mmprompt::vision::preprocess::{Invert, Threshold};
+use mmprompt::vision::regions::RegionOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code when every input succeeded.
+const EXIT_OK: u8 = 0;
+/// Exit code for a usage error: bad flags or a combination that cannot work.
+const EXIT_USAGE: u8 = 1;
+/// Exit code when at least one input failed.
+const EXIT_FAILED: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mmprompt",
+    version,
+    about = "Turn images into JSON-LD prompt fragments with spatial anchors",
+    long_about = "Turn images into JSON-LD prompt fragments with spatial anchors.\n\n\
+        Each region found in an image becomes a W3C Web Annotation whose target carries an\n\
+        `xywh=` media fragment and an SVG polygon, and whose body carries its shape, size,\n\
+        position, colour and measures.",
+    after_help = "Exit codes: 0 all inputs succeeded, 1 usage error, 2 some inputs failed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Extract anchored regions from images into JSON-LD (or text) documents.
+    #[command(after_help = "Examples:\n  \
+        mmprompt extract photo.jpg\n  \
+        mmprompt extract samples/ --out out/ --overlay\n  \
+        mmprompt extract a.png b.png --format text --threshold adaptive:31,5\n\n\
+        With --out DIR, input photos/a.png is written to DIR/photos/a.png.jsonld.\n\
+        Exit codes: 0 all inputs succeeded, 1 usage error, 2 some inputs failed.")]
+    Extract(ExtractArgs),
+    /// Print the JSON Schema of the output, or with --context the JSON-LD context.
+    Schema {
+        /// Print the JSON-LD context instead of the JSON Schema.
+        #[arg(long)]
+        context: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ExtractArgs {
+    /// Image files or directories (walked recursively; hidden entries skipped).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Write one output per input under DIR instead of printing to stdout.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonld)]
+    format: Format,
+
+    /// Gaussian blur sigma in pixels before thresholding; 0 disables it.
+    #[arg(long, value_name = "SIGMA", default_value_t = 1.0, value_parser = parse_sigma)]
+    blur: f32,
+
+    /// Threshold: otsu | fixed:N | adaptive:BLOCK,C | canny:LOW,HIGH.
+    #[arg(long, value_name = "MODE", default_value = "otsu")]
+    threshold: Threshold,
+
+    /// Foreground polarity: auto (minority side), yes (dark is foreground), no (bright is).
+    #[arg(long, value_name = "auto|yes|no", default_value = "auto")]
+    invert: Invert,
+
+    /// Keep the N most salient regions; 0 keeps all.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_regions: usize,
+
+    /// Drop regions smaller than this: pixels (50) or percent of the image (0.5%).
+    #[arg(long, value_name = "PX|PCT%", default_value = "0.02%")]
+    min_area: MinAreaArg,
+
+    /// Also report hole borders as regions.
+    #[arg(long)]
+    holes: bool,
+
+    /// Refuse images with more pixels than this (decompression-bomb guard).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+
+    /// Refer to the JSON-LD context by IRI, or embed it.
+    #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
+    context: ContextArg,
+
+    /// Also write a PNG with the regions drawn and labelled beside each output (needs --out).
+    #[arg(long)]
+    overlay: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// One pretty JSON-LD document per input.
+    Jsonld,
+    /// One JSON-LD document per line.
+    Ndjson,
+    /// Compact text lines for prompts.
+    Text,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ContextArg {
+    /// `"@context": "<stable IRI>"`.
+    Ref,
+    /// The context object embedded in each document.
+    Inline,
+}
+
+fn parse_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+        return Err(format!("'{s}' must be between 0 and 100"));
+    }
+    Ok(v)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    let result = match cli.command {
+        Command::Extract(args) => extract(&args),
+        Command::Schema { context } => schema(context).map(|()| EXIT_OK),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("mmprompt: error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn schema(context: bool) -> anyhow::Result<()> {
+    let text = if context {
+        jsonld::CONTEXT
+    } else {
+        jsonld::SCHEMA
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn usage_error(msg: &str) -> anyhow::Result<u8> {
+    eprintln!("mmprompt: usage error: {msg}");
+    Ok(EXIT_USAGE)
+}
+
+fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
+    if args.overlay && args.out.is_none() {
+        return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
+    }
+    let params = ImageParams {
+        blur: args.blur,
+        threshold: args.threshold,
+        invert: args.invert,
+        regions: RegionOptions {
+            max_regions: args.max_regions,
+            min_area: args.min_area.0,
+            holes: args.holes,
+        },
+        max_pixels: args.max_pixels,
+    };
+    let mode = match args.context {
+        ContextArg::Ref => ContextMode::Reference,
+        ContextArg::Inline => ContextMode::Inline,
+    };
+
+    let (candidates, walk_errors) = fsio::expand(&args.paths);
+    let mut failed = 0usize;
+    for e in &walk_errors {
+        eprintln!("mmprompt: error: {e}");
+        failed += 1;
+    }
+    // Files named on the command line are always attempted, so a mislabelled file gets a
+    // clear error; files found by walking a directory are sniffed and non-media skipped.
+    let mut inputs = Vec::new();
+    let mut skipped = 0usize;
+    for input in candidates {
+        let named = args.paths.iter().any(|p| p == &input.path);
+        if named || matches!(sniff_file(&input.path), Ok(MediaKind::Image)) {
+            inputs.push(input);
+        } else {
+            skipped += 1;
+        }
+    }
+    if args.out.is_none() && inputs.len() > 1 && args.format == Format::Jsonld {
+        return usage_error(&format!(
+            "{} inputs would print several JSON documents to stdout; use --out DIR, \
+             or --format ndjson or --format text",
+            inputs.len()
+        ));
+    }
+
+    let mut stdout = std::io::stdout().lock();
+    let mut ok = 0usize;
+    for input in &inputs {
+        match process(input, args, &params, mode) {
+            Ok(rendered) => {
+                ok += 1;
+                if let Some(text) = rendered {
+                    stdout.write_all(text.as_bytes())?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("mmprompt: error: {e:#}");
+            }
+        }
+    }
+    stdout.flush()?;
+    if let Some(out) = &args.out {
+        eprintln!(
+            "mmprompt: {ok} written to {}, {failed} failed, {skipped} skipped (not media)",
+            out.display()
+        );
+    } else if skipped > 0 {
+        eprintln!("mmprompt: {skipped} skipped (not media)");
+    }
+    Ok(if failed > 0 { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Runs one input. Returns the text to print when there is no `--out`.
+fn process(
+    input: &Input,
+    args: &ExtractArgs,
+    params: &ImageParams,
+    mode: ContextMode,
+) -> anyhow::Result<Option<String>> {
+    let decoded = decode_file(
+        &input.path,
+        &DecodeOptions {
+            max_pixels: params.max_pixels,
+        },
+    )?;
+    let analysis = analyze_image(&decoded.rgb, params);
+    let source = SourceInfo {
+        content_url: input.path.to_string_lossy().into_owned(),
+        mime: decoded.mime.to_owned(),
+        sha256: decoded.sha256.clone(),
+        byte_len: decoded.byte_len,
+    };
+    let (text, suffix) = match args.format {
+        Format::Text => (jsonld::image_text(&source, &analysis), ".txt"),
+        Format::Jsonld | Format::Ndjson => {
+            let doc = jsonld::image_document(&source, &analysis, params, mode);
+            let mut s = if args.format == Format::Jsonld {
+                serde_json::to_string_pretty(&doc)?
+            } else {
+                serde_json::to_string(&doc)?
+            };
+            s.push('\n');
+            (s, ".jsonld")
+        }
+    };
+    let Some(out) = &args.out else {
+        return Ok(Some(text));
+    };
+    if args.overlay {
+        let png = mmprompt::overlay::render_png(&decoded.rgb, &analysis)
+            .with_context(|| format!("{}: cannot draw overlay", input.path.display()))?;
+        fsio::write_atomic(&fsio::output_path(out, &input.rel, ".overlay.png"), &png)?;
+    }
+    fsio::write_atomic(&fsio::output_path(out, &input.rel, suffix), text.as_bytes())?;
+    Ok(None)
+}

@@ -1,0 +1,260 @@
+//! The JSON-LD document model (W3C Web Annotation + schema.org media terms), the project's
+//! context and schema, and the compact text rendering used in prompts.
+
+use crate::pipeline::{ImageAnalysis, ImageParams};
+use crate::vision::contours::BorderKind;
+use crate::vision::regions::Region;
+use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
+
+/// Stable IRI of the project's JSON-LD context; [`CONTEXT`] is its content.
+pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
+/// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
+pub const CONTEXT: &str = include_str!("../schemas/context.jsonld");
+/// JSON Schema (draft 2020-12) of every document this crate writes.
+pub const SCHEMA: &str = include_str!("../schemas/mmprompt.schema.json");
+/// The Media Fragments specification that `xywh=` and `t=` selectors conform to.
+pub const MEDIA_FRAGMENTS: &str = "http://www.w3.org/TR/media-frags/";
+
+/// How the document refers to its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContextMode {
+    /// By [`CONTEXT_IRI`].
+    #[default]
+    Reference,
+    /// The context object embedded in the document.
+    Inline,
+}
+
+/// What the document says about the media file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// The path or URL as the user gave it.
+    pub content_url: String,
+    /// MIME type detected from the content.
+    pub mime: String,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub byte_len: u64,
+}
+
+/// The `@context` value for `mode`.
+pub fn context_value(mode: ContextMode) -> Value {
+    match mode {
+        ContextMode::Reference => Value::String(CONTEXT_IRI.to_owned()),
+        // The embedded file is a compile-time constant checked by tests, so parsing cannot
+        // fail at run time; fall back to the IRI rather than panic all the same.
+        ContextMode::Inline => serde_json::from_str::<Value>(CONTEXT)
+            .ok()
+            .and_then(|mut v| v.get_mut("@context").map(Value::take))
+            .unwrap_or_else(|| Value::String(CONTEXT_IRI.to_owned())),
+    }
+}
+
+/// The generator block: tool, version and the effective parameters.
+pub fn generator(parameters: Value) -> Value {
+    json!({
+        "type": "Software",
+        "name": env!("CARGO_PKG_NAME"),
+        "softwareVersion": env!("CARGO_PKG_VERSION"),
+        "parameters": parameters,
+    })
+}
+
+/// Identifier prefix shared by a document and its annotations; derived from the content so
+/// that the same file always yields the same ids.
+pub fn doc_iri(sha256: &str) -> String {
+    format!("urn:mmprompt:{}", &sha256[..sha256.len().min(16)])
+}
+
+/// Short region id (`r1` is the most salient) used in ids, text lines and prompts.
+pub fn region_id(rank: usize) -> String {
+    format!("r{}", rank + 1)
+}
+
+/// The region's label: `object:<shape>`, `object` when the shape is irregular, `hole:<shape>`
+/// for hole borders.
+pub fn region_label(region: &Region) -> String {
+    let ns = match region.kind {
+        BorderKind::Outer => "object",
+        BorderKind::Hole => "hole",
+    };
+    match region.shape {
+        crate::vision::words::Shape::Irregular => ns.to_owned(),
+        s => format!("{ns}:{}", s.as_str()),
+    }
+}
+
+fn round(v: f64, decimals: i32) -> f64 {
+    let m = 10f64.powi(decimals);
+    let r = (v * m).round() / m;
+    if r == 0.0 {
+        0.0 // no "-0.0" in output
+    } else {
+        r
+    }
+}
+
+fn hex(c: [u8; 3]) -> String {
+    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
+}
+
+fn svg_polygon(region: &Region, width: u32, height: u32) -> String {
+    let mut pts = String::new();
+    for (i, p) in region.polygon.iter().enumerate() {
+        if i > 0 {
+            pts.push(' ');
+        }
+        let _ = write!(pts, "{},{}", p.x, p.y);
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\"><polygon points=\"{pts}\"/></svg>"
+    )
+}
+
+/// Builds the `AnnotationPage` for one image.
+pub fn image_document(
+    source: &SourceInfo,
+    analysis: &ImageAnalysis,
+    params: &ImageParams,
+    mode: ContextMode,
+) -> Value {
+    let base = doc_iri(&source.sha256);
+    let source_obj = json!({
+        "id": format!("{base}:source"),
+        "type": ["Image", "ImageObject"],
+        "contentUrl": source.content_url,
+        "encodingFormat": source.mime,
+        "contentSize": source.byte_len,
+        "width": analysis.width,
+        "height": analysis.height,
+        "sha256": source.sha256,
+    });
+    let items: Vec<Value> = analysis
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(rank, r)| image_annotation(&base, rank, r, analysis, &source_obj))
+        .collect();
+    let mut parameters = params.to_json();
+    if let Value::Object(m) = &mut parameters {
+        m.insert(
+            "decided".into(),
+            json!({
+                "threshold": analysis.threshold,
+                "inverted": analysis.inverted,
+                "contours": analysis.contour_count,
+            }),
+        );
+    }
+    json!({
+        "@context": context_value(mode),
+        "id": base,
+        "type": "AnnotationPage",
+        "generator": generator(parameters),
+        "totalItems": items.len(),
+        "items": items,
+    })
+}
+
+fn image_annotation(
+    base: &str,
+    rank: usize,
+    r: &Region,
+    analysis: &ImageAnalysis,
+    source_obj: &Value,
+) -> Value {
+    let id = region_id(rank);
+    let mut body = Map::new();
+    body.insert("type".into(), json!("TextualBody"));
+    body.insert("purpose".into(), json!("tagging"));
+    body.insert("format".into(), json!("text/plain"));
+    body.insert("value".into(), json!(region_label(r)));
+    body.insert("regionId".into(), json!(id));
+    body.insert("rank".into(), json!(rank + 1));
+    body.insert("borderKind".into(), json!(r.kind));
+    body.insert("shape".into(), json!(r.shape.as_str()));
+    body.insert("sizeClass".into(), json!(r.size.as_str()));
+    body.insert("position".into(), json!(r.position.as_str()));
+    body.insert("colorName".into(), json!(r.color_name));
+    body.insert("meanColor".into(), json!(hex(r.mean_color)));
+    body.insert("dominantColor".into(), json!(hex(r.dominant_color)));
+    body.insert("salience".into(), json!(round(r.salience, 4)));
+    body.insert("area".into(), json!(round(r.area, 2)));
+    body.insert("pixelCount".into(), json!(r.pixel_count));
+    body.insert("perimeter".into(), json!(round(r.perimeter, 2)));
+    body.insert("centroidX".into(), json!(round(r.centroid.0, 2)));
+    body.insert("centroidY".into(), json!(round(r.centroid.1, 2)));
+    body.insert("vertexCount".into(), json!(r.polygon.len()));
+    body.insert("hullArea".into(), json!(round(r.hull_area, 2)));
+    body.insert("solidity".into(), json!(round(r.solidity, 4)));
+    body.insert("circularity".into(), json!(round(r.circularity, 4)));
+    body.insert("rotatedCenterX".into(), json!(round(r.rotated.cx, 2)));
+    body.insert("rotatedCenterY".into(), json!(round(r.rotated.cy, 2)));
+    body.insert("rotatedWidth".into(), json!(round(r.rotated.width, 2)));
+    body.insert("rotatedHeight".into(), json!(round(r.rotated.height, 2)));
+    body.insert("rotatedAngle".into(), json!(round(r.rotated.angle, 2)));
+    body.insert("holeCount".into(), json!(r.holes));
+    if let Some(p) = r.parent {
+        body.insert(
+            "parentRegion".into(),
+            json!(format!("{base}:{}", region_id(p))),
+        );
+    }
+    let b = r.bbox;
+    json!({
+        "id": format!("{base}:{id}"),
+        "type": "Annotation",
+        "motivation": "describing",
+        "body": Value::Object(body),
+        "target": {
+            "type": "SpecificResource",
+            "source": source_obj,
+            "selector": [
+                {
+                    "type": "FragmentSelector",
+                    "conformsTo": MEDIA_FRAGMENTS,
+                    "value": format!("xywh={},{},{},{}", b.x, b.y, b.w, b.h),
+                },
+                {
+                    "type": "SvgSelector",
+                    "value": svg_polygon(r, analysis.width, analysis.height),
+                }
+            ],
+        },
+    })
+}
+
+/// Compact text lines for prompts: a header line, then one line per region.
+///
+/// ```text
+/// image:[file=samples/shapes.png,w=640,h=480,regions=2]
+/// image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,size=medium,position=top-left]
+/// ```
+pub fn image_text(source: &SourceInfo, analysis: &ImageAnalysis) -> String {
+    let mut out = format!(
+        "image:[file={},w={},h={},regions={}]\n",
+        source.content_url,
+        analysis.width,
+        analysis.height,
+        analysis.regions.len()
+    );
+    for (rank, r) in analysis.regions.iter().enumerate() {
+        let b = r.bbox;
+        let _ = writeln!(
+            out,
+            "image_region:[id={},x={},y={},w={},h={},semantic={},color={},size={},position={}]",
+            region_id(rank),
+            b.x,
+            b.y,
+            b.w,
+            b.h,
+            region_label(r),
+            r.color_name,
+            r.size.as_str(),
+            r.position.as_str()
+        );
+    }
+    out
+}

@@ -1,0 +1,314 @@
+//! Image decoding with the `image` crate: format sniffing, a pixel cap against
+//! decompression bombs, EXIF orientation and alpha flattening.
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use sha2::{Digest, Sha256};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+/// Default cap on decoded pixels: 100 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+
+/// Why an image could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageErrorKind {
+    /// The file could not be read.
+    #[error("cannot read file: {0}")]
+    Io(String),
+    /// The file has no bytes.
+    #[error("file is empty")]
+    Empty,
+    /// The bytes are not any supported image format.
+    #[error("not a supported image (PNG, JPEG, WebP, GIF, BMP, TIFF): content not recognised")]
+    UnknownFormat,
+    /// The header claims more pixels than the cap allows.
+    #[error("image is {width}x{height} = {pixels} pixels, over the cap of {limit} pixels (raise it with --max-pixels)")]
+    TooLarge {
+        /// Claimed width.
+        width: u32,
+        /// Claimed height.
+        height: u32,
+        /// width × height.
+        pixels: u64,
+        /// The cap in force.
+        limit: u64,
+    },
+    /// The header claims a zero dimension.
+    #[error("image has a zero dimension ({width}x{height})")]
+    ZeroSize {
+        /// Claimed width.
+        width: u32,
+        /// Claimed height.
+        height: u32,
+    },
+    /// The format is recognised but this variant is not supported.
+    #[error("unsupported image variant: {0}")]
+    Unsupported(String),
+    /// The data is corrupt or truncated.
+    #[error("corrupt or truncated {format} data: {detail}")]
+    Corrupt {
+        /// Format name.
+        format: &'static str,
+        /// Decoder message.
+        detail: String,
+    },
+}
+
+impl ImageErrorKind {
+    /// A stable machine-readable name for the kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io(_) => "io",
+            Self::Empty => "empty",
+            Self::UnknownFormat => "unknown_format",
+            Self::TooLarge { .. } => "too_large",
+            Self::ZeroSize { .. } => "zero_size",
+            Self::Unsupported(_) => "unsupported",
+            Self::Corrupt { .. } => "corrupt",
+        }
+    }
+}
+
+/// An image decoding error naming the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct ImageError {
+    /// The file.
+    pub path: PathBuf,
+    /// The reason.
+    pub kind: ImageErrorKind,
+}
+
+/// A decoded image and what is known about its file.
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    /// Pixels after EXIF orientation, alpha flattened onto white.
+    pub rgb: RgbImage,
+    /// MIME type of the detected format.
+    pub mime: &'static str,
+    /// Lower-case hex SHA-256 of the file bytes.
+    pub sha256: String,
+    /// Size of the file in bytes.
+    pub byte_len: u64,
+}
+
+/// Decoding options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Refuse images with more pixels than this.
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// Reads and decodes an image file.
+pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage, ImageError> {
+    let bytes = std::fs::read(path).map_err(|e| ImageError {
+        path: path.to_path_buf(),
+        kind: ImageErrorKind::Io(e.to_string()),
+    })?;
+    decode_bytes(&bytes, options).map_err(|kind| ImageError {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
+/// Decodes an image held in memory.
+///
+/// ```
+/// use mmprompt::media::image::{decode_bytes, DecodeOptions};
+/// let mut png = Vec::new();
+/// image::RgbImage::new(3, 2)
+///     .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+///     .unwrap();
+/// let img = decode_bytes(&png, &DecodeOptions::default()).unwrap();
+/// assert_eq!((img.rgb.width(), img.mime), (3, "image/png"));
+/// ```
+pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, ImageErrorKind> {
+    if bytes.is_empty() {
+        return Err(ImageErrorKind::Empty);
+    }
+    let format = image::guess_format(bytes).map_err(|_| ImageErrorKind::UnknownFormat)?;
+    let fmt_name = format_name(format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    // Bound allocations by the pixel cap too: 16-bit RGBA is 8 bytes a pixel, plus slack
+    // for decoder state. The dimension check below gives the friendlier message first.
+    limits.max_alloc = Some(
+        options
+            .max_pixels
+            .saturating_mul(8)
+            .saturating_add(64 << 20),
+    );
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ImageErrorKind::ZeroSize { width, height });
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > options.max_pixels {
+        return Err(ImageErrorKind::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: options.max_pixels,
+        });
+    }
+    // A broken EXIF block must not lose an otherwise good image: fall back to no rotation.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
+    img.apply_orientation(orientation);
+    Ok(DecodedImage {
+        rgb: flatten_to_rgb(img),
+        mime: mime(format),
+        sha256: sha256_hex(bytes),
+        byte_len: bytes.len() as u64,
+    })
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Transparent pixels have arbitrary colour underneath; compositing on white gives what a
+/// viewer shows, which is what a prompt should describe.
+fn flatten_to_rgb(img: DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.into_rgb8();
+    }
+    let rgba = img.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (src, dst) in rgba.pixels().zip(out.pixels_mut()) {
+        let a = u32::from(src[3]);
+        for c in 0..3 {
+            let v = (u32::from(src[c]) * a + 255 * (255 - a) + 127) / 255;
+            dst[c] = v as u8;
+        }
+    }
+    out
+}
+
+fn map_decode_error(e: image::ImageError, format: &'static str, limit: u64) -> ImageErrorKind {
+    match e {
+        image::ImageError::Limits(l) => ImageErrorKind::Unsupported(format!(
+            "decoding would exceed the memory allowed for {limit} pixels ({l})"
+        )),
+        image::ImageError::Unsupported(u) => ImageErrorKind::Unsupported(u.to_string()),
+        image::ImageError::IoError(io) => ImageErrorKind::Corrupt {
+            format,
+            detail: io.to_string(),
+        },
+        other => ImageErrorKind::Corrupt {
+            format,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Png => "PNG",
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Tiff => "TIFF",
+        _ => "image",
+    }
+}
+
+fn mime(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Png => "image/png",
+        ImageFormat::Jpeg => "image/jpeg",
+        ImageFormat::WebP => "image/webp",
+        ImageFormat::Gif => "image/gif",
+        ImageFormat::Bmp => "image/bmp",
+        ImageFormat::Tiff => "image/tiff",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        RgbImage::new(w, h)
+            .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn empty_and_unknown() {
+        let o = DecodeOptions::default();
+        assert_eq!(decode_bytes(&[], &o).unwrap_err(), ImageErrorKind::Empty);
+        assert_eq!(
+            decode_bytes(b"hello world, not an image", &o).unwrap_err(),
+            ImageErrorKind::UnknownFormat
+        );
+    }
+
+    #[test]
+    fn pixel_cap_is_enforced_before_decoding() {
+        let bytes = png(20, 10);
+        let err = decode_bytes(&bytes, &DecodeOptions { max_pixels: 199 }).unwrap_err();
+        assert_eq!(err.code(), "too_large");
+        assert!(decode_bytes(&bytes, &DecodeOptions { max_pixels: 200 }).is_ok());
+    }
+
+    #[test]
+    fn truncated_png_is_corrupt() {
+        let mut img = RgbImage::new(64, 64);
+        for (i, p) in img.pixels_mut().enumerate() {
+            p.0 = [(i * 7) as u8, (i * 13) as u8, (i * 3) as u8];
+        }
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        bytes.truncate(bytes.len() / 2);
+        let err = decode_bytes(&bytes, &DecodeOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "corrupt", "{err}");
+    }
+
+    #[test]
+    fn alpha_is_flattened_onto_white() {
+        let mut rgba = image::RgbaImage::new(1, 1);
+        rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
+        let mut bytes = Vec::new();
+        rgba.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        let img = decode_bytes(&bytes, &DecodeOptions::default()).unwrap();
+        assert_eq!(img.rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! Media decoding: turns files into in-memory buffers the pure algorithms consume.
+//! This is the only place (with `fsio`) that reads media from disk.
+
+pub mod image;
+
+use std::path::Path;
+
+/// What kind of media a byte prefix looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// A raster image format the `image` crate decodes.
+    Image,
+    /// Anything else.
+    Unknown,
+}
+
+/// Sniffs the media kind from the first bytes of a file, never from its name.
+pub fn sniff(prefix: &[u8]) -> MediaKind {
+    if ::image::guess_format(prefix).is_ok() {
+        MediaKind::Image
+    } else {
+        MediaKind::Unknown
+    }
+}
+
+/// Reads up to 64 bytes of `path` to sniff its kind.
+pub fn sniff_file(path: &Path) -> std::io::Result<MediaKind> {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    let mut file = std::fs::File::open(path)?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(sniff(&buf[..filled]))
+}

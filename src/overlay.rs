@@ -1,0 +1,1090 @@
+//! Overlay pictures: the image with its regions drawn and labelled, for people to check.
+//!
+//! People would rather look than read, so `extract --overlay` writes, next to each JSON-LD
+//! document, a PNG where every region is outlined and tagged with the same id (`r1`, `r2`, …)
+//! the document uses. The picture is meant for eyes only; nothing parses it.
+//!
+//! There is no font file to rely on (the crate builds without `imageproc`'s text feature and
+//! ships no assets), so labels use a tiny bitmap font defined below, scaled by whole pixels so
+//! it stays crisp.
+
+use crate::jsonld::{region_id, region_label};
+use crate::pipeline::ImageAnalysis;
+use crate::vision::contours::BorderKind;
+use crate::vision::regions::Region;
+use image::{Rgb, RgbImage};
+
+/// Why an overlay could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    /// PNG encoding failed.
+    #[error("cannot encode overlay PNG: {0}")]
+    Encode(#[from] image::ImageError),
+}
+
+/// Outline colours, handed out by rank so `r1` is always the same colour in every picture.
+/// All are bright and saturated because they sit on a dimmed image; neighbours in the list
+/// differ in hue so that adjacent ranks (often adjacent regions) are easy to tell apart.
+const PALETTE: [[u8; 3]; 10] = [
+    [255, 225, 25],  // yellow
+    [0, 230, 255],   // cyan
+    [255, 70, 200],  // pink
+    [110, 255, 60],  // lime
+    [255, 140, 0],   // orange
+    [170, 130, 255], // lavender
+    [255, 255, 255], // white
+    [60, 255, 190],  // aquamarine
+    [255, 90, 90],   // salmon
+    [60, 160, 255],  // sky blue
+];
+
+/// Background of label boxes: near black, so every palette colour reads well on it.
+const LABEL_BG: Rgb<u8> = Rgb([16, 16, 16]);
+
+/// How much of the original brightness survives: enough to recognise the picture, low
+/// enough that the bright outlines dominate.
+const DIM: f32 = 0.6;
+
+/// How far colours are pulled towards grey before dimming, so the palette colours are the
+/// only saturated ones left.
+const DESATURATE: f32 = 0.35;
+
+/// Glyph width in font pixels; each row of a glyph uses its low `GLYPH_W` bits, most
+/// significant bit leftmost.
+const GLYPH_W: u32 = 5;
+/// Glyph height in font pixels.
+const GLYPH_H: usize = 7;
+/// Font pixels between glyphs.
+const GLYPH_GAP: u32 = 1;
+
+/// What an unknown character draws as: a small hollow box, visibly "something was here".
+const UNKNOWN_GLYPH: [u8; GLYPH_H] = [
+    0b00000, //
+    0b01110, //
+    0b01010, //
+    0b01010, //
+    0b01010, //
+    0b01110, //
+    0b00000, //
+];
+
+/// Our own 5×7 font: digits, lowercase letters, `:`, `-` and space — exactly what region
+/// labels are made of. Lowercase letters use rows 2–6 as x-height; letters with descenders
+/// (g, j, p, q, y) sit one or two rows higher so their tails fit inside the 7 rows.
+#[rustfmt::skip]
+const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
+    ('0', [
+        0b01110,
+        0b10001,
+        0b10011,
+        0b10101,
+        0b11001,
+        0b10001,
+        0b01110,
+    ]),
+    ('1', [
+        0b00100,
+        0b01100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b01110,
+    ]),
+    ('2', [
+        0b01110,
+        0b10001,
+        0b00001,
+        0b00010,
+        0b00100,
+        0b01000,
+        0b11111,
+    ]),
+    ('3', [
+        0b01110,
+        0b10001,
+        0b00001,
+        0b00110,
+        0b00001,
+        0b10001,
+        0b01110,
+    ]),
+    ('4', [
+        0b00010,
+        0b00110,
+        0b01010,
+        0b10010,
+        0b11111,
+        0b00010,
+        0b00010,
+    ]),
+    ('5', [
+        0b11111,
+        0b10000,
+        0b11110,
+        0b00001,
+        0b00001,
+        0b10001,
+        0b01110,
+    ]),
+    ('6', [
+        0b00110,
+        0b01000,
+        0b10000,
+        0b11110,
+        0b10001,
+        0b10001,
+        0b01110,
+    ]),
+    ('7', [
+        0b11111,
+        0b00001,
+        0b00010,
+        0b00100,
+        0b01000,
+        0b01000,
+        0b01000,
+    ]),
+    ('8', [
+        0b01110,
+        0b10001,
+        0b10001,
+        0b01110,
+        0b10001,
+        0b10001,
+        0b01110,
+    ]),
+    ('9', [
+        0b01110,
+        0b10001,
+        0b10001,
+        0b01111,
+        0b00001,
+        0b00010,
+        0b01100,
+    ]),
+    ('a', [
+        0b00000,
+        0b00000,
+        0b01110,
+        0b00001,
+        0b01111,
+        0b10001,
+        0b01111,
+    ]),
+    ('b', [
+        0b10000,
+        0b10000,
+        0b11110,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b11110,
+    ]),
+    ('c', [
+        0b00000,
+        0b00000,
+        0b01110,
+        0b10000,
+        0b10000,
+        0b10001,
+        0b01110,
+    ]),
+    ('d', [
+        0b00001,
+        0b00001,
+        0b01111,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b01111,
+    ]),
+    ('e', [
+        0b00000,
+        0b00000,
+        0b01110,
+        0b10001,
+        0b11111,
+        0b10000,
+        0b01110,
+    ]),
+    ('f', [
+        0b00110,
+        0b01001,
+        0b01000,
+        0b11100,
+        0b01000,
+        0b01000,
+        0b01000,
+    ]),
+    ('g', [
+        0b00000,
+        0b01111,
+        0b10001,
+        0b10001,
+        0b01111,
+        0b00001,
+        0b01110,
+    ]),
+    ('h', [
+        0b10000,
+        0b10000,
+        0b10110,
+        0b11001,
+        0b10001,
+        0b10001,
+        0b10001,
+    ]),
+    ('i', [
+        0b00100,
+        0b00000,
+        0b01100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b01110,
+    ]),
+    ('j', [
+        0b00010,
+        0b00000,
+        0b00110,
+        0b00010,
+        0b00010,
+        0b10010,
+        0b01100,
+    ]),
+    ('k', [
+        0b10000,
+        0b10000,
+        0b10010,
+        0b10100,
+        0b11000,
+        0b10100,
+        0b10010,
+    ]),
+    ('l', [
+        0b01100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b00100,
+        0b01110,
+    ]),
+    ('m', [
+        0b00000,
+        0b00000,
+        0b11010,
+        0b10101,
+        0b10101,
+        0b10101,
+        0b10001,
+    ]),
+    ('n', [
+        0b00000,
+        0b00000,
+        0b10110,
+        0b11001,
+        0b10001,
+        0b10001,
+        0b10001,
+    ]),
+    ('o', [
+        0b00000,
+        0b00000,
+        0b01110,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b01110,
+    ]),
+    ('p', [
+        0b00000,
+        0b11110,
+        0b10001,
+        0b10001,
+        0b11110,
+        0b10000,
+        0b10000,
+    ]),
+    ('q', [
+        0b00000,
+        0b01111,
+        0b10001,
+        0b10001,
+        0b01111,
+        0b00001,
+        0b00001,
+    ]),
+    ('r', [
+        0b00000,
+        0b00000,
+        0b10110,
+        0b11001,
+        0b10000,
+        0b10000,
+        0b10000,
+    ]),
+    ('s', [
+        0b00000,
+        0b00000,
+        0b01111,
+        0b10000,
+        0b01110,
+        0b00001,
+        0b11110,
+    ]),
+    ('t', [
+        0b01000,
+        0b01000,
+        0b11100,
+        0b01000,
+        0b01000,
+        0b01001,
+        0b00110,
+    ]),
+    ('u', [
+        0b00000,
+        0b00000,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b10011,
+        0b01101,
+    ]),
+    ('v', [
+        0b00000,
+        0b00000,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b01010,
+        0b00100,
+    ]),
+    ('w', [
+        0b00000,
+        0b00000,
+        0b10001,
+        0b10001,
+        0b10101,
+        0b10101,
+        0b01010,
+    ]),
+    ('x', [
+        0b00000,
+        0b00000,
+        0b10001,
+        0b01010,
+        0b00100,
+        0b01010,
+        0b10001,
+    ]),
+    ('y', [
+        0b00000,
+        0b10001,
+        0b10001,
+        0b10001,
+        0b01111,
+        0b00001,
+        0b01110,
+    ]),
+    ('z', [
+        0b00000,
+        0b00000,
+        0b11111,
+        0b00010,
+        0b00100,
+        0b01000,
+        0b11111,
+    ]),
+    (':', [
+        0b00000,
+        0b01100,
+        0b01100,
+        0b00000,
+        0b01100,
+        0b01100,
+        0b00000,
+    ]),
+    ('-', [
+        0b00000,
+        0b00000,
+        0b00000,
+        0b01110,
+        0b00000,
+        0b00000,
+        0b00000,
+    ]),
+    (' ', [0; GLYPH_H]),
+];
+
+/// Draws the regions of `analysis` over `rgb` and encodes the result as PNG.
+///
+/// The PNG has the size of `rgb`; see [`render`] for what is drawn.
+pub fn render_png(rgb: &RgbImage, analysis: &ImageAnalysis) -> Result<Vec<u8>, OverlayError> {
+    let canvas = render(rgb, analysis);
+    let mut out = Vec::new();
+    canvas.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
+}
+
+/// Draws the regions of `analysis` over a dimmed copy of `rgb`.
+///
+/// Each region gets a colour from a fixed palette by rank. Outer regions are outlined with
+/// their polygon in a solid line and their bounding box in a thin dashed one; hole regions
+/// are outlined with a dashed line only. Each region is labelled near the top-left of its
+/// bounding box with its id and shape (`r1 circle`, `r3 hole:circle`) in a dark box.
+/// Anything outside the image is clipped, so any input is safe to draw.
+pub fn render(rgb: &RgbImage, analysis: &ImageAnalysis) -> RgbImage {
+    let mut canvas = dimmed(rgb);
+    let scale = label_scale(canvas.width(), canvas.height());
+    let stroke = 2 * scale;
+
+    // Reverse rank order so that where outlines cross, the more salient region wins.
+    for (rank, region) in analysis.regions.iter().enumerate().rev() {
+        draw_region(&mut canvas, region, region_color(rank), stroke, scale);
+    }
+
+    // Labels are placed most salient first (so `r1` gets the best spot) but painted last,
+    // on top of every outline, because an unreadable label is worse than a hidden line.
+    let mut placed: Vec<Label> = Vec::with_capacity(analysis.regions.len());
+    for (rank, region) in analysis.regions.iter().enumerate() {
+        let label = place_label(
+            &canvas,
+            region,
+            label_text(rank, region),
+            scale,
+            stroke,
+            &placed,
+        );
+        placed.push(label);
+    }
+    for (rank, label) in placed.iter().enumerate().rev() {
+        draw_label(&mut canvas, label, region_color(rank), scale);
+    }
+    canvas
+}
+
+/// The integer factor the label font is drawn at, so labels stay readable on big images
+/// without swamping small ones.
+pub fn label_scale(width: u32, height: u32) -> u32 {
+    match width.max(height) {
+        0..1000 => 1,
+        1000..2500 => 2,
+        _ => 3,
+    }
+}
+
+/// The colour of the region at `rank` (0-based).
+fn region_color(rank: usize) -> Rgb<u8> {
+    Rgb(PALETTE[rank % PALETTE.len()])
+}
+
+/// The text drawn next to a region: its id and shape word for objects; for holes the whole
+/// label, because "hole" is the important part.
+fn label_text(rank: usize, region: &Region) -> String {
+    match region.kind {
+        BorderKind::Outer => format!("{} {}", region_id(rank), region.shape.as_str()),
+        BorderKind::Hole => format!("{} {}", region_id(rank), region_label(region)),
+    }
+}
+
+/// A copy of `rgb`, greyer and darker, so the outlines stand out against it.
+fn dimmed(rgb: &RgbImage) -> RgbImage {
+    let mut out = rgb.clone();
+    for p in out.pixels_mut() {
+        let [r, g, b] = p.0.map(f32::from);
+        let luma = 0.299 * r + 0.587 * g + 0.114 * b;
+        p.0 = [r, g, b].map(|c| {
+            let v = (c + (luma - c) * DESATURATE) * DIM;
+            // `as` saturates floats into u8, and the value is within 0..=255 anyway.
+            v.round() as u8
+        });
+    }
+    out
+}
+
+/// How a line is drawn.
+#[derive(Debug, Clone, Copy)]
+struct Pen {
+    color: Rgb<u8>,
+    /// Line width in pixels.
+    width: u32,
+    /// Dash pattern (pixels on, pixels off); `None` for a solid line.
+    dash: Option<(u32, u32)>,
+}
+
+/// Outlines one region: bounding box first, so the polygon, which carries the real shape,
+/// lies on top where they coincide.
+fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u32, scale: u32) {
+    let bbox = bbox_corners(region);
+    let outline = match region.kind {
+        BorderKind::Outer => {
+            if let Some(corners) = bbox {
+                let thin = Pen {
+                    color,
+                    width: scale,
+                    dash: Some((4 * scale, 4 * scale)),
+                };
+                draw_closed_path(canvas, &corners, thin);
+            }
+            Pen {
+                color,
+                width: stroke,
+                dash: None,
+            }
+        }
+        // Holes are dashed so that a hole inside an object does not read as a second object.
+        BorderKind::Hole => Pen {
+            color,
+            width: stroke,
+            dash: Some((6 * scale, 4 * scale)),
+        },
+    };
+    let points: Vec<(f64, f64)> = region
+        .polygon
+        .iter()
+        .map(|p| (f64::from(p.x), f64::from(p.y)))
+        .collect();
+    if points.len() >= 2 {
+        draw_closed_path(canvas, &points, outline);
+    } else if let Some(corners) = bbox {
+        // A degenerate polygon still deserves a visible outline; the box is the best guess.
+        draw_closed_path(canvas, &corners, outline);
+    } else if let Some(&(x, y)) = points.first() {
+        stamp(
+            canvas,
+            x.round() as i64,
+            y.round() as i64,
+            outline.width,
+            color,
+        );
+    }
+}
+
+/// The corners of the region's bounding box, through the centres of its edge pixels, or
+/// `None` for an empty box.
+fn bbox_corners(region: &Region) -> Option<[(f64, f64); 4]> {
+    let b = region.bbox;
+    if b.w == 0 || b.h == 0 {
+        return None;
+    }
+    let x0 = f64::from(b.x);
+    let y0 = f64::from(b.y);
+    let x1 = x0 + f64::from(b.w) - 1.0;
+    let y1 = y0 + f64::from(b.h) - 1.0;
+    Some([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+}
+
+/// Draws the closed path through `points`, continuing the dash pattern around corners.
+fn draw_closed_path(canvas: &mut RgbImage, points: &[(f64, f64)], pen: Pen) {
+    let mut phase = 0u32;
+    // Two points make one segment; closing it would only draw it twice.
+    let segments = if points.len() > 2 {
+        points.len()
+    } else {
+        points.len().saturating_sub(1)
+    };
+    let ends = points.iter().cycle().skip(1);
+    for (&a, &b) in points.iter().zip(ends).take(segments) {
+        draw_segment(canvas, a, b, pen, &mut phase);
+    }
+}
+
+/// Draws one segment with `pen`, advancing the dash `phase` by its length.
+fn draw_segment(canvas: &mut RgbImage, a: (f64, f64), b: (f64, f64), pen: Pen, phase: &mut u32) {
+    // Clip first: coordinates can be far outside the image, and walking them would be slow.
+    let margin = f64::from(pen.width);
+    let Some((a, b)) = clip_segment(
+        a,
+        b,
+        (-margin, -margin),
+        (
+            f64::from(canvas.width()) - 1.0 + margin,
+            f64::from(canvas.height()) - 1.0 + margin,
+        ),
+    ) else {
+        return;
+    };
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    // Bounded by the clip window, so this is at most a few thousand steps.
+    let steps = dx.abs().max(dy.abs()).round() as u64;
+    for i in 0..=steps {
+        let t = if steps == 0 {
+            0.0
+        } else {
+            i as f64 / steps as f64
+        };
+        let on = match pen.dash {
+            None => true,
+            Some((on, off)) => *phase % (on + off).max(1) < on,
+        };
+        // The last step of one segment is the first of the next; count it only once.
+        if i < steps || steps == 0 {
+            *phase = phase.wrapping_add(1);
+        }
+        if on {
+            let x = (a.0 + dx * t).round() as i64;
+            let y = (a.1 + dy * t).round() as i64;
+            stamp(canvas, x, y, pen.width, pen.color);
+        }
+    }
+}
+
+/// Liang–Barsky clipping of segment `a`–`b` to the box `lo`..=`hi`; `None` when nothing of
+/// it is inside.
+fn clip_segment(
+    a: (f64, f64),
+    b: (f64, f64),
+    lo: (f64, f64),
+    hi: (f64, f64),
+) -> Option<((f64, f64), (f64, f64))> {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let mut t0 = 0.0f64;
+    let mut t1 = 1.0f64;
+    for (p, q) in [
+        (-dx, a.0 - lo.0),
+        (dx, hi.0 - a.0),
+        (-dy, a.1 - lo.1),
+        (dy, hi.1 - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    if t0 > t1 || !t0.is_finite() || !t1.is_finite() {
+        return None;
+    }
+    Some((
+        (a.0 + t0 * dx, a.1 + t0 * dy),
+        (a.0 + t1 * dx, a.1 + t1 * dy),
+    ))
+}
+
+/// Paints a `width`×`width` square centred (as well as whole pixels allow) on `x`, `y`.
+fn stamp(canvas: &mut RgbImage, x: i64, y: i64, width: u32, color: Rgb<u8>) {
+    let lo = -i64::from(width / 2);
+    fill_rect(
+        canvas,
+        x + lo,
+        y + lo,
+        u64::from(width),
+        u64::from(width),
+        color,
+    );
+}
+
+/// Paints the part of the rectangle that lies inside the image.
+fn fill_rect(canvas: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: Rgb<u8>) {
+    let clamp = |v: i64, max: u32| v.clamp(0, i64::from(max)) as u32;
+    let x0 = clamp(x, canvas.width());
+    let y0 = clamp(y, canvas.height());
+    let x1 = clamp(x.saturating_add_unsigned(w), canvas.width());
+    let y1 = clamp(y.saturating_add_unsigned(h), canvas.height());
+    for yy in y0..y1 {
+        for xx in x0..x1 {
+            if let Some(p) = canvas.get_pixel_mut_checked(xx, yy) {
+                *p = color;
+            }
+        }
+    }
+}
+
+/// A label and where it goes.
+#[derive(Debug, Clone)]
+struct Label {
+    text: String,
+    /// Top-left corner of the background box.
+    x: i64,
+    y: i64,
+    /// Size of the background box.
+    w: u64,
+    h: u64,
+}
+
+impl Label {
+    fn overlaps(&self, other: &Label) -> bool {
+        let (w, h) = (self.w as i64, self.h as i64);
+        let (ow, oh) = (other.w as i64, other.h as i64);
+        self.x < other.x + ow
+            && other.x < self.x + w
+            && self.y < other.y + oh
+            && other.y < self.y + h
+    }
+}
+
+/// Padding around label text, in font pixels.
+const LABEL_PAD: u32 = 2;
+
+/// Size of the box that holds `text` at `scale`.
+fn label_size(text: &str, scale: u32) -> (u64, u64) {
+    let chars = text.chars().count() as u64;
+    let advance = u64::from((GLYPH_W + GLYPH_GAP) * scale);
+    let text_w = (chars * advance).saturating_sub(u64::from(GLYPH_GAP * scale));
+    let pad = u64::from(LABEL_PAD * scale);
+    (
+        text_w + 2 * pad,
+        GLYPH_H as u64 * u64::from(scale) + 2 * pad,
+    )
+}
+
+/// Chooses where the label of `region` goes: just above its bounding box if there is room,
+/// else just inside it; moved down past labels already placed so they do not cover each
+/// other; always inside the image as far as its size allows.
+fn place_label(
+    canvas: &RgbImage,
+    region: &Region,
+    text: String,
+    scale: u32,
+    stroke: u32,
+    placed: &[Label],
+) -> Label {
+    let (w, h) = label_size(&text, scale);
+    let b = region.bbox;
+    let gap = i64::from(stroke / 2 + 1);
+    let above = i64::from(b.y) - h as i64 - gap;
+    let y = if above >= 0 {
+        above
+    } else {
+        i64::from(b.y) + gap
+    };
+    let x = i64::from(b.x);
+    let clamp = |v: i64, size: u64, max: u32| v.min(i64::from(max) - size as i64).max(0);
+    let mut label = Label {
+        text,
+        x: clamp(x, w, canvas.width()),
+        y: clamp(y, h, canvas.height()),
+        w,
+        h,
+    };
+    let first_y = label.y;
+    // A handful of tries is enough for ordinary pictures; in a crowded one some overlap is
+    // unavoidable and the first spot is the most meaningful.
+    for step in 0..8i64 {
+        label.y = clamp(first_y + step * (h as i64 + 1), h, canvas.height());
+        if !placed.iter().any(|p| p.overlaps(&label)) {
+            return label;
+        }
+    }
+    label.y = first_y;
+    label
+}
+
+/// Paints a label's dark box and its text in the region's colour.
+fn draw_label(canvas: &mut RgbImage, label: &Label, color: Rgb<u8>, scale: u32) {
+    fill_rect(canvas, label.x, label.y, label.w, label.h, LABEL_BG);
+    let pad = i64::from(LABEL_PAD * scale);
+    let advance = i64::from((GLYPH_W + GLYPH_GAP) * scale);
+    let mut x = label.x + pad;
+    for c in label.text.chars() {
+        draw_glyph(canvas, glyph(c), x, label.y + pad, scale, color);
+        x += advance;
+    }
+}
+
+/// The bitmap for `c`; capitals borrow the lowercase shapes since the font has no others.
+fn glyph(c: char) -> &'static [u8; GLYPH_H] {
+    let c = c.to_ascii_lowercase();
+    GLYPHS
+        .iter()
+        .find(|(g, _)| *g == c)
+        .map_or(&UNKNOWN_GLYPH, |(_, rows)| rows)
+}
+
+/// Paints one glyph with its top-left at `x`, `y`, each font pixel `scale`×`scale`.
+fn draw_glyph(
+    canvas: &mut RgbImage,
+    rows: &[u8; GLYPH_H],
+    x: i64,
+    y: i64,
+    scale: u32,
+    color: Rgb<u8>,
+) {
+    let s = i64::from(scale);
+    for (row, bits) in (0i64..).zip(rows) {
+        for col in 0..GLYPH_W {
+            if (bits >> (GLYPH_W - 1 - col)) & 1 == 1 {
+                let px = x + i64::from(col) * s;
+                let py = y + row * s;
+                fill_rect(canvas, px, py, u64::from(scale), u64::from(scale), color);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::measure::RotatedRect;
+    use crate::vision::regions::Rect;
+    use crate::vision::words::{Position, Shape, SizeClass};
+    use crate::vision::Point;
+
+    /// A region with the given outline and box; the measures the overlay ignores are filler.
+    fn region(kind: BorderKind, polygon: Vec<Point>, bbox: Rect) -> Region {
+        Region {
+            contour: 0,
+            kind,
+            parent: None,
+            holes: 0,
+            bbox,
+            area: f64::from(bbox.w * bbox.h),
+            pixel_count: u64::from(bbox.w * bbox.h),
+            perimeter: 0.0,
+            centroid: (0.0, 0.0),
+            hull: polygon.clone(),
+            polygon,
+            hull_area: 0.0,
+            solidity: 1.0,
+            circularity: 0.0,
+            rotated: RotatedRect {
+                cx: 0.0,
+                cy: 0.0,
+                width: 0.0,
+                height: 0.0,
+                angle: 0.0,
+            },
+            mean_color: [200, 0, 0],
+            dominant_color: [200, 0, 0],
+            color_name: "red",
+            shape: Shape::Square,
+            size: SizeClass::Medium,
+            position: Position::TopLeft,
+            salience: 1.0,
+        }
+    }
+
+    fn square(x: i32, y: i32, side: i32) -> Region {
+        let poly = vec![
+            Point::new(x, y),
+            Point::new(x + side - 1, y),
+            Point::new(x + side - 1, y + side - 1),
+            Point::new(x, y + side - 1),
+        ];
+        let s = side as u32;
+        region(
+            BorderKind::Outer,
+            poly,
+            Rect {
+                x: x as u32,
+                y: y as u32,
+                w: s,
+                h: s,
+            },
+        )
+    }
+
+    fn analysis(img: &RgbImage, regions: Vec<Region>) -> ImageAnalysis {
+        ImageAnalysis {
+            width: img.width(),
+            height: img.height(),
+            threshold: None,
+            inverted: false,
+            contour_count: regions.len(),
+            regions,
+        }
+    }
+
+    fn gray(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_pixel(w, h, Rgb([128, 128, 128]))
+    }
+
+    #[test]
+    fn png_round_trips_with_the_same_size() {
+        let img = gray(100, 80);
+        let a = analysis(&img, vec![square(20, 30, 30)]);
+        let png = render_png(&img, &a).unwrap();
+        let back = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
+        assert_eq!((back.width(), back.height()), (100, 80));
+        assert_eq!(back.to_rgb8(), render(&img, &a));
+    }
+
+    #[test]
+    fn outline_runs_along_the_polygon_in_the_region_colour() {
+        let img = gray(100, 80);
+        let out = render(&img, &analysis(&img, vec![square(20, 30, 30)]));
+        let color = region_color(0);
+        // Every corner and edge midpoint of the square lies on the 2 px stroke.
+        for (x, y) in [
+            (20, 30),
+            (49, 30),
+            (49, 59),
+            (20, 59),
+            (35, 30),
+            (49, 45),
+            (35, 59),
+            (20, 45),
+        ] {
+            assert_eq!(*out.get_pixel(x, y), color, "at ({x}, {y})");
+        }
+        // Well inside and well outside stay the dimmed original.
+        let dim = dimmed(&img);
+        assert_eq!(out.get_pixel(35, 45), dim.get_pixel(35, 45));
+        assert_eq!(out.get_pixel(80, 70), dim.get_pixel(80, 70));
+        assert!(dim.get_pixel(0, 0).0[0] < 128, "the original is dimmed");
+    }
+
+    #[test]
+    fn label_box_sits_above_the_box_with_text_in_the_region_colour() {
+        let img = gray(100, 80);
+        let out = render(&img, &analysis(&img, vec![square(20, 30, 30)]));
+        let (w, h) = label_size("r1 square", 1);
+        assert_eq!((w, h), (9 * 6 - 1 + 4, 11));
+        // Above the box: bottom of the label is 2 px (half the stroke, plus one) above y = 30.
+        let (x0, y0) = (20u32, 30 - 2 - h as u32);
+        // The padding corners are background...
+        assert_eq!(*out.get_pixel(x0, y0), LABEL_BG);
+        assert_eq!(
+            *out.get_pixel(x0 + w as u32 - 1, y0 + h as u32 - 1),
+            LABEL_BG
+        );
+        // ...and the glyph pixels are the region colour: 'r' has its stem at column 0, row 2.
+        assert_eq!(*out.get_pixel(x0 + 2, y0 + 2 + 2), region_color(0));
+        assert_eq!(*out.get_pixel(x0 + 2, y0 + 2), LABEL_BG);
+        // Just outside the label is not background.
+        assert_ne!(*out.get_pixel(x0 + w as u32, y0), LABEL_BG);
+    }
+
+    #[test]
+    fn label_goes_inside_when_there_is_no_room_above_and_labels_do_not_overlap() {
+        let img = gray(120, 100);
+        let regions = vec![square(0, 0, 40), square(2, 2, 30), square(60, 60, 30)];
+        let canvas = dimmed(&img);
+        let mut placed = Vec::new();
+        for (rank, r) in regions.iter().enumerate() {
+            let l = place_label(&canvas, r, label_text(rank, r), 1, 2, &placed);
+            assert!(l.x >= 0 && l.y >= 0);
+            assert!(l.x as u64 + l.w <= 120 && l.y as u64 + l.h <= 100);
+            assert!(placed.iter().all(|p: &Label| !p.overlaps(&l)));
+            placed.push(l);
+        }
+        assert_eq!((placed[0].x, placed[0].y), (0, 2));
+        assert!(placed[2].y < 60, "room above the third box");
+    }
+
+    #[test]
+    fn glyph_table_covers_the_label_alphabet_with_5_bit_rows() {
+        let expected: Vec<char> = ('0'..='9')
+            .chain('a'..='z')
+            .chain([':', '-', ' '])
+            .collect();
+        let have: Vec<char> = GLYPHS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(have, expected);
+        for (c, rows) in GLYPHS.iter().copied().chain([('?', UNKNOWN_GLYPH)]) {
+            for row in rows {
+                assert!(row < 1 << GLYPH_W, "{c:?} row {row:#b} wider than 5 bits");
+            }
+            if c != ' ' {
+                assert!(rows.iter().any(|r| *r != 0), "{c:?} is blank");
+            }
+        }
+        // Glyphs are distinct, so every character is readable as itself.
+        for (i, (a, ga)) in GLYPHS.iter().enumerate() {
+            for (b, gb) in &GLYPHS[i + 1..] {
+                assert_ne!(ga, gb, "{a:?} and {b:?} look the same");
+            }
+        }
+        assert_eq!(glyph('A'), glyph('a'));
+        assert_eq!(glyph('#'), &UNKNOWN_GLYPH);
+        assert_eq!(glyph('é'), &UNKNOWN_GLYPH);
+    }
+
+    #[test]
+    fn label_text_uses_ids_and_shape_words() {
+        let mut r = square(5, 5, 10);
+        assert_eq!(label_text(0, &r), "r1 square");
+        r.kind = BorderKind::Hole;
+        assert_eq!(label_text(2, &r), format!("r3 {}", region_label(&r)));
+    }
+
+    #[test]
+    fn scale_grows_with_the_image() {
+        assert_eq!(label_scale(1, 1), 1);
+        assert_eq!(label_scale(999, 500), 1);
+        assert_eq!(label_scale(400, 1000), 2);
+        assert_eq!(label_scale(2500, 10), 3);
+        assert_eq!(label_scale(u32::MAX, u32::MAX), 3);
+    }
+
+    #[test]
+    fn awkward_inputs_do_not_panic() {
+        let one = gray(1, 1);
+        let mut dot = square(0, 0, 1);
+        dot.polygon.truncate(1);
+        let mut empty_poly = square(0, 0, 1);
+        empty_poly.polygon.clear();
+        let mut empty_everything = empty_poly.clone();
+        empty_everything.bbox = Rect {
+            x: 0,
+            y: 0,
+            w: 0,
+            h: 0,
+        };
+        for regions in [
+            vec![],
+            vec![dot.clone()],
+            vec![empty_poly.clone(), empty_everything.clone()],
+        ] {
+            let png = render_png(&one, &analysis(&one, regions)).unwrap();
+            let back = image::load_from_memory(&png).unwrap();
+            assert_eq!((back.width(), back.height()), (1, 1));
+        }
+
+        // Touching the right and bottom edges: the outline reaches the corner pixel.
+        let img = gray(64, 48);
+        let edge = square(40, 24, 24);
+        let out = render(&img, &analysis(&img, vec![edge.clone()]));
+        assert_eq!(*out.get_pixel(63, 47), region_color(0));
+
+        // Far outside, huge, holes, and more regions than palette colours or label spots.
+        let mut hole = square(30, 20, 40);
+        hole.kind = BorderKind::Hole;
+        let mut wild = square(0, 0, 2);
+        wild.polygon = vec![
+            Point::new(i32::MIN, i32::MAX),
+            Point::new(i32::MAX, i32::MIN),
+            Point::new(5, 5),
+        ];
+        wild.bbox = Rect {
+            x: u32::MAX - 1,
+            y: u32::MAX - 1,
+            w: u32::MAX,
+            h: u32::MAX,
+        };
+        let mut regions = vec![edge, hole, square(0, 0, 64), wild, dot];
+        regions.extend((0..30).map(|i| square(i, i, 10)));
+        let out = render(&img, &analysis(&img, regions));
+        assert_eq!(out.dimensions(), (64, 48));
+
+        for (w, h) in [(0, 0), (0, 5), (5, 0)] {
+            let empty = RgbImage::new(w, h);
+            let _ = render(&empty, &analysis(&empty, vec![square(0, 0, 3)]));
+        }
+    }
+
+    #[test]
+    fn big_images_get_bigger_labels_and_strokes() {
+        let img = gray(1200, 300);
+        let out = render(&img, &analysis(&img, vec![square(100, 100, 150)]));
+        let (w, h) = label_size("r1 square", 2);
+        let y0 = 100 - (2 + 1) - h as u32;
+        assert_eq!(*out.get_pixel(100, y0), LABEL_BG);
+        assert_eq!(
+            *out.get_pixel(100 + w as u32 - 1, y0 + h as u32 - 1),
+            LABEL_BG
+        );
+        // The 4 px stroke covers two pixels on either side of the border line.
+        for dx in [-2i32, -1, 0, 1] {
+            assert_eq!(*out.get_pixel((100 + dx) as u32, 175), region_color(0));
+        }
+    }
+}
