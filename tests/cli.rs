@@ -1,0 +1,323 @@
+//! The `mmprompt` binary end to end: bad inputs, exit codes, output layout.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mmprompt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mmprompt"))
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    mmprompt().args(args).current_dir(cwd).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// PNG chunk CRC (ISO 3309), so the test can forge a header that passes the decoder's checks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header claims `w`×`h` pixels but carries no image data.
+fn lying_png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    out
+}
+
+fn png_bytes(img: &image::RgbImage) -> Vec<u8> {
+    let mut v = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+        .unwrap();
+    v
+}
+
+struct BadCase {
+    name: &'static str,
+    bytes: Vec<u8>,
+    /// A word the one error line must contain.
+    reason: &'static str,
+}
+
+fn bad_cases() -> Vec<BadCase> {
+    let shapes = std::fs::read(common::root().join("samples/shapes.png")).unwrap();
+    let rocket = std::fs::read(common::root().join("samples/rocket.jpg")).unwrap();
+    vec![
+        BadCase {
+            name: "truncated.png",
+            bytes: shapes[..shapes.len() / 2].to_vec(),
+            reason: "truncated",
+        },
+        BadCase {
+            name: "truncated.jpg",
+            bytes: rocket[..rocket.len() / 3].to_vec(),
+            reason: "truncated",
+        },
+        BadCase {
+            name: "text.png",
+            bytes: b"this is plain text, not a picture\n".to_vec(),
+            reason: "not a supported image",
+        },
+        BadCase {
+            name: "empty.png",
+            bytes: Vec::new(),
+            reason: "empty",
+        },
+        BadCase {
+            name: "bomb.png",
+            bytes: lying_png(100_000, 100_000),
+            reason: "over the cap",
+        },
+    ]
+}
+
+#[test]
+fn each_bad_input_gets_one_clear_line_and_the_good_ones_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let inp = dir.path().join("in");
+    std::fs::create_dir(&inp).unwrap();
+    let good = png_bytes(&image::RgbImage::from_fn(40, 30, |x, y| {
+        if (10..20).contains(&x) && (5..15).contains(&y) {
+            image::Rgb([0, 0, 0])
+        } else {
+            image::Rgb([255, 255, 255])
+        }
+    }));
+    std::fs::write(inp.join("a-good.png"), &good).unwrap();
+    std::fs::write(inp.join("z-good.png"), &good).unwrap();
+    let cases = bad_cases();
+    let mut args: Vec<String> = vec!["extract".into(), "in/a-good.png".into()];
+    for c in &cases {
+        std::fs::write(inp.join(c.name), &c.bytes).unwrap();
+        args.push(format!("in/{}", c.name));
+    }
+    args.push("in/missing.png".into());
+    args.push("in/z-good.png".into());
+    args.extend(["--out".into(), "out".into()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&argv, dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{err}");
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(error_lines.len(), cases.len() + 1, "stderr:\n{err}");
+    for c in &cases {
+        let line = error_lines
+            .iter()
+            .find(|l| l.contains(c.name))
+            .unwrap_or_else(|| panic!("no error line names {}:\n{err}", c.name));
+        assert!(
+            line.contains(c.reason),
+            "{}: expected '{}' in: {line}",
+            c.name,
+            c.reason
+        );
+        assert!(
+            !dir.path()
+                .join("out/in")
+                .join(format!("{}.jsonld", c.name))
+                .exists(),
+            "{}: an output was written for a bad input",
+            c.name
+        );
+    }
+    assert!(error_lines
+        .iter()
+        .any(|l| l.contains("missing.png") && l.contains("no such file")));
+    assert!(!err.contains("panicked"), "{err}");
+    for g in ["a-good.png", "z-good.png"] {
+        let p = dir.path().join("out/in").join(format!("{g}.jsonld"));
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(doc["totalItems"], 1, "{g}");
+        common::assert_valid(&doc, g);
+    }
+}
+
+#[test]
+fn a_one_pixel_image_is_a_valid_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("px.png"),
+        png_bytes(&image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))),
+    )
+    .unwrap();
+    let out = run(&["extract", "px.png"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::assert_valid(&doc, "px.png");
+    assert_eq!(doc["items"][0]["target"]["source"]["width"], 1);
+}
+
+#[test]
+fn the_pixel_cap_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::RgbImage::from_pixel(20, 10, image::Rgb([0, 0, 0]));
+    std::fs::write(dir.path().join("x.png"), png_bytes(&img)).unwrap();
+    let out = run(&["extract", "x.png", "--max-pixels", "199"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("x.png") && stderr(&out).contains("--max-pixels"));
+    let out = run(&["extract", "x.png", "--max-pixels", "200"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The euid from /proc: root reads any directory, so the test drops to `nobody` for it.
+fn euid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[test]
+fn an_unreadable_directory_is_reported_and_the_rest_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("unreadable-dir-test");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(base.join("tree/locked")).unwrap();
+    std::fs::create_dir_all(base.join("out")).unwrap();
+    std::fs::copy(
+        common::root().join("samples/nested.png"),
+        base.join("tree/nested.png"),
+    )
+    .unwrap();
+    std::fs::copy(
+        common::root().join("samples/shapes.png"),
+        base.join("tree/locked/shapes.png"),
+    )
+    .unwrap();
+    for d in [&base, &base.join("tree"), &base.join("out")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    std::fs::set_permissions(
+        base.join("tree/nested.png"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        base.join("tree/locked"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let mut cmd = mmprompt();
+    cmd.args(["extract", "tree", "--out", "out"])
+        .current_dir(&base);
+    if euid() == Some(0) {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    std::fs::set_permissions(
+        base.join("tree/locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("tree/locked") && l.contains("cannot read directory")),
+        "{err}"
+    );
+    assert!(base.join("out/tree/nested.png.jsonld").exists(), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["extract", "x.png", "--threshold", "fixed:300"],
+        vec!["extract", "x.png", "--threshold", "adaptive:4,2"],
+        vec!["extract", "x.png", "--min-area", "lots"],
+        vec!["extract", "x.png", "--blur", "-1"],
+        vec!["extract", "x.png", "--overlay"],
+        vec!["extract"],
+        vec!["frobnicate"],
+    ] {
+        let out = run(&args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+    let out = run(&["extract", "--help"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["--threshold", "otsu", "--min-area", "--holes", "Exit codes"] {
+        assert!(help.contains(word), "help lacks {word}");
+    }
+}
+
+#[test]
+fn several_inputs_need_out_or_a_line_format() {
+    let root = common::root();
+    let out = run(
+        &["extract", "samples/shapes.png", "samples/nested.png"],
+        &root,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--out"));
+    let out = run(
+        &[
+            "extract",
+            "samples/shapes.png",
+            "samples/nested.png",
+            "--format",
+            "ndjson",
+        ],
+        &root,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[1]["items"][0]["target"]["source"]["contentUrl"],
+        "samples/nested.png"
+    );
+}
+
+#[test]
+fn out_dir_mirrors_inputs_and_keeps_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let out_dir = dir.path().join("o");
+    let out = mmprompt()
+        .args(["extract", "samples", "--out"])
+        .arg(&out_dir)
+        .args(["--overlay", "--format", "jsonld"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for s in common::sample_images() {
+        let name = s.to_string_lossy();
+        let doc = out_dir.join(format!("{name}.jsonld"));
+        assert!(doc.exists(), "missing {}", doc.display());
+        let png = out_dir.join(format!("{name}.overlay.png"));
+        let img = image::open(&png).unwrap();
+        let src = image::open(root.join(&s)).unwrap();
+        assert_eq!((img.width(), img.height()), (src.width(), src.height()));
+    }
+    // make_shapes.py and PROVENANCE.md are not media: skipped, not errors.
+    assert!(stderr(&out).contains("2 skipped"), "{}", stderr(&out));
+}

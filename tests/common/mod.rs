@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: building documents the way the CLI does.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use mmprompt::jsonld::{self, ContextMode, SourceInfo};
+use mmprompt::media::image::{decode_file, DecodeOptions};
+use mmprompt::pipeline::{analyze_image, ImageParams};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Project root, so tests can run from any directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The image samples, sorted, as paths relative to the project root.
+pub fn sample_images() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("samples"))
+        .expect("samples/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("png" | "jpg" | "jpeg" | "webp" | "gif" | "bmp" | "tif" | "tiff")
+            )
+        })
+        .map(|p| p.strip_prefix(root()).expect("under root").to_path_buf())
+        .collect();
+    out.sort();
+    assert!(out.len() >= 4, "samples/ should hold the sample images");
+    out
+}
+
+/// Decodes and analyses `rel` (relative to the root) and builds its document.
+pub fn document_for(rel: &Path, params: &ImageParams, mode: ContextMode) -> Value {
+    let decoded = decode_file(&root().join(rel), &DecodeOptions::default()).expect("decodes");
+    let analysis = analyze_image(&decoded.rgb, params);
+    let source = SourceInfo {
+        content_url: rel.to_string_lossy().into_owned(),
+        mime: decoded.mime.to_owned(),
+        sha256: decoded.sha256.clone(),
+        byte_len: decoded.byte_len,
+    };
+    jsonld::image_document(&source, &analysis, params, mode)
+}
+
+/// Panics with every schema violation of `doc`.
+pub fn assert_valid(doc: &Value, what: &str) {
+    let schema: Value = serde_json::from_str(jsonld::SCHEMA).expect("schema parses");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: schema violations:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Expands each file with pyld (offline) and panics unless every property survives.
+pub fn assert_expands(files: &[PathBuf]) {
+    assert!(!files.is_empty(), "nothing to expand");
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/jsonld_check.py"))
+        .arg(root().join("schemas/context.jsonld"))
+        .args(files)
+        .output()
+        .expect("python3 runs (make test installs pyld)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "JSON-LD expansion check failed:\n{stdout}\n{stderr}"
+    );
+    let want = format!("{} passed, 0 failed", files.len());
+    assert!(
+        stdout.contains(&want),
+        "unexpected checker output: {stdout}"
+    );
+}

@@ -1,0 +1,196 @@
+//! Every document the pipeline can produce validates against the JSON Schema and expands in a
+//! real JSON-LD processor with no property dropped.
+
+mod common;
+
+use common::{assert_expands, assert_valid, document_for, sample_images};
+use image::{Rgb, RgbImage};
+use mmprompt::jsonld::{self, ContextMode, SourceInfo};
+use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::vision::preprocess::Threshold;
+use mmprompt::vision::regions::{MinArea, RegionOptions};
+use serde_json::Value;
+
+fn synthetic_docs() -> Vec<(String, Value)> {
+    let mut cases: Vec<(String, RgbImage)> = vec![
+        (
+            "one-pixel".into(),
+            RgbImage::from_pixel(1, 1, Rgb([0, 0, 0])),
+        ),
+        (
+            "all-white".into(),
+            RgbImage::from_pixel(32, 24, Rgb([255; 3])),
+        ),
+        (
+            "all-black".into(),
+            RgbImage::from_pixel(32, 24, Rgb([0; 3])),
+        ),
+    ];
+    let mut noise = RgbImage::new(97, 61);
+    let mut state = 0x2545_f491_u32;
+    for p in noise.pixels_mut() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let v = if state % 3 == 0 { 0 } else { 255 };
+        p.0 = [v, (state >> 8) as u8, v];
+    }
+    cases.push(("noise".into(), noise));
+    let keep_all = ImageParams {
+        blur: 0.0,
+        regions: RegionOptions {
+            max_regions: 0,
+            min_area: MinArea::Pixels(0),
+            holes: true,
+        },
+        ..ImageParams::default()
+    };
+    let mut out = Vec::new();
+    for (name, img) in cases {
+        for (tag, params) in [
+            ("default", ImageParams::default()),
+            ("all", keep_all.clone()),
+        ] {
+            let analysis = analyze_image(&img, &params);
+            let source = SourceInfo {
+                content_url: format!("{name}.png"),
+                mime: "image/png".into(),
+                sha256: "0".repeat(64),
+                byte_len: 1,
+            };
+            let doc = jsonld::image_document(&source, &analysis, &params, ContextMode::Reference);
+            out.push((format!("{name}-{tag}"), doc));
+        }
+    }
+    out
+}
+
+fn all_docs() -> Vec<(String, Value)> {
+    let mut docs = synthetic_docs();
+    let variants = [
+        ("default", ImageParams::default(), ContextMode::Reference),
+        (
+            "holes-inline",
+            ImageParams {
+                regions: RegionOptions {
+                    holes: true,
+                    max_regions: 0,
+                    ..RegionOptions::default()
+                },
+                ..ImageParams::default()
+            },
+            ContextMode::Inline,
+        ),
+        (
+            "adaptive",
+            ImageParams {
+                threshold: Threshold::Adaptive { block: 31, c: 5.0 },
+                ..ImageParams::default()
+            },
+            ContextMode::Reference,
+        ),
+        (
+            "canny",
+            ImageParams {
+                threshold: Threshold::Canny {
+                    low: 50.0,
+                    high: 100.0,
+                },
+                ..ImageParams::default()
+            },
+            ContextMode::Reference,
+        ),
+    ];
+    for rel in sample_images() {
+        for (tag, params, mode) in &variants {
+            docs.push((
+                format!("{}-{tag}", rel.display()),
+                document_for(&rel, params, *mode),
+            ));
+        }
+    }
+    docs
+}
+
+#[test]
+fn every_document_matches_the_schema() {
+    let docs = all_docs();
+    let regions: usize = docs
+        .iter()
+        .map(|(_, d)| d["items"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(
+        regions > 20,
+        "the corpus should exercise many regions, got {regions}"
+    );
+    for (name, doc) in &docs {
+        assert_valid(doc, name);
+        assert_eq!(
+            doc["totalItems"].as_u64(),
+            doc["items"].as_array().map(|a| a.len() as u64),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_document_expands_without_losing_a_property() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, (_, doc)) in all_docs().iter().enumerate() {
+        let p = dir.path().join(format!("doc{i}.jsonld"));
+        std::fs::write(&p, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+        files.push(p);
+    }
+    assert_expands(&files);
+}
+
+#[test]
+fn the_checker_catches_a_dropped_property() {
+    // Guards the guard: an undefined term must make the expansion check fail.
+    let mut doc = document_for(
+        &sample_images()[0],
+        &ImageParams::default(),
+        ContextMode::Reference,
+    );
+    doc["items"][0]["body"]["notInTheContext"] = Value::from(1);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.jsonld");
+    std::fs::write(&p, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(common::root().join("tests/jsonld_check.py"))
+        .arg(common::root().join("schemas/context.jsonld"))
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "checker accepted a dropped property");
+    let schema_errors = {
+        let schema: Value = serde_json::from_str(jsonld::SCHEMA).unwrap();
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .iter_errors(&doc)
+            .count()
+    };
+    assert!(
+        schema_errors > 0,
+        "schema accepted an unknown body property"
+    );
+}
+
+#[test]
+fn shipped_context_and_schema_are_what_the_cli_prints() {
+    let ctx: Value = serde_json::from_str(jsonld::CONTEXT).unwrap();
+    assert!(ctx["@context"].is_object());
+    let inline = jsonld::context_value(ContextMode::Inline);
+    assert_eq!(inline, ctx["@context"]);
+    for (flag, want) in [(None, jsonld::SCHEMA), (Some("--context"), jsonld::CONTEXT)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mmprompt"));
+        cmd.arg("schema");
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    }
+}
