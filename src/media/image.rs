@@ -304,6 +304,78 @@ mod tests {
         assert_eq!(img.rgb.get_pixel(0, 0).0, [255, 255, 255]);
     }
 
+    /// A JPEG with an EXIF APP1 segment carrying only the Orientation tag.
+    fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+        let mut plain = Vec::new();
+        img.write_to(&mut Cursor::new(&mut plain), ImageFormat::Jpeg)
+            .unwrap();
+        let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+        tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
+        tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_be_bytes());
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // padding + no next IFD
+        let mut app1 = b"Exif\x00\x00".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = plain[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xff, 0xe1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // 40x20, left half black, right half white.
+        let img = RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 {
+                image::Rgb([0, 0, 0])
+            } else {
+                image::Rgb([255, 255, 255])
+            }
+        });
+        let o = DecodeOptions::default();
+        let plain = decode_bytes(&jpeg_with_orientation(&img, 1), &o).unwrap();
+        assert_eq!(plain.rgb.dimensions(), (40, 20));
+        // Orientation 6: rotate 90° clockwise to view, so the black left half goes on top.
+        let rotated = decode_bytes(&jpeg_with_orientation(&img, 6), &o).unwrap();
+        assert_eq!(rotated.rgb.dimensions(), (20, 40));
+        assert!(rotated.rgb.get_pixel(10, 5)[0] < 40, "top should be black");
+        assert!(
+            rotated.rgb.get_pixel(10, 35)[0] > 215,
+            "bottom should be white"
+        );
+    }
+
+    #[test]
+    fn every_supported_format_decodes() {
+        let img = RgbImage::from_fn(16, 8, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 32) as u8, 77])
+        });
+        for (format, mime) in [
+            (ImageFormat::Png, "image/png"),
+            (ImageFormat::Jpeg, "image/jpeg"),
+            (ImageFormat::WebP, "image/webp"),
+            (ImageFormat::Gif, "image/gif"),
+            (ImageFormat::Bmp, "image/bmp"),
+            (ImageFormat::Tiff, "image/tiff"),
+        ] {
+            let mut bytes = Vec::new();
+            let encoded = if format == ImageFormat::Gif || format == ImageFormat::WebP {
+                image::DynamicImage::ImageRgb8(img.clone())
+                    .into_rgba8()
+                    .write_to(&mut Cursor::new(&mut bytes), format)
+            } else {
+                img.write_to(&mut Cursor::new(&mut bytes), format)
+            };
+            encoded.unwrap();
+            let d = decode_bytes(&bytes, &DecodeOptions::default()).unwrap();
+            assert_eq!((d.mime, d.rgb.dimensions()), (mime, (16, 8)), "{format:?}");
+        }
+    }
+
     #[test]
     fn sha256_of_known_input() {
         assert_eq!(
