@@ -8,6 +8,7 @@
 //! - [`overlay`] draws regions for people to check.
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod fsio;
 pub mod jsonld;
 pub mod media;

@@ -1,0 +1,2 @@
+//! Audio analysis throughput (placeholder until the analyzer lands).
+fn main() {}

@@ -1,0 +1,355 @@
+//! Per-frame features over one analysis frame, defined to match librosa exactly where
+//! librosa has the same feature.
+//!
+//! Frames are not centred: frame `i` covers samples `[i·hop, i·hop + frame_len)`, which is
+//! librosa's `center=False`. The spectrum is the unnormalised real FFT of the frame times a
+//! *periodic* Hann window (`w[n] = 0.5 − 0.5·cos(2πn/N)`, scipy's `get_window('hann', N)`),
+//! with `N = frame_len` (librosa's `n_fft = win_length`). Bin `k` has frequency `k·sr/N`.
+//!
+//! | field | definition | librosa call it matches |
+//! | --- | --- | --- |
+//! | `rms` | `sqrt(mean(x²))` of the raw (unwindowed) frame | `feature.rms(y, frame_length=N, hop_length=H, center=False)` |
+//! | `zcr` | crossings between consecutive samples of the raw frame / N; \|x\| ≤ 1e-10 counts as +0 | `feature.zero_crossing_rate(y, frame_length=N, hop_length=H, center=False)` |
+//! | `centroid_hz` | `Σ f·S / Σ S`, `S` = magnitude spectrum | `feature.spectral_centroid(..., n_fft=N, hop_length=H, center=False)` |
+//! | `bandwidth_hz` | `sqrt(Σ S·(f − centroid)² / Σ S)` | `feature.spectral_bandwidth(...)` (p = 2) |
+//! | `flatness` | `gmean(P)/amean(P)`, `P = max(S², 1e-10)` | `feature.spectral_flatness(...)` (power = 2, amin = 1e-10) |
+//! | `rolloff_hz` | lowest bin frequency where the cumulative **magnitude** reaches 85 % of the total | `feature.spectral_rolloff(..., roll_percent=0.85)` |
+//!
+//! The other fields are this crate's own and documented on [`FrameFeatures`].
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+use std::sync::Arc;
+
+/// Lower edges of the band-energy bands in Hz; the last band runs to Nyquist.
+pub const BAND_EDGES_HZ: [f64; 7] = [80.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, f64::INFINITY];
+
+/// Human names of the bands in [`FrameFeatures::bands_db`], in order.
+pub const BAND_NAMES: [&str; 6] = [
+    "80-250Hz",
+    "250-500Hz",
+    "500-1kHz",
+    "1k-2kHz",
+    "2k-4kHz",
+    "4kHz+",
+];
+
+/// Floor applied to every decibel figure so silence gives a finite number.
+pub const DB_FLOOR: f32 = -120.0;
+
+/// Sample magnitude at or above which a sample counts as clipped.
+pub const CLIP_LEVEL: f32 = 0.999;
+
+/// librosa's `amin` for spectral flatness (on power).
+const FLATNESS_AMIN: f64 = 1e-10;
+
+/// librosa's default roll-off fraction.
+const ROLL_PERCENT: f64 = 0.85;
+
+/// Products of at most this many clamped powers stay inside f64's range
+/// (each factor lies in `[1e-10, N²]`), so flatness needs one `ln` per block, not per bin.
+const LOG_BLOCK: usize = 16;
+
+/// Everything measured on one frame. Levels are in dBFS where a full-scale square wave is
+/// 0 dB (so a full-scale sine is −3.01 dB), floored at [`DB_FLOOR`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameFeatures {
+    /// Frame number, from 0.
+    pub index: u64,
+    /// First sample of the frame.
+    pub start_sample: u64,
+    /// Root-mean-square of the raw frame (librosa `rms`).
+    pub rms: f32,
+    /// `rms` in dBFS.
+    pub rms_db: f32,
+    /// Hann-weighted mean square in dBFS: the level the spectrum sees, centred on the frame
+    /// centre. Labels use it so that a sound edge flips labels when it crosses the centre.
+    pub power_db: f32,
+    /// Zero-crossing rate (librosa `zero_crossing_rate`), crossings per sample.
+    pub zcr: f32,
+    /// Spectral centroid in Hz (librosa).
+    pub centroid_hz: f32,
+    /// Spectral bandwidth (p = 2) in Hz (librosa).
+    pub bandwidth_hz: f32,
+    /// Spectral flatness on power, 0 (pure tone) to 1 (white noise) (librosa).
+    pub flatness: f32,
+    /// 85 % spectral roll-off in Hz (librosa).
+    pub rolloff_hz: f32,
+    /// Spectral flux: `Σ max(0, S_t − S_{t−1}) / Σ S_t`, the share of this frame's magnitude
+    /// that is new; 0 for a steady sound, near 1 at a burst out of silence.
+    pub flux: f32,
+    /// High-frequency content (Masri): `Σ k·|X_k|²`, normalised like the band energies, in dB.
+    pub hfc_db: f32,
+    /// Share of spectral power within ±2 bins of the strongest bin: near 1 for a pure tone
+    /// (the Hann main lobe is ±2 bins wide), small for anything broadband or harmonic-rich.
+    pub peak_ratio: f32,
+    /// Band energies in dBFS for [`BAND_NAMES`], from the Hann-weighted power spectrum; they
+    /// add up (in power) to `power_db` minus what lies below 80 Hz.
+    pub bands_db: [f32; 6],
+    /// YIN fundamental frequency in Hz when the frame is voiced (`voicing ≥` the configured
+    /// threshold) and loud enough to be analysed.
+    pub f0_hz: Option<f32>,
+    /// YIN voicing confidence `1 − d′(τ*)` in `[0, 1]`; 0 when pitch was not analysed.
+    pub voicing: f32,
+    /// Samples in this frame's new part (the last hop; the whole frame for frame 0) at or
+    /// above [`CLIP_LEVEL`] in magnitude.
+    pub clipped: u32,
+    /// Mean square of the frame's new part, in dBFS: the onset detector's input.
+    pub new_db: f32,
+    /// Absolute index of the first sample in the new part reaching half its peak: where an
+    /// onset detected on this frame is placed in time.
+    pub new_attack_sample: u64,
+}
+
+/// Converts a mean square to dB, floored.
+pub(crate) fn power_to_db(ms: f64) -> f32 {
+    if ms > 0.0 {
+        ((10.0 * ms.log10()) as f32).max(DB_FLOOR)
+    } else {
+        DB_FLOOR
+    }
+}
+
+/// Computes [`FrameFeatures`] (except pitch) for frames of one fixed length. The FFT is
+/// planned once and every buffer is owned here, so a frame costs no allocation.
+pub struct FeatureExtractor {
+    frame_len: usize,
+    sample_rate: f64,
+    fft: Arc<dyn RealToComplex<f64>>,
+    window: Vec<f64>,
+    /// Mean of w², so band powers are mean squares of the windowed frame relative to the window.
+    window_norm: f64,
+    fft_in: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+    power: Vec<f64>,
+    mag: Vec<f64>,
+    prev_mag: Vec<f64>,
+    /// Bin index ranges of the bands.
+    band_bins: [(usize, usize); 6],
+}
+
+impl FeatureExtractor {
+    /// Plans the FFT for `frame_len`-sample frames at `sample_rate`.
+    pub fn new(sample_rate: u32, frame_len: usize) -> Self {
+        let mut planner = RealFftPlanner::<f64>::new();
+        let fft = planner.plan_fft_forward(frame_len);
+        let n = frame_len as f64;
+        let window: Vec<f64> = (0..frame_len)
+            .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n).cos())
+            .collect();
+        let window_norm = window.iter().map(|w| w * w).sum::<f64>() / n;
+        let bins = frame_len / 2 + 1;
+        let sr = f64::from(sample_rate);
+        let mut band_bins = [(0usize, 0usize); 6];
+        for (b, slot) in band_bins.iter_mut().enumerate() {
+            let lo = (BAND_EDGES_HZ[b] * n / sr).ceil() as usize;
+            let hi_hz = BAND_EDGES_HZ[b + 1];
+            let hi = if hi_hz.is_finite() {
+                ((hi_hz * n / sr).ceil() as usize).min(bins)
+            } else {
+                bins
+            };
+            *slot = (lo.min(bins), hi.max(lo.min(bins)));
+        }
+        Self {
+            frame_len,
+            sample_rate: sr,
+            scratch: fft.make_scratch_vec(),
+            spectrum: fft.make_output_vec(),
+            fft,
+            window,
+            window_norm,
+            fft_in: vec![0.0; frame_len],
+            power: vec![0.0; bins],
+            mag: vec![0.0; bins],
+            prev_mag: vec![0.0; bins],
+            band_bins,
+        }
+    }
+
+    /// Frame length in samples.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Measures one frame. `frame.len()` must equal the frame length; `new_from` is where the
+    /// samples not seen by the previous frame begin; `start_sample` is the frame's absolute
+    /// position.
+    pub fn compute(
+        &mut self,
+        frame: &[f32],
+        index: u64,
+        start_sample: u64,
+        new_from: usize,
+    ) -> FrameFeatures {
+        let n = self.frame_len;
+        let nf = n as f64;
+        debug_assert_eq!(frame.len(), n);
+
+        // Time domain: rms, zcr (librosa's threshold of 1e-10, zero counted as positive),
+        // and the new part's level, attack and clipping.
+        let mut sum_sq = 0.0f64;
+        let mut crossings = 0u32;
+        let mut prev_neg = frame.first().is_some_and(|&x| f64::from(x) < -1e-10);
+        for &x in frame {
+            let xd = f64::from(x);
+            sum_sq += xd * xd;
+            let neg = xd < -1e-10;
+            crossings += u32::from(neg != prev_neg);
+            prev_neg = neg;
+        }
+        let rms = (sum_sq / nf).sqrt();
+        let new_part = &frame[new_from.min(n)..];
+        let mut new_sq = 0.0f64;
+        let mut new_peak = 0.0f32;
+        let mut clipped = 0u32;
+        for &x in new_part {
+            new_sq += f64::from(x) * f64::from(x);
+            new_peak = new_peak.max(x.abs());
+            clipped += u32::from(x.abs() >= CLIP_LEVEL);
+        }
+        let attack_offset = new_part
+            .iter()
+            .position(|x| x.abs() >= 0.5 * new_peak)
+            .unwrap_or(0);
+        let new_db = power_to_db(new_sq / new_part.len().max(1) as f64);
+
+        // Spectrum of the windowed frame.
+        for ((dst, &x), &w) in self.fft_in.iter_mut().zip(frame).zip(&self.window) {
+            *dst = f64::from(x) * w;
+        }
+        if self
+            .fft
+            .process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch)
+            .is_err()
+        {
+            // Lengths are fixed at construction, so this cannot happen; a zero spectrum keeps
+            // the frame well defined rather than panicking on a live stream.
+            self.spectrum.fill(Complex::new(0.0, 0.0));
+        }
+        let bin_hz = self.sample_rate / nf;
+        let mut sum_mag = 0.0;
+        let mut sum_fmag = 0.0;
+        let mut sum_pow = 0.0;
+        let mut hfc = 0.0;
+        let mut flux = 0.0;
+        let mut max_bin = 0;
+        let mut max_pow = -1.0;
+        for (k, c) in self.spectrum.iter().enumerate() {
+            let p = c.norm_sqr();
+            let m = p.sqrt();
+            self.power[k] = p;
+            self.mag[k] = m;
+            sum_mag += m;
+            sum_fmag += k as f64 * bin_hz * m;
+            sum_pow += p;
+            hfc += k as f64 * p;
+            flux += (m - self.prev_mag[k]).max(0.0);
+            if p > max_pow {
+                max_pow = p;
+                max_bin = k;
+            }
+        }
+        std::mem::swap(&mut self.mag, &mut self.prev_mag);
+        let mag = &self.prev_mag;
+
+        // librosa's util.normalize leaves an all-zero column as zeros: centroid 0.
+        let centroid = if sum_mag > 0.0 {
+            sum_fmag / sum_mag
+        } else {
+            0.0
+        };
+        let bandwidth = if sum_mag > 0.0 {
+            let mut acc = 0.0;
+            for (k, &m) in mag.iter().enumerate() {
+                let d = k as f64 * bin_hz - centroid;
+                acc += m * d * d;
+            }
+            (acc / sum_mag).sqrt()
+        } else {
+            0.0
+        };
+        let threshold = ROLL_PERCENT * sum_mag;
+        let mut cum = 0.0;
+        let mut roll_bin = mag.len().saturating_sub(1);
+        for (k, &m) in mag.iter().enumerate() {
+            cum += m;
+            if cum >= threshold {
+                roll_bin = k;
+                break;
+            }
+        }
+        let flatness = {
+            let mut log_sum = 0.0;
+            let mut arith = 0.0;
+            for block in self.power.chunks(LOG_BLOCK) {
+                let mut prod = 1.0;
+                for &p in block {
+                    let p = p.max(FLATNESS_AMIN);
+                    prod *= p;
+                    arith += p;
+                }
+                log_sum += prod.ln();
+            }
+            let bins = self.power.len() as f64;
+            (log_sum / bins).exp() / (arith / bins)
+        };
+
+        // One-sided power normalised so a band's figure is the mean square of the windowed
+        // frame relative to the window's own mean square (Parseval).
+        let scale = 1.0 / (nf * nf * self.window_norm);
+        let one_sided = |k: usize| -> f64 {
+            if k == 0 || (n % 2 == 0 && k == n / 2) {
+                1.0
+            } else {
+                2.0
+            }
+        };
+        let mut total = 0.0;
+        for (k, &p) in self.power.iter().enumerate() {
+            total += one_sided(k) * p;
+        }
+        let mut bands_db = [DB_FLOOR; 6];
+        for (slot, &(lo, hi)) in bands_db.iter_mut().zip(&self.band_bins) {
+            let mut e = 0.0;
+            for k in lo..hi {
+                e += one_sided(k) * self.power[k];
+            }
+            *slot = power_to_db(e * scale);
+        }
+        let lo = max_bin.saturating_sub(2);
+        let hi = (max_bin + 3).min(self.power.len());
+        let peak_pow: f64 = self.power[lo..hi].iter().sum();
+
+        FrameFeatures {
+            index,
+            start_sample,
+            rms: rms as f32,
+            rms_db: power_to_db(rms * rms),
+            power_db: power_to_db(total * scale),
+            zcr: (f64::from(crossings) / nf) as f32,
+            centroid_hz: centroid as f32,
+            bandwidth_hz: bandwidth as f32,
+            flatness: flatness as f32,
+            rolloff_hz: (roll_bin as f64 * bin_hz) as f32,
+            flux: if sum_mag > 0.0 {
+                (flux / sum_mag) as f32
+            } else {
+                0.0
+            },
+            hfc_db: power_to_db(hfc * scale),
+            peak_ratio: if sum_pow > 0.0 {
+                (peak_pow / sum_pow) as f32
+            } else {
+                0.0
+            },
+            bands_db,
+            f0_hz: None,
+            voicing: 0.0,
+            clipped,
+            new_db,
+            new_attack_sample: start_sample + (new_from.min(n) + attack_offset) as u64,
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Frame labels: a namespaced vocabulary and the causal rules that assign one label per frame.
+//!
+//! # Vocabulary
+//!
+//! | [`Label`] | term | meaning |
+//! | --- | --- | --- |
+//! | `Silence` | `ambient:silence` | nothing above the absolute floor, or background quieter than `noise_min_db` |
+//! | `Noise` | `ambient:noise` | background at the recording's noise floor (hiss, hum, room tone), or a broadband non-harmonic foreground sound |
+//! | `Speech` | `voice:speech` | the voice-activity detector says voice |
+//! | `Music` | `music:harmonic` | a periodic or strongly tonal foreground sound that is not speech and not a single tone |
+//! | `Impact` | `event:impact` | a sudden broadband burst (knock, slam, shot, click) |
+//! | `Tone` | `event:tone` | a single narrow-band partial dominating the spectrum (beep, test tone) |
+//!
+//! # Rules, in order (first match wins)
+//!
+//! Levels are the Hann-weighted frame level [`FrameFeatures::power_db`]; the *floor* is the
+//! adaptive noise floor described on [`NoiseFloor`].
+//!
+//! 1. `power_db < silence_db` → `Silence`.
+//! 2. An impact is running (see onsets below) and the frame is still at least
+//!    `impact_hold_db` above the level before the burst and is not tonal
+//!    (`peak_ratio < tone_peak_ratio`) → `Impact`.
+//! 3. `power_db < floor + background_margin_db` (the frame is background) →
+//!    `Noise` if `power_db ≥ noise_min_db`, else `Silence`.
+//! 4. `peak_ratio ≥ tone_peak_ratio` → `Tone`.
+//! 5. VAD score `≥ vad_threshold` → `Speech`. Without a VAD, a voiced frame
+//!    (`voicing ≥ voicing_threshold`) with f0 in `speech_f0_hz` and centroid under
+//!    `speech_max_centroid_hz` → `Speech` (a weak rule: singing passes it too).
+//! 6. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
+//! 7. Otherwise → `Noise`.
+//!
+//! # Onsets
+//!
+//! An onset is declared on a frame whose new part (its last hop) is at least `onset_rise_db`
+//! louder than the mean power of the previous three new parts, at least
+//! `onset_above_floor_db` above the floor and above `silence_db`, and at least
+//! `onset_refractory_s` after the previous onset. It is timed at the first sample of the new
+//! part reaching half its peak. An onset rising by `impact_rise_db` or more starts an impact
+//! that lasts at most `impact_max_s`. Because the floor and the rise are relative, a quiet
+//! recording does not produce more onsets than a loud one, and steady hiss produces none.
+//!
+//! Every rule uses only the current and past frames, so labels do not depend on how the
+//! samples were chunked.
+
+use super::features::FrameFeatures;
+use std::collections::VecDeque;
+
+/// What a frame (or segment) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Label {
+    /// `ambient:silence`.
+    Silence,
+    /// `ambient:noise`.
+    Noise,
+    /// `voice:speech`.
+    Speech,
+    /// `music:harmonic`.
+    Music,
+    /// `event:impact`.
+    Impact,
+    /// `event:tone`.
+    Tone,
+}
+
+impl Label {
+    /// Every label, in declaration order.
+    pub const ALL: [Label; 6] = [
+        Label::Silence,
+        Label::Noise,
+        Label::Speech,
+        Label::Music,
+        Label::Impact,
+        Label::Tone,
+    ];
+
+    /// The namespaced vocabulary term, e.g. `voice:speech`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Silence => "ambient:silence",
+            Label::Noise => "ambient:noise",
+            Label::Speech => "voice:speech",
+            Label::Music => "music:harmonic",
+            Label::Impact => "event:impact",
+            Label::Tone => "event:tone",
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Thresholds of the labelling rules (see the module documentation for how each is used).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabelConfig {
+    /// Absolute silence threshold in dBFS.
+    pub silence_db: f32,
+    /// Background frames quieter than this are silence rather than noise, in dBFS.
+    pub noise_min_db: f32,
+    /// How far above the floor a frame must be to count as foreground, in dB.
+    pub background_margin_db: f32,
+    /// Length of the floor's minimum-tracking window in seconds.
+    pub floor_window_s: f32,
+    /// The floor assumed before a full window has been seen, in dBFS; it only lowers the floor.
+    pub initial_floor_db: f32,
+    /// Minimum rise of a new part over the previous ones for an onset, in dB.
+    pub onset_rise_db: f32,
+    /// Minimum height of an onset above the floor, in dB.
+    pub onset_above_floor_db: f32,
+    /// Minimum time between onsets in seconds.
+    pub onset_refractory_s: f32,
+    /// Minimum rise for an onset to start an impact, in dB.
+    pub impact_rise_db: f32,
+    /// An impact frame must stay this far above the pre-burst level, in dB.
+    pub impact_hold_db: f32,
+    /// Longest impact in seconds; a sound lasting longer is labelled by the other rules.
+    pub impact_max_s: f32,
+    /// `peak_ratio` at or above which a frame is a tone.
+    pub tone_peak_ratio: f32,
+    /// VAD score at or above which a frame is speech.
+    pub vad_threshold: f32,
+    /// YIN voicing at or above which a frame is periodic.
+    pub voicing_threshold: f32,
+    /// Spectral flatness under which a foreground frame is tonal enough for music.
+    pub music_max_flatness: f32,
+    /// f0 range of the no-VAD speech rule in Hz.
+    pub speech_f0_hz: (f32, f32),
+    /// Centroid ceiling of the no-VAD speech rule in Hz.
+    pub speech_max_centroid_hz: f32,
+}
+
+impl Default for LabelConfig {
+    fn default() -> Self {
+        Self {
+            silence_db: -70.0,
+            noise_min_db: -55.0,
+            background_margin_db: 6.0,
+            floor_window_s: 2.0,
+            initial_floor_db: -60.0,
+            onset_rise_db: 9.0,
+            onset_above_floor_db: 12.0,
+            onset_refractory_s: 0.05,
+            impact_rise_db: 15.0,
+            impact_hold_db: 6.0,
+            impact_max_s: 0.25,
+            tone_peak_ratio: 0.7,
+            vad_threshold: 0.5,
+            voicing_threshold: 0.6,
+            music_max_flatness: 0.02,
+            speech_f0_hz: (70.0, 400.0),
+            speech_max_centroid_hz: 2500.0,
+        }
+    }
+}
+
+/// The adaptive noise floor: the minimum, over the last `floor_window_s`, of the frame level
+/// smoothed by a one-pole filter (time constant about 50 ms, so single quiet frames between
+/// syllables do not drag it down). Until a full window has passed, `initial_floor_db` takes
+/// part in the minimum, so the start of a file is not mistaken for its background.
+/// A monotonic deque gives the sliding minimum in amortised O(1) with a fixed capacity.
+#[derive(Debug, Clone)]
+pub struct NoiseFloor {
+    window: usize,
+    alpha: f64,
+    smoothed: Option<f64>,
+    initial: f64,
+    seen: usize,
+    deque: VecDeque<(usize, f64)>,
+}
+
+impl NoiseFloor {
+    /// A floor over `window` frames with smoothing coefficient `alpha` per frame.
+    pub fn new(window: usize, alpha: f64, initial_db: f32) -> Self {
+        let window = window.max(1);
+        Self {
+            window,
+            alpha,
+            smoothed: None,
+            initial: f64::from(initial_db),
+            seen: 0,
+            deque: VecDeque::with_capacity(window + 1),
+        }
+    }
+
+    /// Feeds one frame level (dB) and returns the floor including it.
+    pub fn update(&mut self, level_db: f32) -> f32 {
+        let level = f64::from(level_db);
+        let s = match self.smoothed {
+            Some(prev) => prev + self.alpha * (level - prev),
+            None => level,
+        };
+        self.smoothed = Some(s);
+        let i = self.seen;
+        self.seen += 1;
+        while self.deque.back().is_some_and(|&(_, v)| v >= s) {
+            self.deque.pop_back();
+        }
+        self.deque.push_back((i, s));
+        while self
+            .deque
+            .front()
+            .is_some_and(|&(j, _)| j + self.window <= i)
+        {
+            self.deque.pop_front();
+        }
+        let min = self.deque.front().map_or(s, |&(_, v)| v);
+        let floor = if self.seen < self.window {
+            min.min(self.initial)
+        } else {
+            min
+        };
+        floor as f32
+    }
+}
+
+/// The label of one frame and what the rules saw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameLabel {
+    /// The label.
+    pub label: Label,
+    /// How clearly the winning rule fired, in `[0, 1]`.
+    pub confidence: f32,
+    /// The noise floor in dBFS at this frame.
+    pub floor_db: f32,
+    /// Absolute sample index of an onset detected on this frame.
+    pub onset_sample: Option<u64>,
+}
+
+/// Applies the rules frame by frame; holds only past state.
+#[derive(Debug, Clone)]
+pub struct Labeler {
+    cfg: LabelConfig,
+    floor: NoiseFloor,
+    /// Mean squares (linear) of the last three new parts.
+    recent_new: [f64; 3],
+    recent_len: usize,
+    refractory_frames: u64,
+    last_onset_frame: Option<u64>,
+    impact_frames: u64,
+    /// (frame that started it, level before it in dB).
+    impact: Option<(u64, f32)>,
+}
+
+/// Maps a margin in dB onto a confidence in `[0.5, 1]`: 0 dB is a coin toss, 12 dB is sure.
+fn margin_conf(margin_db: f32) -> f32 {
+    (0.5 + margin_db.abs() / 24.0).clamp(0.5, 1.0)
+}
+
+impl Labeler {
+    /// Rules for frames `hop_s` seconds apart.
+    pub fn new(cfg: LabelConfig, hop_s: f32) -> Self {
+        let hop_s = hop_s.max(1e-6);
+        let frames = |s: f32| (s / hop_s).round().max(1.0) as u64;
+        let alpha = 1.0 - (-f64::from(hop_s) / 0.05).exp();
+        Self {
+            floor: NoiseFloor::new(
+                frames(cfg.floor_window_s) as usize,
+                alpha,
+                cfg.initial_floor_db,
+            ),
+            refractory_frames: frames(cfg.onset_refractory_s),
+            impact_frames: frames(cfg.impact_max_s),
+            cfg,
+            recent_new: [0.0; 3],
+            recent_len: 0,
+            last_onset_frame: None,
+            impact: None,
+        }
+    }
+
+    /// Feeds the next frame's level to the noise floor and returns the floor. Call once per
+    /// frame, before [`Labeler::step`]; it is separate so the caller can skip pitch analysis
+    /// on background frames.
+    pub fn observe_level(&mut self, power_db: f32) -> f32 {
+        self.floor.update(power_db)
+    }
+
+    /// Whether a frame at `power_db` is foreground for a floor of `floor_db`.
+    pub fn is_foreground(&self, power_db: f32, floor_db: f32) -> bool {
+        power_db >= self.cfg.silence_db && power_db >= floor_db + self.cfg.background_margin_db
+    }
+
+    /// Labels one frame given the floor from [`Labeler::observe_level`]; `vad` is the
+    /// voice-activity score if a detector runs.
+    pub fn step(&mut self, f: &FrameFeatures, floor_db: f32, vad: Option<f32>) -> FrameLabel {
+        let c = &self.cfg;
+
+        // Onset: compare the new part with the mean power of the previous new parts.
+        let new_ms = 10f64.powf(f64::from(f.new_db) / 10.0);
+        let mut onset_sample = None;
+        if self.recent_len > 0 {
+            let mean =
+                self.recent_new[..self.recent_len].iter().sum::<f64>() / self.recent_len as f64;
+            let before_db = super::features::power_to_db(mean);
+            let rise = f.new_db - before_db;
+            let free = self
+                .last_onset_frame
+                .is_none_or(|last| f.index >= last + self.refractory_frames);
+            if rise >= c.onset_rise_db
+                && f.new_db >= floor_db + c.onset_above_floor_db
+                && f.new_db >= c.silence_db
+                && free
+            {
+                onset_sample = Some(f.new_attack_sample);
+                self.last_onset_frame = Some(f.index);
+                if rise >= c.impact_rise_db {
+                    self.impact = Some((f.index, before_db));
+                }
+            }
+        }
+        self.recent_new.rotate_right(1);
+        self.recent_new[0] = new_ms;
+        self.recent_len = (self.recent_len + 1).min(3);
+
+        if let Some((start, _)) = self.impact {
+            if f.index >= start + self.impact_frames {
+                self.impact = None;
+            }
+        }
+
+        let level = f.power_db;
+        let (label, confidence) = if level < c.silence_db {
+            (Label::Silence, margin_conf(c.silence_db - level))
+        } else if let Some((_, before)) = self.impact.filter(|&(_, before)| {
+            level >= before + c.impact_hold_db && f.peak_ratio < c.tone_peak_ratio
+        }) {
+            (
+                Label::Impact,
+                margin_conf(level - before - c.impact_hold_db),
+            )
+        } else if level < floor_db + c.background_margin_db {
+            if self.impact.is_some() {
+                // The burst has decayed into the background: it is over.
+                self.impact = None;
+            }
+            if level >= c.noise_min_db {
+                (Label::Noise, margin_conf(level - c.noise_min_db))
+            } else {
+                (Label::Silence, margin_conf(c.noise_min_db - level))
+            }
+        } else if f.peak_ratio >= c.tone_peak_ratio {
+            (
+                Label::Tone,
+                ((f.peak_ratio - c.tone_peak_ratio) / (1.0 - c.tone_peak_ratio) * 0.5 + 0.5)
+                    .clamp(0.5, 1.0),
+            )
+        } else if let Some(score) = vad.filter(|&s| s >= c.vad_threshold) {
+            (Label::Speech, score.clamp(0.0, 1.0))
+        } else if vad.is_none()
+            && f.voicing >= c.voicing_threshold
+            && f.f0_hz
+                .is_some_and(|f0| f0 >= c.speech_f0_hz.0 && f0 <= c.speech_f0_hz.1)
+            && f.centroid_hz < c.speech_max_centroid_hz
+        {
+            (Label::Speech, 0.5 + 0.5 * f.voicing.clamp(0.0, 1.0) * 0.5)
+        } else if f.voicing >= c.voicing_threshold || f.flatness < c.music_max_flatness {
+            (
+                Label::Music,
+                f.voicing
+                    .max(1.0 - f.flatness / c.music_max_flatness.max(1e-6))
+                    .clamp(0.5, 1.0),
+            )
+        } else {
+            (Label::Noise, (0.5 + f.flatness).clamp(0.5, 1.0))
+        };
+        FrameLabel {
+            label,
+            confidence,
+            floor_db,
+            onset_sample,
+        }
+    }
+}
