@@ -80,8 +80,9 @@ pub struct FrameFeatures {
     pub flux: f32,
     /// High-frequency content (Masri): `Σ k·|X_k|²`, normalised like the band energies, in dB.
     pub hfc_db: f32,
-    /// Share of spectral power within ±2 bins of the strongest bin: near 1 for a pure tone
-    /// (the Hann main lobe is ±2 bins wide), small for anything broadband or harmonic-rich.
+    /// Share of spectral power within ±2 bins of the strongest bin, both counted from 80 Hz
+    /// up: near 1 for a pure tone (the Hann main lobe is ±2 bins wide), small for anything
+    /// broadband or harmonic-rich.
     pub peak_ratio: f32,
     /// Band energies in dBFS for [`BAND_NAMES`], from the Hann-weighted power spectrum; they
     /// add up (in power) to `power_db` minus what lies below 80 Hz.
@@ -231,11 +232,8 @@ impl FeatureExtractor {
         let bin_hz = self.sample_rate / nf;
         let mut sum_mag = 0.0;
         let mut sum_fmag = 0.0;
-        let mut sum_pow = 0.0;
         let mut hfc = 0.0;
         let mut flux = 0.0;
-        let mut max_bin = 0;
-        let mut max_pow = -1.0;
         for (k, c) in self.spectrum.iter().enumerate() {
             let p = c.norm_sqr();
             let m = p.sqrt();
@@ -243,13 +241,8 @@ impl FeatureExtractor {
             self.mag[k] = m;
             sum_mag += m;
             sum_fmag += k as f64 * bin_hz * m;
-            sum_pow += p;
             hfc += k as f64 * p;
             flux += (m - self.prev_mag[k]).max(0.0);
-            if p > max_pow {
-                max_pow = p;
-                max_bin = k;
-            }
         }
         std::mem::swap(&mut self.mag, &mut self.prev_mag);
         let mag = &self.prev_mag;
@@ -318,9 +311,19 @@ impl FeatureExtractor {
             }
             *slot = power_to_db(e * scale);
         }
-        let lo = max_bin.saturating_sub(2);
+        // Tone detection looks only above the lowest band edge: rumble and 1/f noise pile
+        // their power into the first bins, which is not a beep.
+        let base = self.band_bins[0].0.min(self.power.len());
+        let mut max_bin = base;
+        for k in base..self.power.len() {
+            if self.power[k] > self.power[max_bin] {
+                max_bin = k;
+            }
+        }
+        let lo = max_bin.saturating_sub(2).max(base);
         let hi = (max_bin + 3).min(self.power.len());
         let peak_pow: f64 = self.power[lo..hi].iter().sum();
+        let sum_pow: f64 = self.power[base..].iter().sum();
 
         FrameFeatures {
             index,

@@ -23,11 +23,17 @@
 //! 3. `power_db < floor + background_margin_db` (the frame is background) →
 //!    `Noise` if `power_db ≥ noise_min_db`, else `Silence`.
 //! 4. `peak_ratio ≥ tone_peak_ratio` → `Tone`.
-//! 5. VAD score `≥ vad_threshold` → `Speech`. Without a VAD, a voiced frame
+//! 5. The pitch has held within ±`steady_pitch_tolerance` for the last `steady_pitch_s`
+//!    of voiced frames → `Music`: sung notes and instruments hold a pitch, speech glides,
+//!    and the neural VAD happily calls any steady harmonic complex a voice.
+//! 6. VAD score `≥ vad_threshold` (ignored for the first `vad_warmup_s` of the stream, where
+//!    earshot fires on anything while its context fills) and spectral flatness under
+//!    `speech_max_flatness` (voiced speech is far from white; this keeps loud hiss that
+//!    fools the network out) → `Speech`. Without a VAD, a voiced frame
 //!    (`voicing ≥ voicing_threshold`) with f0 in `speech_f0_hz` and centroid under
 //!    `speech_max_centroid_hz` → `Speech` (a weak rule: singing passes it too).
-//! 6. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
-//! 7. Otherwise → `Noise`.
+//! 7. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
+//! 8. Otherwise → `Noise`.
 //!
 //! # Onsets
 //!
@@ -121,6 +127,14 @@ pub struct LabelConfig {
     pub tone_peak_ratio: f32,
     /// VAD score at or above which a frame is speech.
     pub vad_threshold: f32,
+    /// Flatness at or above which a frame is too noise-like to be speech.
+    pub speech_max_flatness: f32,
+    /// Start of the stream during which the VAD score is ignored, in seconds.
+    pub vad_warmup_s: f32,
+    /// How long a steady pitch must hold to be music, in seconds.
+    pub steady_pitch_s: f32,
+    /// Relative f0 spread (max/min − 1) still counted as steady.
+    pub steady_pitch_tolerance: f32,
     /// YIN voicing at or above which a frame is periodic.
     pub voicing_threshold: f32,
     /// Spectral flatness under which a foreground frame is tonal enough for music.
@@ -147,6 +161,10 @@ impl Default for LabelConfig {
             impact_max_s: 0.25,
             tone_peak_ratio: 0.7,
             vad_threshold: 0.5,
+            vad_warmup_s: 0.15,
+            speech_max_flatness: 0.25,
+            steady_pitch_s: 0.2,
+            steady_pitch_tolerance: 0.015,
             voicing_threshold: 0.6,
             music_max_flatness: 0.02,
             speech_f0_hz: (70.0, 400.0),
@@ -241,7 +259,15 @@ pub struct Labeler {
     impact_frames: u64,
     /// (frame that started it, level before it in dB).
     impact: Option<(u64, f32)>,
+    vad_warmup_frames: u64,
+    /// Last f0 values of the current voiced run (ring), and the run length.
+    f0_ring: [f32; F0_RING],
+    f0_run: usize,
+    steady_frames: usize,
 }
+
+/// Longest steady-pitch window the ring can hold, in frames.
+const F0_RING: usize = 128;
 
 /// Maps a margin in dB onto a confidence in `[0.5, 1]`: 0 dB is a coin toss, 12 dB is sure.
 fn margin_conf(margin_db: f32) -> f32 {
@@ -267,6 +293,10 @@ impl Labeler {
             recent_len: 0,
             last_onset_frame: None,
             impact: None,
+            vad_warmup_frames: (cfg.vad_warmup_s / hop_s).ceil().max(0.0) as u64,
+            f0_ring: [0.0; F0_RING],
+            f0_run: 0,
+            steady_frames: (frames(cfg.steady_pitch_s) as usize).clamp(2, F0_RING),
         }
     }
 
@@ -320,6 +350,26 @@ impl Labeler {
             }
         }
 
+        match f.f0_hz {
+            Some(f0) => {
+                self.f0_ring[self.f0_run % F0_RING] = f0;
+                self.f0_run += 1;
+            }
+            None => self.f0_run = 0,
+        }
+        let steady_pitch = self.f0_run >= self.steady_frames && {
+            let n = self.steady_frames;
+            let end = self.f0_run;
+            let (mut lo, mut hi) = (f32::INFINITY, 0.0f32);
+            for i in end - n..end {
+                let v = self.f0_ring[i % F0_RING];
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            hi <= lo * (1.0 + c.steady_pitch_tolerance)
+        };
+        let has_vad = vad.is_some();
+        let vad = vad.filter(|_| f.index >= self.vad_warmup_frames);
         let level = f.power_db;
         let (label, confidence) = if level < c.silence_db {
             (Label::Silence, margin_conf(c.silence_db - level))
@@ -346,9 +396,13 @@ impl Labeler {
                 ((f.peak_ratio - c.tone_peak_ratio) / (1.0 - c.tone_peak_ratio) * 0.5 + 0.5)
                     .clamp(0.5, 1.0),
             )
-        } else if let Some(score) = vad.filter(|&s| s >= c.vad_threshold) {
+        } else if steady_pitch {
+            (Label::Music, f.voicing.clamp(0.5, 1.0))
+        } else if let Some(score) =
+            vad.filter(|&s| s >= c.vad_threshold && f.flatness < c.speech_max_flatness)
+        {
             (Label::Speech, score.clamp(0.0, 1.0))
-        } else if vad.is_none()
+        } else if !has_vad
             && f.voicing >= c.voicing_threshold
             && f.f0_hz
                 .is_some_and(|f0| f0 >= c.speech_f0_hz.0 && f0 <= c.speech_f0_hz.1)

@@ -2,14 +2,16 @@
 //!
 //! Each frame stands for the hop-long interval centred on its frame centre, so consecutive
 //! frames tile the time line. A segment is open with some label; frames with another label
-//! wait in a pending queue. Hysteresis: a new label takes over only once it has held for its
-//! minimum duration ([`SegmentConfig::min_s`]) in consecutive frames; the segment then closes
-//! at the first frame of that run, and pending frames before the run are absorbed into the
-//! closing segment. A run that breaks off earlier is absorbed too. Gap merging falls out of
-//! this: a pause shorter than silence's minimum duration between two stretches of speech
-//! never becomes a segment, so the speech stays one segment. The queue has a fixed capacity;
-//! when labels flicker without any run reaching its minimum, the oldest pending frame is
-//! absorbed, so memory stays bounded on a live stream.
+//! wait in a pending queue until the open label recurs (they are then absorbed into the open
+//! segment as flicker). Hysteresis: another label takes over only once it has been seen on
+//! at least its minimum duration's worth of frames ([`SegmentConfig::min_s`]) since the open
+//! label was last seen; the segment then closes at the first pending frame of the new label,
+//! absorbing the pending frames before it. Counting frames rather than requiring one
+//! unbroken run lets a sound whose frames flicker between two labels (noise that YIN
+//! sometimes finds periodic) still take over. Gap merging falls out of this: a pause shorter
+//! than silence's minimum between two stretches of speech never becomes a segment, so the
+//! speech stays one. The first segment opens the same way and starts at 0. The queue's
+//! capacity is the sum of the minimums, so memory stays bounded on a live stream.
 //!
 //! Everything depends only on frames already seen, so segments close as soon as they are
 //! decided and are identical however the samples were chunked.
@@ -22,14 +24,14 @@ use std::collections::VecDeque;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentConfig {
     /// Minimum run, in seconds, for each label (indexed like [`Label::ALL`]) before it opens
-    /// a segment: silence 0.3, noise 0.3, speech 0.1, music 0.2, impact one frame, tone 0.05.
+    /// a segment: silence 0.3, noise 0.3, speech 0.1, music 0.2, impact 0.02, tone 0.05.
     pub min_s: [f32; 6],
 }
 
 impl Default for SegmentConfig {
     fn default() -> Self {
         Self {
-            min_s: [0.3, 0.3, 0.1, 0.2, 0.0, 0.05],
+            min_s: [0.3, 0.3, 0.1, 0.2, 0.02, 0.05],
         }
     }
 }
@@ -73,6 +75,20 @@ struct Open {
     onsets: Vec<u64>,
 }
 
+impl Open {
+    fn new(label: Label, start_sample: u64) -> Self {
+        Self {
+            label,
+            start_sample,
+            frames: 0,
+            conf_sum: 0.0,
+            ms_sum: 0.0,
+            centroid_sum: 0.0,
+            onsets: Vec::new(),
+        }
+    }
+}
+
 fn label_index(label: Label) -> usize {
     Label::ALL.iter().position(|&l| l == label).unwrap_or(0)
 }
@@ -87,7 +103,8 @@ pub struct Segmenter {
     open: Option<Open>,
     pending: VecDeque<Frame>,
     capacity: usize,
-    run: usize,
+    /// Pending frames per label.
+    counts: [usize; 6],
     /// f0 values of the open segment; reused across segments.
     f0: Vec<f32>,
 }
@@ -100,7 +117,9 @@ impl Segmenter {
         for (slot, s) in min_frames.iter_mut().zip(cfg.min_s) {
             *slot = ((s / hop_s).round() as usize).max(1);
         }
-        let capacity = min_frames.iter().copied().max().unwrap_or(1) + 1;
+        // Frames of the open label never wait, so once this many are pending some other
+        // label has necessarily reached its minimum.
+        let capacity = min_frames.iter().sum::<usize>() + 1;
         Self {
             sample_rate: f64::from(sample_rate),
             half_frame: (frame_len / 2) as u64,
@@ -109,7 +128,7 @@ impl Segmenter {
             open: None,
             pending: VecDeque::with_capacity(capacity),
             capacity,
-            run: 0,
+            counts: [0; 6],
             f0: Vec::with_capacity(1024),
         }
     }
@@ -167,62 +186,61 @@ impl Segmenter {
     /// Feeds one frame; returns the segment it closed, if any.
     pub fn push(&mut self, frame: &Frame) -> Option<Segment> {
         let label = frame.label.label;
-        let Some(open) = self.open.as_mut() else {
-            let mut open = Open {
-                label,
-                start_sample: 0,
-                frames: 0,
-                conf_sum: 0.0,
-                ms_sum: 0.0,
-                centroid_sum: 0.0,
-                onsets: Vec::new(),
-            };
-            Self::absorb(&mut open, &mut self.f0, frame);
-            self.open = Some(open);
-            return None;
-        };
-        if label == open.label {
-            for p in self.pending.drain(..) {
-                Self::absorb(open, &mut self.f0, &p);
+        if let Some(open) = self.open.as_mut() {
+            if label == open.label {
+                // The open label recurred: whatever waited was a flicker inside it.
+                for p in self.pending.drain(..) {
+                    Self::absorb(open, &mut self.f0, &p);
+                }
+                self.counts = [0; 6];
+                Self::absorb(open, &mut self.f0, frame);
+                return None;
             }
-            self.run = 0;
-            Self::absorb(open, &mut self.f0, frame);
-            return None;
         }
-        let continues = self.pending.back().is_some_and(|p| p.label.label == label);
-        self.run = if continues { self.run + 1 } else { 1 };
         if self.pending.len() == self.capacity {
-            if let Some(old) = self.pending.pop_front() {
+            // Unreachable with the capacity chosen in `new` (some label must have reached
+            // its minimum first), kept so memory stays bounded whatever the configuration.
+            if let (Some(old), Some(open)) = (self.pending.pop_front(), self.open.as_mut()) {
+                self.counts[label_index(old.label.label)] -= 1;
                 Self::absorb(open, &mut self.f0, &old);
             }
         }
         self.pending.push_back(*frame);
-        if self.run < self.min_frames[label_index(label)] {
+        let li = label_index(label);
+        self.counts[li] += 1;
+        if self.counts[li] < self.min_frames[li] {
             return None;
         }
-        // The run has held long enough: close at its first frame.
-        let before = self.pending.len() - self.run;
-        for p in self.pending.drain(..before) {
-            Self::absorb(open, &mut self.f0, &p);
-        }
-        let boundary = self.pending.front().map_or(0, |f| self.interval_start(f));
-        let mut next = Open {
-            label,
-            start_sample: boundary,
-            frames: 0,
-            conf_sum: 0.0,
-            ms_sum: 0.0,
-            centroid_sum: 0.0,
-            onsets: Vec::new(),
+        // `label` has held long enough: the segment changes at its first pending frame.
+        let first = self
+            .pending
+            .iter()
+            .position(|p| p.label.label == label)
+            .unwrap_or(0);
+        let mut carried = Vec::new();
+        let (closed, boundary) = match self.open.take() {
+            Some(mut open) => {
+                for p in self.pending.drain(..first) {
+                    Self::absorb(&mut open, &mut self.f0, &p);
+                }
+                let boundary = self.pending.front().map_or(0, |f| self.interval_start(f));
+                // An absorbed frame's onset can lie past the boundary (frames are wider than
+                // their tiles): it belongs to the new segment.
+                let keep = open.onsets.partition_point(|&s| s < boundary);
+                carried.extend(open.onsets.drain(keep..));
+                (Some(self.close(open, boundary)), boundary)
+            }
+            // The first segment starts at 0 and takes everything before it.
+            None => (None, 0),
         };
-        let closed = self.open.take();
-        let segment = closed.map(|c| self.close(c, boundary));
+        let mut next = Open::new(label, boundary);
+        next.onsets = carried;
         for p in self.pending.drain(..) {
             Self::absorb(&mut next, &mut self.f0, &p);
         }
-        self.run = 0;
+        self.counts = [0; 6];
         self.open = Some(next);
-        segment
+        closed
     }
 
     /// Closes the open segment at `end_sample` (the end of the audio), absorbing frames that
@@ -232,7 +250,7 @@ impl Segmenter {
         for p in self.pending.drain(..) {
             Self::absorb(&mut open, &mut self.f0, &p);
         }
-        self.run = 0;
+        self.counts = [0; 6];
         Some(self.close(open, end_sample))
     }
 }

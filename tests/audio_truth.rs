@@ -1,0 +1,322 @@
+//! Synthetic signals with exactly known content: labels, segment boundaries, onsets and
+//! pitch must come out where they were put.
+
+mod audio_signals;
+
+use audio_signals::*;
+use mmprompt::audio::{analyze, AnalyzerConfig, Collector, Label, Segment, Yin};
+
+fn run(x: &[f32]) -> Collector {
+    analyze(x, AnalyzerConfig::default()).expect("analysis").0
+}
+
+fn labels(out: &Collector) -> Vec<Label> {
+    out.segments.iter().map(|s| s.label).collect()
+}
+
+fn onsets(out: &Collector) -> Vec<f64> {
+    out.segments
+        .iter()
+        .flat_map(|s| s.onsets_s.clone())
+        .collect()
+}
+
+fn covered(out: &Collector, label: Label) -> f64 {
+    out.segments
+        .iter()
+        .filter(|s| s.label == label)
+        .map(|s| s.end_s - s.start_s)
+        .sum()
+}
+
+fn only(out: &Collector, label: Label) -> &Segment {
+    let v: Vec<&Segment> = out.segments.iter().filter(|s| s.label == label).collect();
+    assert_eq!(
+        v.len(),
+        1,
+        "expected one {label} segment in {:#?}",
+        out.segments
+    );
+    v[0]
+}
+
+#[test]
+fn yin_finds_sine_pitch_within_one_percent() {
+    let mut yin = Yin::new(16_000, 400, 80.0, 1000.0, 0.15);
+    for f in [
+        82.0, 100.0, 147.0, 220.0, 330.0, 440.0, 523.25, 700.0, 880.0, 1000.0,
+    ] {
+        let x = sine(0.1, f, 0.5);
+        for start in [0usize, 37, 800] {
+            let p = yin.estimate(&x[start..start + 400]).expect("pitched");
+            let err = (f64::from(p.f0_hz) - f).abs() / f;
+            assert!(err < 0.01, "{f} Hz: got {} ({err})", p.f0_hz);
+            assert!(p.confidence > 0.9, "{f} Hz: confidence {}", p.confidence);
+        }
+    }
+    // Noise has no pitch worth trusting.
+    let n = white(0.1, 0.3, 3);
+    let p = yin.estimate(&n[..400]);
+    assert!(p.is_none_or(|p| p.confidence < 0.6), "{p:?}");
+    assert!(yin.estimate(&[0.0; 400]).is_none());
+}
+
+#[test]
+fn digital_silence_is_one_silent_segment() {
+    let out = run(&silence(2.0));
+    assert_eq!(labels(&out), [Label::Silence]);
+    let s = &out.segments[0];
+    assert_eq!((s.start_s, s.end_s), (0.0, 2.0));
+    assert!(onsets(&out).is_empty());
+    assert!(out.frames.iter().all(|f| f.features.f0_hz.is_none()));
+}
+
+#[test]
+fn steady_hiss_is_noise_never_speech_and_has_no_onsets() {
+    for (name, x) in [
+        ("white -20 dBFS", white(4.0, 0.1, 1)),
+        ("white -40 dBFS", white(4.0, 0.01, 2)),
+        ("pink -25 dBFS", pink(4.0, 0.056, 3)),
+        ("pink -45 dBFS", pink(4.0, 0.0056, 4)),
+    ] {
+        let out = run(&x);
+        assert_eq!(labels(&out), [Label::Noise], "{name}: {:#?}", out.segments);
+        assert!(onsets(&out).is_empty(), "{name}: {:?}", onsets(&out));
+    }
+}
+
+#[test]
+fn very_quiet_recordings_do_not_sprout_onsets() {
+    // Dither-level noise far below any threshold.
+    let out = run(&white(5.0, 3e-5, 5));
+    assert!(onsets(&out).is_empty());
+    assert_eq!(labels(&out), [Label::Silence]);
+    // A quiet recording of clicks in room noise: the same onsets as the loud one, no more.
+    let mut loud = white(4.0, 0.003, 6);
+    clicks(&mut loud, &[0.5, 1.5, 2.5, 3.5], 0.5);
+    let quiet: Vec<f32> = loud.iter().map(|x| x * 0.02).collect();
+    let (a, b) = (onsets(&run(&loud)), onsets(&run(&quiet)));
+    assert_eq!(a.len(), 4, "{a:?}");
+    assert!(b.len() <= a.len(), "{b:?}");
+}
+
+#[test]
+fn steady_and_chirped_sines_are_tones_with_the_right_pitch() {
+    let out = run(&sine(2.0, 440.0, 0.5));
+    assert_eq!(labels(&out), [Label::Tone]);
+    let f0 = out.segments[0].median_f0_hz.expect("pitched");
+    assert!((f64::from(f0) - 440.0).abs() < 4.4, "{f0}");
+    assert!((out.segments[0].mean_centroid_hz - 440.0).abs() < 10.0);
+
+    let out = run(&chirp(2.0, 200.0, 2000.0, 0.5));
+    assert_eq!(labels(&out), [Label::Tone]);
+    // Each frame's pitch follows the sweep while it is inside the 80–1000 Hz search range.
+    for f in out.frames.iter().take(80).step_by(5) {
+        let got = f64::from(f.features.f0_hz.expect("voiced"));
+        // YIN compares the frame's first W = 400 − 201 samples with the same span one
+        // period later, so it reports the pitch in the middle of that stretch.
+        let span = 199.0 + SR as f64 / got;
+        let t = (f.features.start_sample as f64 + span / 2.0) / SR as f64;
+        let expect = 200.0 + 900.0 * t;
+        assert!(
+            (got - expect).abs() / expect < 0.01,
+            "t={t}: {got} vs {expect}"
+        );
+    }
+}
+
+#[test]
+fn clicks_are_found_within_10_ms() {
+    let times = [0.5, 1.234, 2.0, 2.777];
+    for (bg, name) in [(0.0, "silence"), (0.003, "room noise")] {
+        let mut x = white(3.2, bg, 7);
+        clicks(&mut x, &times, 0.8);
+        let out = run(&x);
+        let found = onsets(&out);
+        assert_eq!(found.len(), times.len(), "{name}: {found:?}");
+        for (f, t) in found.iter().zip(times) {
+            assert!((f - t).abs() <= 0.010, "{name}: click at {t} found at {f}");
+        }
+        assert_eq!(
+            out.segments
+                .iter()
+                .filter(|s| s.label == Label::Impact)
+                .count(),
+            times.len(),
+            "{name}: {:#?}",
+            out.segments
+        );
+    }
+}
+
+#[test]
+fn knocks_in_noise_are_impacts_at_the_right_time() {
+    let mut x = white(3.0, 0.003, 8);
+    mix_at(&mut x, &knock(0.8, 9), 1.0);
+    mix_at(&mut x, &knock(0.8, 10), 2.2);
+    let out = run(&x);
+    let impacts: Vec<&Segment> = out
+        .segments
+        .iter()
+        .filter(|s| s.label == Label::Impact)
+        .collect();
+    assert_eq!(impacts.len(), 2, "{:#?}", out.segments);
+    for (s, t) in impacts.iter().zip([1.0, 2.2]) {
+        assert!((s.start_s - t).abs() <= 0.02, "{s:?}");
+        assert!(s.end_s - s.start_s < 0.3);
+        assert!(s.onsets_s.iter().any(|o| (o - t).abs() <= 0.01), "{s:?}");
+    }
+}
+
+#[test]
+fn tone_bursts_have_boundaries_within_two_frames() {
+    let bursts = [(0.5, 0.8), (1.5, 1.6), (2.2, 3.0)];
+    for snr_db in [f64::INFINITY, 20.0, 10.0] {
+        let amp = 0.3;
+        let noise_rms = if snr_db.is_finite() {
+            amp / 2f64.sqrt() / 10f64.powf(snr_db / 20.0)
+        } else {
+            0.0
+        };
+        let mut x = white(3.5, noise_rms, 21);
+        for &(a, b) in &bursts {
+            mix_at(&mut x, &sine(b - a, 1000.0, amp), a);
+        }
+        let out = run(&x);
+        let tones: Vec<&Segment> = out
+            .segments
+            .iter()
+            .filter(|s| s.label == Label::Tone)
+            .collect();
+        assert_eq!(
+            tones.len(),
+            bursts.len(),
+            "snr {snr_db}: {:#?}",
+            out.segments
+        );
+        for (s, &(a, b)) in tones.iter().zip(&bursts) {
+            assert!(
+                (s.start_s - a).abs() <= 0.02 && (s.end_s - b).abs() <= 0.02,
+                "snr {snr_db}: burst {a}-{b} segmented as {}-{}",
+                s.start_s,
+                s.end_s
+            );
+            let f0 = s.median_f0_hz.expect("pitched");
+            assert!((f0 - 1000.0).abs() < 10.0, "{f0}");
+        }
+        assert!(!labels(&out).contains(&Label::Speech));
+    }
+}
+
+#[test]
+fn a_tone_drowned_at_0_db_snr_is_not_a_clean_tone() {
+    let mut x = white(3.0, 0.3 / 2f64.sqrt(), 22);
+    mix_at(&mut x, &sine(1.0, 1000.0, 0.3), 1.0);
+    let out = run(&x);
+    assert!(covered(&out, Label::Tone) < 0.5, "{:#?}", out.segments);
+    assert!(!labels(&out).contains(&Label::Speech));
+}
+
+#[test]
+fn a_sustained_harmonic_sound_is_music_with_its_pitch() {
+    let mut x = silence(0.5);
+    x.extend(harmonic(2.0, 220.0, 10, 0.5));
+    x.extend(silence(0.5));
+    let out = run(&x);
+    let m = only(&out, Label::Music);
+    assert!(m.end_s - m.start_s > 1.6, "{:#?}", out.segments);
+    assert!((m.end_s - 2.5).abs() <= 0.02);
+    let f0 = m.median_f0_hz.expect("pitched");
+    assert!((f0 - 220.0).abs() < 2.2, "{f0}");
+}
+
+#[test]
+fn segments_tile_the_whole_stream() {
+    let mut x = white(3.0, 0.003, 30);
+    mix_at(&mut x, &sine(0.5, 600.0, 0.4), 0.7);
+    clicks(&mut x, &[2.0], 0.9);
+    let out = run(&x);
+    assert_eq!(out.segments.first().map(|s| s.start_sample), Some(0));
+    assert_eq!(
+        out.segments.last().map(|s| s.end_sample),
+        Some(x.len() as u64)
+    );
+    for w in out.segments.windows(2) {
+        assert_eq!(w[0].end_sample, w[1].start_sample);
+        assert_ne!(w[0].label, w[1].label);
+    }
+    for s in &out.segments {
+        assert!((0.0..=1.0).contains(&s.confidence));
+        for o in &s.onsets_s {
+            assert!(*o >= s.start_s - 0.02 && *o < s.end_s, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn nan_and_inf_samples_are_counted_and_treated_as_zero() {
+    let mut x = sine(1.0, 440.0, 0.5);
+    x[100] = f32::NAN;
+    x[200] = f32::INFINITY;
+    let (out, summary) = analyze(&x, AnalyzerConfig::default()).expect("analysis");
+    assert_eq!(summary.non_finite, 2);
+    assert!(out.frames.iter().all(|f| f.features.rms.is_finite()));
+}
+
+#[test]
+fn bad_configs_are_refused_with_codes() {
+    use mmprompt::audio::Analyzer;
+    let bad = [
+        (
+            AnalyzerConfig {
+                sample_rate: 0,
+                ..AnalyzerConfig::default()
+            },
+            "zero_sample_rate",
+        ),
+        (
+            AnalyzerConfig {
+                hop: 0,
+                ..AnalyzerConfig::default()
+            },
+            "bad_hop",
+        ),
+        (
+            AnalyzerConfig {
+                hop: 401,
+                ..AnalyzerConfig::default()
+            },
+            "bad_hop",
+        ),
+        (
+            AnalyzerConfig {
+                frame_len: 8,
+                hop: 4,
+                ..AnalyzerConfig::default()
+            },
+            "frame_too_short",
+        ),
+        (
+            AnalyzerConfig {
+                f0_min_hz: 500.0,
+                f0_max_hz: 100.0,
+                ..AnalyzerConfig::default()
+            },
+            "bad_pitch_range",
+        ),
+        (AnalyzerConfig::with_timing(44_100, 25.0, 10.0), "ok"),
+        (
+            AnalyzerConfig {
+                vad: true,
+                ..AnalyzerConfig::with_timing(44_100, 25.0, 10.0)
+            },
+            "vad_needs_16k",
+        ),
+    ];
+    for (cfg, code) in bad {
+        match Analyzer::new(cfg) {
+            Ok(_) => assert_eq!(code, "ok"),
+            Err(e) => assert_eq!(e.code(), code, "{e}"),
+        }
+    }
+}
