@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Side-by-side timing of our border following and cv2.findContours on the same PNGs.
 
-    python3 benches/contours_vs_opencv.py [--dir DIR] [--min-iters N] [--min-secs S]
-                                          [--no-build] [PNG ...]
+    python3 benches/contours_vs_opencv.py [--clean] [--dir DIR] [--min-iters N]
+                                          [--min-secs S] [--no-build] [PNG ...]
 
 Without PNG arguments it renders the synthetic masks of benches/contours.rs
 (640x480, 1920x1080, 3840x2160) with `cargo run --release --example time_contours --
-write DIR` (a temporary directory unless --dir is given). Each image is timed with
+write DIR` (a temporary directory unless --dir is given); --clean renders them without
+speckle and noise, so that only the raster scan is compared. Each image is timed with
 cv2.findContours(img, RETR_TREE, CHAIN_APPROX_NONE) here and with our ContourFinder by
 the example binary; both report the median over many runs because the machine may be
 shared. OpenCV's time includes building the Python lists of numpy arrays, ours building
@@ -43,13 +44,18 @@ def run_example(args, build):
     if not build:
         exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "examples", "time_contours")
         cmd = [exe] + args
-    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        sys.exit("%s failed with status %d" % (" ".join(cmd), done.returncode))
+    return done.stdout
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pngs", nargs="*")
     ap.add_argument("--dir", help="where to write the synthetic masks")
+    ap.add_argument("--clean", action="store_true", help="masks without speckle and noise")
     ap.add_argument("--min-iters", type=int, default=30)
     ap.add_argument("--min-secs", type=float, default=3.0)
     ap.add_argument("--no-build", action="store_true", help="use target/release/examples/time_contours as is")
@@ -62,7 +68,8 @@ def main():
         if out_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="contours-bench-")
             out_dir = tmp.name
-        pngs = run_example(["write", out_dir], not opts.no_build).split()
+        write = ["write", "--clean", out_dir] if opts.clean else ["write", out_dir]
+        pngs = run_example(write, not opts.no_build).split()
     # Largest images last, each timed in one process while the other side waits.
     pngs = sorted(pngs, key=lambda p: os.path.getsize(p))
 

@@ -2,12 +2,14 @@
 //! (`benches/contours_vs_opencv.py` drives both).
 //!
 //! ```text
-//! cargo run --release --example time_contours -- write DIR [WxH ...]
+//! cargo run --release --example time_contours -- write [--clean] DIR [WxH ...]
 //! cargo run --release --example time_contours -- time [--min-iters N] [--min-secs S] FILE.png ...
 //! ```
 //!
 //! `write` renders the deterministic synthetic masks that `benches/contours.rs` also
-//! uses (default sizes 640x480, 1920x1080, 3840x2160). `time` prints one line per file:
+//! uses (default sizes 640x480, 1920x1080, 3840x2160); `--clean` renders them without
+//! speckle and sensor noise, a few dozen borders that leave only the raster scan to
+//! measure. `time` prints one line per file:
 //! `path width height contours median_ms_reused median_ms_oneshot iterations`, the
 //! medians being over repeated runs with a reused `ContourFinder` and with the one-shot
 //! `find_contours` wrapper.
@@ -54,6 +56,15 @@ impl SplitMix {
 /// overlapping shapes, rings, speckle blobs and sensor noise) thresholded with Otsu.
 /// Shape sizes scale with the image, blob count with its area.
 pub fn synthetic_mask(w: u32, h: u32) -> GrayImage {
+    render_mask(w, h, true)
+}
+
+/// The shapes of [`synthetic_mask`] alone, without speckle or noise.
+pub fn clean_mask(w: u32, h: u32) -> GrayImage {
+    render_mask(w, h, false)
+}
+
+fn render_mask(w: u32, h: u32, noisy: bool) -> GrayImage {
     let mut rng = SplitMix::new(0x5eed ^ ((w as u64) << 32) ^ h as u64);
     let (wf, hf) = (w as f32, h as f32);
     let scale = wf.min(hf);
@@ -83,7 +94,7 @@ pub fn synthetic_mask(w: u32, h: u32) -> GrayImage {
         shapes.push((rng.unit() * wf, rng.unit() * hf, rx, ry, ring, value));
     }
     // Speckle: small blobs, about one per 2500 pixels.
-    for _ in 0..(w * h / 2500) {
+    for _ in 0..(if noisy { w * h / 2500 } else { 0 }) {
         let r = rng.range(0.8, 4.0);
         let value = if rng.unit() < 0.7 { 200.0 } else { 10.0 };
         shapes.push((
@@ -117,7 +128,11 @@ pub fn synthetic_mask(w: u32, h: u32) -> GrayImage {
     }
     let mut img = GrayImage::new(w, h);
     for (p, &g) in img.pixels_mut().zip(&gray) {
-        let noise = (rng.unit() + rng.unit() + rng.unit() - 1.5) * 30.0;
+        let noise = if noisy {
+            (rng.unit() + rng.unit() + rng.unit() - 1.5) * 30.0
+        } else {
+            0.0
+        };
         *p = Luma([(g + noise).clamp(0.0, 255.0) as u8]);
     }
     let t = otsu(&img);
@@ -180,12 +195,16 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((parse(w)?, parse(h)?))
 }
 
-fn write(dir: &Path, sizes: &[(u32, u32)]) -> Result<(), String> {
+fn write(dir: &Path, sizes: &[(u32, u32)], clean: bool) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for &(w, h) in sizes {
-        let path = dir.join(format!("synthetic_{w}x{h}.png"));
-        synthetic_mask(w, h)
-            .save(&path)
+        let (name, mask) = if clean {
+            ("clean", clean_mask(w, h))
+        } else {
+            ("synthetic", synthetic_mask(w, h))
+        };
+        let path = dir.join(format!("{name}_{w}x{h}.png"));
+        mask.save(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         println!("{}", path.display());
     }
@@ -235,7 +254,11 @@ fn time(args: &[String]) -> Result<(), String> {
 
 #[allow(dead_code)] // Also compiled into benches/contours.rs for the generator alone.
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let clean = args.get(1).is_some_and(|a| a == "--clean");
+    if clean {
+        args.remove(1);
+    }
     let result = match args.first().map(String::as_str) {
         Some("write") if args.len() >= 2 => args[2..]
             .iter()
@@ -247,10 +270,10 @@ fn main() {
                 } else {
                     sizes
                 };
-                write(Path::new(&args[1]), &sizes)
+                write(Path::new(&args[1]), &sizes, clean)
             }),
         Some("time") => time(&args[1..]),
-        _ => Err("usage: time_contours write DIR [WxH ...] | time [--min-iters N] [--min-secs S] FILE.png ...".into()),
+        _ => Err("usage: time_contours write [--clean] DIR [WxH ...] | time [--min-iters N] [--min-secs S] FILE.png ...".into()),
     };
     if let Err(e) = result {
         eprintln!("time_contours: {e}");
