@@ -41,36 +41,43 @@ const PALETTE: [[u8; 3]; 10] = [
 /// Background of label boxes: near black, so every palette colour reads well on it.
 const LABEL_BG: Rgb<u8> = Rgb([16, 16, 16]);
 
+/// Edge drawn under each outline: bright palette colours alone vanish on light
+/// backgrounds, a dark rim on either side keeps them visible on anything.
+const HALO: Rgb<u8> = Rgb([0, 0, 0]);
+
 /// How much of the original brightness survives: enough to recognise the picture, low
 /// enough that the bright outlines dominate.
-const DIM: f32 = 0.6;
+const DIM: f32 = 0.7;
 
 /// How far colours are pulled towards grey before dimming, so the palette colours are the
 /// only saturated ones left.
-const DESATURATE: f32 = 0.35;
+const DESATURATE: f32 = 0.3;
 
 /// Glyph width in font pixels; each row of a glyph uses its low `GLYPH_W` bits, most
 /// significant bit leftmost.
 const GLYPH_W: u32 = 5;
-/// Glyph height in font pixels.
-const GLYPH_H: usize = 7;
+/// Glyph height in font pixels: a 7-row body (capitals, digits, ascenders; x-height is
+/// rows 2–6) plus two rows for the tails of g, j, p, q and y, which otherwise must be drawn
+/// raised and then read as 9, P and the like.
+const GLYPH_H: usize = 9;
 /// Font pixels between glyphs.
 const GLYPH_GAP: u32 = 1;
 
 /// What an unknown character draws as: a small hollow box, visibly "something was here".
 const UNKNOWN_GLYPH: [u8; GLYPH_H] = [
     0b00000, //
+    0b00000, //
     0b01110, //
     0b01010, //
     0b01010, //
     0b01010, //
     0b01110, //
     0b00000, //
+    0b00000, //
 ];
 
-/// Our own 5×7 font: digits, lowercase letters, `:`, `-` and space — exactly what region
-/// labels are made of. Lowercase letters use rows 2–6 as x-height; letters with descenders
-/// (g, j, p, q, y) sit one or two rows higher so their tails fit inside the 7 rows.
+/// Our own 5×7 font (with descender rows, see [`GLYPH_H`]): digits, lowercase letters, `:`,
+/// `-` and space — exactly what region labels are made of.
 #[rustfmt::skip]
 const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
     ('0', [
@@ -81,6 +88,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b11001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('1', [
         0b00100,
@@ -90,6 +99,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b00100,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('2', [
         0b01110,
@@ -99,6 +110,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b01000,
         0b11111,
+        0b00000,
+        0b00000,
     ]),
     ('3', [
         0b01110,
@@ -108,6 +121,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('4', [
         0b00010,
@@ -117,6 +132,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b11111,
         0b00010,
         0b00010,
+        0b00000,
+        0b00000,
     ]),
     ('5', [
         0b11111,
@@ -126,6 +143,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('6', [
         0b00110,
@@ -135,6 +154,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('7', [
         0b11111,
@@ -144,6 +165,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01000,
         0b01000,
         0b01000,
+        0b00000,
+        0b00000,
     ]),
     ('8', [
         0b01110,
@@ -153,6 +176,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('9', [
         0b01110,
@@ -162,6 +187,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00001,
         0b00010,
         0b01100,
+        0b00000,
+        0b00000,
     ]),
     ('a', [
         0b00000,
@@ -171,6 +198,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01111,
         0b10001,
         0b01111,
+        0b00000,
+        0b00000,
     ]),
     ('b', [
         0b10000,
@@ -180,6 +209,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b11110,
+        0b00000,
+        0b00000,
     ]),
     ('c', [
         0b00000,
@@ -189,6 +220,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10000,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('d', [
         0b00001,
@@ -198,6 +231,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b01111,
+        0b00000,
+        0b00000,
     ]),
     ('e', [
         0b00000,
@@ -207,6 +242,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b11111,
         0b10000,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('f', [
         0b00110,
@@ -216,10 +253,14 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01000,
         0b01000,
         0b01000,
+        0b00000,
+        0b00000,
     ]),
     ('g', [
         0b00000,
+        0b00000,
         0b01111,
+        0b10001,
         0b10001,
         0b10001,
         0b01111,
@@ -234,6 +275,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b10001,
+        0b00000,
+        0b00000,
     ]),
     ('i', [
         0b00100,
@@ -243,11 +286,15 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b00100,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('j', [
         0b00010,
         0b00000,
         0b00110,
+        0b00010,
+        0b00010,
         0b00010,
         0b00010,
         0b10010,
@@ -261,6 +308,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b11000,
         0b10100,
         0b10010,
+        0b00000,
+        0b00000,
     ]),
     ('l', [
         0b01100,
@@ -270,6 +319,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b00100,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('m', [
         0b00000,
@@ -279,6 +330,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10101,
         0b10101,
         0b10001,
+        0b00000,
+        0b00000,
     ]),
     ('n', [
         0b00000,
@@ -288,6 +341,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b10001,
+        0b00000,
+        0b00000,
     ]),
     ('o', [
         0b00000,
@@ -297,10 +352,14 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10001,
         0b01110,
+        0b00000,
+        0b00000,
     ]),
     ('p', [
         0b00000,
+        0b00000,
         0b11110,
+        0b10001,
         0b10001,
         0b10001,
         0b11110,
@@ -309,7 +368,9 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
     ]),
     ('q', [
         0b00000,
+        0b00000,
         0b01111,
+        0b10001,
         0b10001,
         0b10001,
         0b01111,
@@ -324,6 +385,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10000,
         0b10000,
         0b10000,
+        0b00000,
+        0b00000,
     ]),
     ('s', [
         0b00000,
@@ -333,6 +396,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01110,
         0b00001,
         0b11110,
+        0b00000,
+        0b00000,
     ]),
     ('t', [
         0b01000,
@@ -342,6 +407,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01000,
         0b01001,
         0b00110,
+        0b00000,
+        0b00000,
     ]),
     ('u', [
         0b00000,
@@ -351,6 +418,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b10011,
         0b01101,
+        0b00000,
+        0b00000,
     ]),
     ('v', [
         0b00000,
@@ -360,6 +429,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10001,
         0b01010,
         0b00100,
+        0b00000,
+        0b00000,
     ]),
     ('w', [
         0b00000,
@@ -369,6 +440,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b10101,
         0b10101,
         0b01010,
+        0b00000,
+        0b00000,
     ]),
     ('x', [
         0b00000,
@@ -378,9 +451,13 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b01010,
         0b10001,
+        0b00000,
+        0b00000,
     ]),
     ('y', [
         0b00000,
+        0b00000,
+        0b10001,
         0b10001,
         0b10001,
         0b10001,
@@ -396,6 +473,8 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b00100,
         0b01000,
         0b11111,
+        0b00000,
+        0b00000,
     ]),
     (':', [
         0b00000,
@@ -405,12 +484,16 @@ const GLYPHS: [(char, [u8; GLYPH_H]); 39] = [
         0b01100,
         0b01100,
         0b00000,
+        0b00000,
+        0b00000,
     ]),
     ('-', [
         0b00000,
         0b00000,
         0b00000,
         0b01110,
+        0b00000,
+        0b00000,
         0b00000,
         0b00000,
         0b00000,
@@ -546,19 +629,27 @@ fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u
         .iter()
         .map(|p| (f64::from(p.x), f64::from(p.y)))
         .collect();
-    if points.len() >= 2 {
-        draw_closed_path(canvas, &points, outline);
-    } else if let Some(corners) = bbox {
-        // A degenerate polygon still deserves a visible outline; the box is the best guess.
-        draw_closed_path(canvas, &corners, outline);
-    } else if let Some(&(x, y)) = points.first() {
-        stamp(
-            canvas,
-            x.round() as i64,
-            y.round() as i64,
-            outline.width,
-            color,
-        );
+    // The halo is the same path, wider and dark, so it shows as a rim on both sides.
+    let halo = Pen {
+        color: HALO,
+        width: outline.width + 2 * scale,
+        ..outline
+    };
+    for pen in [halo, outline] {
+        if points.len() >= 2 {
+            draw_closed_path(canvas, &points, pen);
+        } else if let Some(corners) = bbox {
+            // A degenerate polygon still deserves a visible outline; the box is the best guess.
+            draw_closed_path(canvas, &corners, pen);
+        } else if let Some(&(x, y)) = points.first() {
+            stamp(
+                canvas,
+                x.round() as i64,
+                y.round() as i64,
+                pen.width,
+                pen.color,
+            );
+        }
     }
 }
 
@@ -926,6 +1017,9 @@ mod tests {
         ] {
             assert_eq!(*out.get_pixel(x, y), color, "at ({x}, {y})");
         }
+        // A dark rim on both sides of the stroke keeps it visible on light backgrounds.
+        assert_eq!(*out.get_pixel(18, 45), HALO);
+        assert_eq!(*out.get_pixel(21, 45), HALO);
         // Well inside and well outside stay the dimmed original.
         let dim = dimmed(&img);
         assert_eq!(out.get_pixel(35, 45), dim.get_pixel(35, 45));
@@ -938,7 +1032,7 @@ mod tests {
         let img = gray(100, 80);
         let out = render(&img, &analysis(&img, vec![square(20, 30, 30)]));
         let (w, h) = label_size("r1 square", 1);
-        assert_eq!((w, h), (9 * 6 - 1 + 4, 11));
+        assert_eq!((w, h), (9 * 6 - 1 + 4, 9 + 4));
         // Above the box: bottom of the label is 2 px (half the stroke, plus one) above y = 30.
         let (x0, y0) = (20u32, 30 - 2 - h as u32);
         // The padding corners are background...
@@ -957,7 +1051,7 @@ mod tests {
     #[test]
     fn label_goes_inside_when_there_is_no_room_above_and_labels_do_not_overlap() {
         let img = gray(120, 100);
-        let regions = vec![square(0, 0, 40), square(2, 2, 30), square(60, 60, 30)];
+        let regions = [square(0, 0, 40), square(2, 2, 30), square(60, 60, 30)];
         let canvas = dimmed(&img);
         let mut placed = Vec::new();
         for (rank, r) in regions.iter().enumerate() {
