@@ -74,8 +74,26 @@ def features(y):
     }
 
 
+def codec_fixtures():
+    """Small encoded files for the decoder tests: 0.5 s, stereo 44.1 kHz, left 440 Hz and
+    right 660 Hz sines at 0.4, so the mono downmix and the resampled pitch can be checked."""
+    import soundfile as sf
+
+    sr = 44100
+    t = np.arange(sr // 2) / sr
+    stereo = np.stack([0.4 * np.sin(2 * np.pi * 440 * t), 0.4 * np.sin(2 * np.pi * 660 * t)], axis=1)
+    for name, fmt, subtype in [
+        ("codec_flac.flac", "FLAC", "PCM_16"),
+        ("codec_vorbis.ogg", "OGG", "VORBIS"),
+        ("codec_mp3.mp3", "MP3", "MPEG_LAYER_III"),
+        ("codec_aiff.aiff", "AIFF", "PCM_24"),
+    ]:
+        sf.write(os.path.join(OUT, name), stereo, sr, format=fmt, subtype=subtype)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    codec_fixtures()
     refs = {
         "librosa": librosa.__version__,
         "sample_rate": SR,

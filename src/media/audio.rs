@@ -1,0 +1,675 @@
+//! Audio decoding as a stream: any supported file in, mono f32 at the analysis rate out,
+//! chunk by chunk, in memory that does not grow with the file's length.
+//!
+//! The container is detected from the bytes (symphonia's probe gets no extension hint):
+//! WAV, AIFF, FLAC, Ogg Vorbis, MP3, AAC in MP4/M4A and ADTS. Integer samples of 8, 16, 24
+//! and 32 bits and float samples are accepted at any rate and channel count. Channels are
+//! averaged to mono, then resampled with rubato's FFT resampler to the target rate (16 kHz by
+//! default). The SHA-256 of the file is computed from the bytes the decoder reads, so the
+//! file is read once; bytes it skips (trailing chunks) are hashed at the end.
+//!
+//! Damage half-way through a stream does not lose the audio before it: the sink has already
+//! received those samples, and the error carries an [`AudioInfo`] describing them
+//! ([`AudioError::partial`]), so the caller can record a partial result.
+
+use rubato::{FftFixedIn, Resampler};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Default analysis rate.
+pub const DEFAULT_TARGET_RATE: u32 = 16_000;
+/// Default cap on decoded duration: 4 hours.
+pub const DEFAULT_MAX_SECONDS: f64 = 4.0 * 3600.0;
+
+/// Why audio could not be decoded (completely).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AudioErrorKind {
+    /// The file could not be read.
+    #[error("cannot read file: {0}")]
+    Io(String),
+    /// The file has no bytes.
+    #[error("file is empty")]
+    Empty,
+    /// The bytes are not a supported container.
+    #[error("not a supported audio file (WAV, AIFF, FLAC, Ogg Vorbis, MP3, AAC/M4A): content not recognised")]
+    UnknownFormat,
+    /// The container is recognised but the codec or a feature of it is not.
+    #[error("unsupported audio: {0}")]
+    Unsupported(String),
+    /// No decodable audio track.
+    #[error("no audio track")]
+    NoTrack,
+    /// The stream declares zero channels.
+    #[error("stream has zero channels")]
+    ZeroChannels,
+    /// The stream declares a zero (or missing) sample rate.
+    #[error("stream has a zero or missing sample rate")]
+    ZeroSampleRate,
+    /// The data is corrupt.
+    #[error("corrupt audio data: {0}")]
+    Corrupt(String),
+    /// The stream ends before its header says it should.
+    #[error("truncated: header declares {declared} frames, only {decoded} could be decoded")]
+    Truncated {
+        /// Frames the header declares.
+        declared: u64,
+        /// Frames actually decoded.
+        decoded: u64,
+    },
+    /// A float sample is NaN or infinite.
+    #[error("non-finite sample (NaN or infinity) at {at_s:.3} s")]
+    NonFinite {
+        /// Position of the first bad sample in seconds.
+        at_s: f64,
+    },
+    /// Decoding went past the configured cap.
+    #[error("audio is longer than the cap of {limit_s} s (raise it with --max-seconds)")]
+    TooLong {
+        /// The cap in seconds.
+        limit_s: f64,
+    },
+    /// The file decodes to no samples at all.
+    #[error("audio has no samples (0 seconds)")]
+    NoAudio,
+    /// The resampler refused the rates.
+    #[error("cannot resample {from} Hz to {to} Hz: {detail}")]
+    Resample {
+        /// Source rate.
+        from: u32,
+        /// Target rate.
+        to: u32,
+        /// rubato's message.
+        detail: String,
+    },
+}
+
+impl AudioErrorKind {
+    /// A stable machine-readable name for the kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io(_) => "io",
+            Self::Empty => "empty",
+            Self::UnknownFormat => "unknown_format",
+            Self::Unsupported(_) => "unsupported",
+            Self::NoTrack => "no_track",
+            Self::ZeroChannels => "zero_channels",
+            Self::ZeroSampleRate => "zero_sample_rate",
+            Self::Corrupt(_) => "corrupt",
+            Self::Truncated { .. } => "truncated",
+            Self::NonFinite { .. } => "non_finite",
+            Self::TooLong { .. } => "too_long",
+            Self::NoAudio => "no_audio",
+            Self::Resample { .. } => "resample",
+        }
+    }
+}
+
+/// An audio decoding error naming the file, with what was decoded before it if anything.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct AudioError {
+    /// The file.
+    pub path: PathBuf,
+    /// The reason.
+    pub kind: AudioErrorKind,
+    /// When decoding got past the header: a description of what reached the sink (boxed
+    /// to keep the error small).
+    pub partial: Option<Box<AudioInfo>>,
+}
+
+impl AudioError {
+    /// Whether the sink received audio before the error (a partial result).
+    pub fn is_partial(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.output_samples > 0)
+    }
+}
+
+/// What is known about a decoded (or partly decoded) file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    /// MIME type of the detected container.
+    pub mime: &'static str,
+    /// Codec short name (symphonia's), e.g. `pcm_s16le`, `flac`, `mp3`, `vorbis`, `aac`.
+    pub codec: String,
+    /// Source sample rate in Hz.
+    pub sample_rate: u32,
+    /// Source channel count.
+    pub channels: u32,
+    /// Source frames decoded.
+    pub source_frames: u64,
+    /// Decoded duration in seconds (source frames / source rate).
+    pub duration_s: f64,
+    /// Mono samples delivered at the target rate.
+    pub output_samples: u64,
+    /// The target rate in Hz.
+    pub output_rate: u32,
+    /// Lower-case hex SHA-256 of the file bytes (empty in a partial result).
+    pub sha256: String,
+    /// Size of the file in bytes.
+    pub byte_len: u64,
+}
+
+/// Decoding options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioDecodeOptions {
+    /// Rate of the delivered samples in Hz.
+    pub target_rate: u32,
+    /// Refuse to decode more than this many seconds.
+    pub max_seconds: f64,
+}
+
+impl Default for AudioDecodeOptions {
+    fn default() -> Self {
+        Self {
+            target_rate: DEFAULT_TARGET_RATE,
+            max_seconds: DEFAULT_MAX_SECONDS,
+        }
+    }
+}
+
+/// The MIME type an audio file's first bytes announce, if any (at least 12 bytes are
+/// needed to tell RIFF/AIFF/MP4 apart).
+pub fn sniff_mime(prefix: &[u8]) -> Option<&'static str> {
+    let at = |i: usize, s: &[u8]| prefix.get(i..i + s.len()) == Some(s);
+    if at(0, b"RIFF") && at(8, b"WAVE") || at(0, b"RIFX") && at(8, b"WAVE") {
+        Some("audio/wav")
+    } else if at(0, b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
+        Some("audio/aiff")
+    } else if at(0, b"fLaC") {
+        Some("audio/flac")
+    } else if at(0, b"OggS") {
+        Some("audio/ogg")
+    } else if at(4, b"ftyp") {
+        Some("audio/mp4")
+    } else if at(0, b"ID3") {
+        Some("audio/mpeg")
+    } else {
+        match prefix {
+            // ADTS AAC: sync word with layer bits 00.
+            [0xFF, b, ..] if b & 0xF6 == 0xF0 => Some("audio/aac"),
+            // MPEG audio frame sync.
+            [0xFF, b, ..] if b & 0xE0 == 0xE0 => Some("audio/mpeg"),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes hashed so far, shared between the reader the decoder owns and the caller.
+#[derive(Default)]
+struct HashState {
+    hasher: Sha256,
+    /// Every byte before this offset has been hashed, in order.
+    upto: u64,
+}
+
+/// A file that hashes its bytes as they are first read in order; seeks are fine, bytes the
+/// decoder skips are hashed at the end by [`finish_hash`].
+struct HashingFile {
+    file: std::fs::File,
+    pos: u64,
+    len: u64,
+    state: Arc<Mutex<HashState>>,
+}
+
+impl Read for HashingFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        let start = self.pos;
+        let end = start + n as u64;
+        if let Ok(mut st) = self.state.lock() {
+            if start <= st.upto && st.upto < end {
+                let from = (st.upto - start) as usize;
+                st.hasher.update(&buf[from..n]);
+                st.upto = end;
+            }
+        }
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+impl Seek for HashingFile {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.file.seek(to)?;
+        Ok(self.pos)
+    }
+}
+
+impl MediaSource for HashingFile {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}
+
+/// Hashes whatever the decoder did not read and returns the hex digest.
+fn finish_hash(path: &Path, state: &Mutex<HashState>) -> std::io::Result<String> {
+    let mut st = state
+        .lock()
+        .map_err(|_| std::io::Error::other("hash state poisoned"))?;
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(st.upto))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        st.hasher.update(&buf[..n]);
+    }
+    let digest = std::mem::take(&mut st.hasher).finalize();
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Checks a RIFF/WAVE `fmt ` chunk for zero channels or a zero rate before symphonia sees
+/// it (symphonia panics on a zero rate). Reads only the first 4 KiB.
+fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| AudioErrorKind::Io(e.to_string()))?;
+    let mut at = 12;
+    while at + 8 <= head.len() {
+        let id = &head[at..at + 4];
+        let size = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]);
+        if id == b"fmt " {
+            let body = &head[at + 8..];
+            if body.len() >= 8 {
+                let channels = u16::from_le_bytes([body[2], body[3]]);
+                let rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+                if channels == 0 {
+                    return Err(AudioErrorKind::ZeroChannels);
+                }
+                if rate == 0 {
+                    return Err(AudioErrorKind::ZeroSampleRate);
+                }
+            }
+            return Ok(());
+        }
+        // Chunks are word aligned.
+        at = at.saturating_add(8 + size as usize + (size as usize & 1));
+    }
+    Ok(())
+}
+
+/// Averages channels, resamples, and hands fixed-size chunks to the sink.
+struct MonoResampler {
+    resampler: Option<FftFixedIn<f32>>,
+    input: Vec<f32>,
+    output: Vec<Vec<f32>>,
+    /// Output samples still to drop for the resampler's delay.
+    skip: usize,
+    in_frames: u64,
+    out_frames: u64,
+    ratio: f64,
+}
+
+/// Input chunk of the FFT resampler: long enough for a good filter, short enough to stream.
+const RESAMPLE_CHUNK: usize = 1024;
+
+impl MonoResampler {
+    fn new(from: u32, to: u32) -> Result<Self, AudioErrorKind> {
+        let resampler = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(from as usize, to as usize, RESAMPLE_CHUNK, 2, 1).map_err(
+                    |e| AudioErrorKind::Resample {
+                        from,
+                        to,
+                        detail: e.to_string(),
+                    },
+                )?,
+            )
+        };
+        let (out_max, skip) = resampler
+            .as_ref()
+            .map_or((0, 0), |r| (r.output_frames_max(), r.output_delay()));
+        Ok(Self {
+            resampler,
+            input: Vec::with_capacity(RESAMPLE_CHUNK),
+            output: vec![vec![0.0; out_max]],
+            skip,
+            in_frames: 0,
+            out_frames: 0,
+            ratio: f64::from(to) / f64::from(from),
+        })
+    }
+
+    fn emit(&mut self, produced: usize, limit: Option<u64>, sink: &mut dyn FnMut(&[f32])) {
+        let drop = self.skip.min(produced);
+        self.skip -= drop;
+        let mut out = &self.output[0][drop..produced];
+        if let Some(limit) = limit {
+            let room = limit.saturating_sub(self.out_frames) as usize;
+            out = &out[..out.len().min(room)];
+        }
+        if !out.is_empty() {
+            self.out_frames += out.len() as u64;
+            sink(out);
+        }
+    }
+
+    /// Pushes mono samples.
+    fn push(&mut self, mono: &[f32], sink: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+        self.in_frames += mono.len() as u64;
+        let Some(_) = self.resampler.as_ref() else {
+            self.out_frames += mono.len() as u64;
+            sink(mono);
+            return Ok(());
+        };
+        let mut rest = mono;
+        while !rest.is_empty() {
+            let take = (RESAMPLE_CHUNK - self.input.len()).min(rest.len());
+            self.input.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.input.len() == RESAMPLE_CHUNK {
+                let produced = match self.resampler.as_mut() {
+                    Some(r) => {
+                        r.process_into_buffer(&[&self.input], &mut self.output, None)
+                            .map_err(|e| e.to_string())?
+                            .1
+                    }
+                    None => 0,
+                };
+                self.input.clear();
+                self.emit(produced, None, sink);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the tail so exactly `round(in · ratio)` samples come out in total.
+    fn finish(&mut self, sink: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+        if self.resampler.is_none() {
+            return Ok(());
+        }
+        let expected = (self.in_frames as f64 * self.ratio).round() as u64;
+        let mut first = true;
+        // Each pass feeds a (partial or empty) chunk of zeros-padded input; the delay
+        // bounds how many passes are needed.
+        for _ in 0..64 {
+            if self.out_frames >= expected {
+                break;
+            }
+            let produced = match self.resampler.as_mut() {
+                Some(r) => {
+                    let res = if first && !self.input.is_empty() {
+                        r.process_partial_into_buffer(Some(&[&self.input]), &mut self.output, None)
+                    } else {
+                        r.process_partial_into_buffer(None::<&[Vec<f32>]>, &mut self.output, None)
+                    };
+                    res.map_err(|e| e.to_string())?.1
+                }
+                None => 0,
+            };
+            first = false;
+            self.input.clear();
+            self.emit(produced, Some(expected), sink);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes `path` and pushes mono samples at `options.target_rate` into `sink` as packets
+/// decode. Memory stays bounded by one packet and one resampler chunk, whatever the length.
+///
+/// On error the sink keeps what it received; [`AudioError::partial`] describes it.
+pub fn decode_stream(
+    path: &Path,
+    options: &AudioDecodeOptions,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<AudioInfo, AudioError> {
+    // symphonia asserts on some hostile headers (a zero sample rate panics building its
+    // time base); a bad file must be an error naming it, never a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_stream_inner(path, options, sink)
+    }))
+    .unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "decoder panicked".into());
+        Err(AudioError {
+            path: path.to_path_buf(),
+            kind: AudioErrorKind::Corrupt(format!("decoder rejected the stream: {detail}")),
+            partial: None,
+        })
+    })
+}
+
+fn decode_stream_inner(
+    path: &Path,
+    options: &AudioDecodeOptions,
+    sink: &mut dyn FnMut(&[f32]),
+) -> Result<AudioInfo, AudioError> {
+    let fail = |kind: AudioErrorKind, partial: Option<Box<AudioInfo>>| AudioError {
+        path: path.to_path_buf(),
+        kind,
+        partial,
+    };
+    let io = |e: std::io::Error| fail(AudioErrorKind::Io(e.to_string()), None);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Err(fail(AudioErrorKind::Empty, None));
+    }
+    let mut prefix = [0u8; 16];
+    let mut head = std::fs::File::open(path).map_err(io)?;
+    let got = head.read(&mut prefix).map_err(io)?;
+    let sniffed = sniff_mime(&prefix[..got]);
+    let mime = sniffed.unwrap_or("application/octet-stream");
+    if mime == "audio/wav" {
+        check_wav_fmt(path).map_err(|kind| fail(kind, None))?;
+    }
+
+    let state = Arc::new(Mutex::new(HashState::default()));
+    let source = HashingFile {
+        file,
+        pos: 0,
+        len,
+        state: Arc::clone(&state),
+    };
+    let mss = MediaSourceStream::new(Box::new(source), Default::default());
+    let probed = symphonia::default::get_probe()
+        .format(
+            &Hint::new(),
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            // A container we recognise with contents symphonia cannot read is an unsupported
+            // variant (e.g. a WAV format tag it has no codec for), not an unknown file.
+            SymError::Unsupported(what) if sniffed.is_some() => {
+                fail(AudioErrorKind::Unsupported(format!("{mime}: {what}")), None)
+            }
+            SymError::Unsupported(_) => fail(AudioErrorKind::UnknownFormat, None),
+            SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => fail(
+                AudioErrorKind::Corrupt(format!("header cut short: {e}")),
+                None,
+            ),
+            other => fail(AudioErrorKind::Corrupt(other.to_string()), None),
+        })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| fail(AudioErrorKind::NoTrack, None))?;
+    let track_id = track.id;
+    let params = track.codec_params.clone();
+    let codec = symphonia::default::get_codecs()
+        .get_codec(params.codec)
+        .map_or_else(
+            || format!("{:?}", params.codec),
+            |d| d.short_name.to_string(),
+        );
+    let sample_rate = params.sample_rate.unwrap_or(0);
+    if sample_rate == 0 {
+        return Err(fail(AudioErrorKind::ZeroSampleRate, None));
+    }
+    if params.channels.is_some_and(|c| c.count() == 0) {
+        return Err(fail(AudioErrorKind::ZeroChannels, None));
+    }
+    let mut channels = params.channels.map_or(0, |c| c.count() as u32);
+    // Only these containers state an exact length that a short file contradicts.
+    let exact_length = matches!(mime, "audio/wav" | "audio/aiff" | "audio/flac");
+    let declared = params.n_frames.filter(|_| exact_length);
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| fail(AudioErrorKind::Unsupported(format!("{codec}: {e}")), None))?;
+    let mut resampler =
+        MonoResampler::new(sample_rate, options.target_rate).map_err(|kind| fail(kind, None))?;
+    let max_frames = (options.max_seconds.max(0.0) * f64::from(sample_rate)) as u64;
+
+    let mut sample_buf: Option<SampleBuffer<f32>> = None;
+    let mut mono: Vec<f32> = Vec::new();
+    let mut frames = 0u64;
+    let info = |frames: u64, out: u64, channels: u32, sha256: String| AudioInfo {
+        mime,
+        codec: codec.clone(),
+        sample_rate,
+        channels,
+        source_frames: frames,
+        duration_s: frames as f64 / f64::from(sample_rate),
+        output_samples: out,
+        output_rate: options.target_rate,
+        sha256,
+        byte_len: len,
+    };
+
+    let outcome: Result<(), AudioErrorKind> = loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break Ok(());
+            }
+            Err(SymError::ResetRequired) => {
+                break Err(AudioErrorKind::Unsupported(
+                    "stream changes parameters mid-way".into(),
+                ));
+            }
+            Err(e) => break Err(AudioErrorKind::Corrupt(e.to_string())),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break Err(AudioErrorKind::Corrupt(format!("packet cut short: {e}")));
+            }
+            Err(SymError::Unsupported(what)) => {
+                break Err(AudioErrorKind::Unsupported(format!("{codec}: {what}")))
+            }
+            Err(e) => break Err(AudioErrorKind::Corrupt(e.to_string())),
+        };
+        let spec = *decoded.spec();
+        let ch = spec.channels.count();
+        if ch == 0 {
+            break Err(AudioErrorKind::ZeroChannels);
+        }
+        channels = ch as u32;
+        let n = decoded.frames();
+        if n == 0 {
+            continue;
+        }
+        let buf = match sample_buf.as_mut() {
+            Some(b) if b.capacity() >= n * ch => b,
+            _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+        };
+        buf.copy_interleaved_ref(decoded);
+        let samples = buf.samples();
+        if let Some(bad) = samples.iter().position(|s| !s.is_finite()) {
+            let at = frames + (bad / ch) as u64;
+            break Err(AudioErrorKind::NonFinite {
+                at_s: at as f64 / f64::from(sample_rate),
+            });
+        }
+        let room = max_frames.saturating_sub(frames);
+        let take = (n as u64).min(room) as usize;
+        mono.clear();
+        let scale = 1.0 / ch as f32;
+        mono.extend(
+            samples[..take * ch]
+                .chunks_exact(ch)
+                .map(|f| f.iter().sum::<f32>() * scale),
+        );
+        if let Err(e) = resampler.push(&mono, sink) {
+            break Err(AudioErrorKind::Resample {
+                from: sample_rate,
+                to: options.target_rate,
+                detail: e,
+            });
+        }
+        frames += take as u64;
+        if take < n {
+            break Err(AudioErrorKind::TooLong {
+                limit_s: options.max_seconds,
+            });
+        }
+    };
+    // Deliver the resampler's tail even on error: those samples were decoded.
+    let flushed = resampler.finish(sink);
+    let partial =
+        |frames, out, channels| Some(Box::new(info(frames, out, channels, String::new())));
+    if let Err(kind) = outcome {
+        return Err(fail(kind, partial(frames, resampler.out_frames, channels)));
+    }
+    if let Err(detail) = flushed {
+        return Err(fail(
+            AudioErrorKind::Resample {
+                from: sample_rate,
+                to: options.target_rate,
+                detail,
+            },
+            partial(frames, resampler.out_frames, channels),
+        ));
+    }
+    // One frame of slack: symphonia's AIFF reader counts a frame more than some writers
+    // (libsndfile) put in the SSND chunk.
+    if let Some(declared) = declared.filter(|&d| frames + 1 < d) {
+        return Err(fail(
+            AudioErrorKind::Truncated {
+                declared,
+                decoded: frames,
+            },
+            partial(frames, resampler.out_frames, channels),
+        ));
+    }
+    if frames == 0 {
+        return Err(fail(AudioErrorKind::NoAudio, None));
+    }
+    let sha256 = finish_hash(path, &state).map_err(io)?;
+    Ok(info(frames, resampler.out_frames, channels, sha256))
+}
+
+/// Decodes a whole file into memory (for short files and tests; prefer [`decode_stream`]).
+///
+/// ```no_run
+/// use mmprompt::media::audio::{decode_file, AudioDecodeOptions};
+/// let (samples, info) = decode_file("clip.flac".as_ref(), &AudioDecodeOptions::default())?;
+/// assert_eq!(samples.len() as u64, info.output_samples);
+/// # Ok::<(), mmprompt::media::audio::AudioError>(())
+/// ```
+pub fn decode_file(
+    path: &Path,
+    options: &AudioDecodeOptions,
+) -> Result<(Vec<f32>, AudioInfo), AudioError> {
+    let mut out = Vec::new();
+    let info = decode_stream(path, options, &mut |chunk| out.extend_from_slice(chunk))?;
+    Ok((out, info))
+}

@@ -1,0 +1,364 @@
+//! Decoding: every sample format and container detected from content, downmix and
+//! resampling, streaming, and a typed error naming the file for every kind of bad input.
+
+use mmprompt::media::audio::{decode_file, decode_stream, AudioDecodeOptions, AudioError};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/audio")
+        .join(name)
+}
+
+fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// Zero-crossing frequency estimate of a single sine.
+fn zc_freq(x: &[f32], rate: f64) -> f64 {
+    let n = x
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    n as f64 / 2.0 / (x.len() as f64 / rate)
+}
+
+fn hex_sha(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn write_wav(path: &Path, spec: hound::WavSpec, seconds: f64, freq: f64) {
+    let mut w = hound::WavWriter::create(path, spec).expect("create wav");
+    let frames = (seconds * f64::from(spec.sample_rate)) as usize;
+    for i in 0..frames {
+        let v = 0.5 * (std::f64::consts::TAU * freq * i as f64 / f64::from(spec.sample_rate)).sin();
+        for _ in 0..spec.channels {
+            match (spec.sample_format, spec.bits_per_sample) {
+                (hound::SampleFormat::Float, _) => w.write_sample(v as f32),
+                (_, 8) => w.write_sample((v * 127.0).round() as i8),
+                (_, 16) => w.write_sample((v * 32767.0).round() as i16),
+                (_, 24) => w.write_sample((v * 8_388_607.0).round() as i32),
+                _ => w.write_sample((v * 2_147_483_647.0).round() as i32),
+            }
+            .expect("write sample");
+        }
+    }
+    w.finalize().expect("finalize");
+}
+
+fn spec(rate: u32, channels: u16, bits: u16, float: bool) -> hound::WavSpec {
+    hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
+    }
+}
+
+#[test]
+fn wav_of_every_sample_format_rate_and_channel_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (8000, 1, 8, false),
+        (16000, 1, 16, false),
+        (22050, 2, 16, false),
+        (44100, 2, 24, false),
+        (48000, 6, 32, false),
+        (96000, 1, 32, true),
+        (11025, 3, 32, true),
+    ];
+    for (rate, ch, bits, float) in cases {
+        let path = dir.path().join(format!("t_{rate}_{ch}_{bits}_{float}.wav"));
+        write_wav(&path, spec(rate, ch, bits, float), 0.75, 440.0);
+        let (samples, info) =
+            decode_file(&path, &AudioDecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let what = format!("{rate} Hz {ch} ch {bits} bit float={float}");
+        assert_eq!(
+            (info.sample_rate, info.channels),
+            (rate, u32::from(ch)),
+            "{what}"
+        );
+        assert_eq!(info.mime, "audio/wav");
+        assert_eq!(
+            info.source_frames,
+            (0.75 * f64::from(rate)) as u64,
+            "{what}"
+        );
+        assert_eq!(samples.len() as u64, info.output_samples);
+        let expect = (info.source_frames as f64 * 16_000.0 / f64::from(rate)).round() as usize;
+        assert_eq!(samples.len(), expect, "{what}: 0.75 s at 16 kHz");
+        assert!((info.duration_s - 0.75).abs() < 1e-3);
+        let body = &samples[800..11_200];
+        assert!(
+            (rms(body) - 0.5 / 2f64.sqrt()).abs() < 0.01,
+            "{what}: rms {}",
+            rms(body)
+        );
+        assert!((zc_freq(body, 16_000.0) - 440.0).abs() < 3.0, "{what}");
+        assert_eq!(info.sha256, hex_sha(&path));
+    }
+}
+
+#[test]
+fn codecs_are_detected_from_content_not_extension() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, mime, codec) in [
+        ("codec_flac.flac", "audio/flac", "flac"),
+        ("codec_vorbis.ogg", "audio/ogg", "vorbis"),
+        ("codec_mp3.mp3", "audio/mpeg", "mp3"),
+        ("codec_aiff.aiff", "audio/aiff", "pcm_s24be"),
+    ] {
+        // A misleading name must not matter.
+        let renamed = dir.path().join(format!("{name}.wav.txt"));
+        std::fs::copy(fixture(name), &renamed).expect("copy");
+        let (samples, info) =
+            decode_file(&renamed, &AudioDecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.mime, mime, "{name}");
+        assert_eq!(info.codec, codec, "{name}");
+        assert_eq!((info.sample_rate, info.channels), (44_100, 2), "{name}");
+        // Lossy codecs add encoder delay and padding.
+        assert!(
+            (info.duration_s - 0.5).abs() < 0.06,
+            "{name}: {}",
+            info.duration_s
+        );
+        // Left 440 Hz and right 660 Hz at 0.4 average to two 0.2 sines: rms 0.2.
+        let body = &samples[1600..6400];
+        assert!((rms(body) - 0.2).abs() < 0.02, "{name}: rms {}", rms(body));
+        assert_eq!(info.sha256, hex_sha(&renamed));
+    }
+}
+
+#[test]
+fn decoding_streams_in_bounded_chunks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("long.wav");
+    write_wav(&path, spec(44_100, 2, 16, false), 20.0, 300.0);
+    let mut calls = 0usize;
+    let mut total = 0usize;
+    let mut largest = 0usize;
+    let info = decode_stream(&path, &AudioDecodeOptions::default(), &mut |c| {
+        calls += 1;
+        total += c.len();
+        largest = largest.max(c.len());
+    })
+    .expect("decodes");
+    assert_eq!(total as u64, info.output_samples);
+    assert_eq!(total, 320_000);
+    assert!(
+        calls > 100 && largest <= 4096,
+        "{calls} calls, largest {largest}"
+    );
+}
+
+#[test]
+fn configurable_target_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.wav");
+    write_wav(&path, spec(48_000, 1, 16, false), 1.0, 1000.0);
+    let opts = AudioDecodeOptions {
+        target_rate: 8000,
+        ..AudioDecodeOptions::default()
+    };
+    let (samples, info) = decode_file(&path, &opts).expect("decodes");
+    assert_eq!((samples.len(), info.output_rate), (8000, 8000));
+    assert!((zc_freq(&samples[500..7500], 8000.0) - 1000.0).abs() < 5.0);
+}
+
+fn expect_err(path: &Path, opts: &AudioDecodeOptions) -> (AudioError, usize) {
+    let mut got = 0usize;
+    let err = decode_stream(path, opts, &mut |c| got += c.len()).expect_err("must fail");
+    assert_eq!(err.path, path, "the error names the file");
+    assert!(err.to_string().contains(&*path.to_string_lossy()));
+    (err, got)
+}
+
+/// A canonical 44-byte-header PCM WAV with the given header fields and data bytes.
+fn raw_wav(
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    format: u16,
+    declared_data: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let block = channels * (bits / 8);
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + declared_data).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&format.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+    v.extend_from_slice(&block.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&declared_data.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+fn pcm16(seconds: f64, rate: u32) -> Vec<u8> {
+    (0..(seconds * f64::from(rate)) as usize)
+        .flat_map(|i| {
+            let v = (0.5
+                * (std::f64::consts::TAU * 440.0 * i as f64 / f64::from(rate)).sin()
+                * 32767.0) as i16;
+            v.to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn bad_inputs_get_typed_errors_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = AudioDecodeOptions::default();
+    let put = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    };
+
+    let (e, _) = expect_err(&put("empty.wav", b""), &opts);
+    assert_eq!(e.kind.code(), "empty");
+
+    let (e, _) = expect_err(
+        &put(
+            "text.mp3",
+            &b"this is not audio at all, just text\n".repeat(50),
+        ),
+        &opts,
+    );
+    assert_eq!(e.kind.code(), "unknown_format", "{e}");
+
+    let (e, _) = expect_err(
+        &put(
+            "zero_ch.wav",
+            &raw_wav(0, 16_000, 16, 1, 3200, &pcm16(0.1, 16_000)),
+        ),
+        &opts,
+    );
+    assert!(
+        matches!(e.kind.code(), "zero_channels" | "corrupt" | "unsupported"),
+        "{e}"
+    );
+
+    let (e, _) = expect_err(
+        &put(
+            "zero_rate.wav",
+            &raw_wav(1, 0, 16, 1, 3200, &pcm16(0.1, 16_000)),
+        ),
+        &opts,
+    );
+    assert!(
+        matches!(
+            e.kind.code(),
+            "zero_sample_rate" | "corrupt" | "unsupported"
+        ),
+        "{e}"
+    );
+
+    let (e, _) = expect_err(
+        &put("zero_len.wav", &raw_wav(1, 16_000, 16, 1, 0, &[])),
+        &opts,
+    );
+    assert_eq!(e.kind.code(), "no_audio", "{e}");
+
+    let (e, _) = expect_err(
+        &put(
+            "odd_codec.wav",
+            &raw_wav(1, 16_000, 16, 0x55, 3200, &pcm16(0.1, 16_000)),
+        ),
+        &opts,
+    );
+    assert_eq!(e.kind.code(), "unsupported", "{e}");
+}
+
+#[test]
+fn a_wav_header_claiming_more_data_than_there_is_is_a_partial_truncation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = pcm16(1.0, 16_000);
+    let path = dir.path().join("liar.wav");
+    std::fs::write(
+        &path,
+        raw_wav(1, 16_000, 16, 1, data.len() as u32 * 3, &data),
+    )
+    .expect("write");
+    let (e, got) = expect_err(&path, &AudioDecodeOptions::default());
+    assert_eq!(e.kind.code(), "truncated", "{e}");
+    assert!(e.is_partial());
+    let partial = e.partial.expect("partial info");
+    assert_eq!(partial.source_frames, 16_000);
+    assert_eq!(got as u64, partial.output_samples);
+    assert!(
+        got >= 15_000,
+        "the sink got the audio before the damage: {got}"
+    );
+}
+
+#[test]
+fn a_stream_cut_half_way_yields_the_first_half_and_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["codec_flac.flac", "codec_aiff.aiff"] {
+        let bytes = std::fs::read(fixture(name)).expect("fixture");
+        let path = dir.path().join(format!("cut_{name}"));
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
+        let (e, got) = expect_err(&path, &AudioDecodeOptions::default());
+        assert!(
+            matches!(e.kind.code(), "truncated" | "corrupt"),
+            "{name}: {e}"
+        );
+        assert!(e.is_partial(), "{name}: {e}");
+        assert!(got > 2000, "{name}: only {got} samples before the damage");
+    }
+}
+
+#[test]
+fn nan_samples_are_rejected_with_their_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nan.wav");
+    let mut w = hound::WavWriter::create(&path, spec(16_000, 1, 32, true)).expect("create");
+    for i in 0..16_000 {
+        let v = if i == 12_000 { f32::NAN } else { 0.1 };
+        w.write_sample(v).expect("write");
+    }
+    w.finalize().expect("finalize");
+    let (e, got) = expect_err(&path, &AudioDecodeOptions::default());
+    match e.kind {
+        mmprompt::media::audio::AudioErrorKind::NonFinite { at_s } => {
+            assert!((0.0..=0.75).contains(&at_s), "{at_s}")
+        }
+        other => panic!("{other}"),
+    }
+    assert!(got < 16_000);
+}
+
+#[test]
+fn the_duration_cap_stops_decoding_with_a_partial_result() {
+    let opts = AudioDecodeOptions {
+        max_seconds: 0.1,
+        ..AudioDecodeOptions::default()
+    };
+    let (e, got) = expect_err(&fixture("codec_flac.flac"), &opts);
+    assert_eq!(e.kind.code(), "too_long", "{e}");
+    assert_eq!(got, 1600);
+    assert!(e.is_partial());
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let path = Path::new("/nonexistent/dir/x.wav");
+    let e = decode_file(path, &AudioDecodeOptions::default()).expect_err("missing");
+    assert_eq!((e.kind.code(), e.partial.is_none()), ("io", true));
+}
