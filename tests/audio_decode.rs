@@ -362,3 +362,51 @@ fn a_missing_file_is_an_io_error() {
     let e = decode_file(path, &AudioDecodeOptions::default()).expect_err("missing");
     assert_eq!((e.kind.code(), e.partial.is_none()), ("io", true));
 }
+
+/// Peak resident memory of this process in kB (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A one-hour file decodes and analyses in constant memory. Slow in debug builds, so run it
+/// explicitly: `cargo test --release --test audio_decode -- --ignored one_hour`.
+#[test]
+#[ignore]
+fn one_hour_streams_under_100_mb() {
+    use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hour.wav");
+    {
+        let mut w = hound::WavWriter::create(&path, spec(16_000, 1, 16, false)).expect("create");
+        let mut state = 1u32;
+        for i in 0..3600 * 16_000u64 {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let tone = if (i / 16_000) % 7 == 0 {
+                (i as f32 * 0.2).sin() * 8000.0
+            } else {
+                0.0
+            };
+            w.write_sample(((state >> 20) as i16 - 2048) / 8 + tone as i16)
+                .expect("write");
+        }
+        w.finalize().expect("finalize");
+    }
+    let before = peak_rss_kb().unwrap_or(0);
+    let mut analyzer = Analyzer::new(AnalyzerConfig::default()).expect("config");
+    let mut segments = SegmentCollector::default();
+    let info = decode_stream(&path, &AudioDecodeOptions::default(), &mut |c| {
+        analyzer.push(c, &mut segments)
+    })
+    .expect("decodes");
+    let summary = analyzer.finish(&mut segments);
+    assert_eq!(summary.samples, 3600 * 16_000);
+    assert!((info.duration_s - 3600.0).abs() < 1e-6);
+    let after = peak_rss_kb().unwrap_or(0);
+    eprintln!(
+        "peak RSS before {before} kB, after {after} kB, {} segments",
+        segments.0.len()
+    );
+    assert!(after < 100 * 1024, "peak RSS {after} kB");
+}
