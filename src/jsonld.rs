@@ -258,3 +258,154 @@ pub fn image_text(source: &SourceInfo, analysis: &ImageAnalysis) -> String {
     }
     out
 }
+
+/// What an audio document says about its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioSourceInfo {
+    /// The path or URL as the user gave it.
+    pub content_url: String,
+    /// MIME type detected from the content.
+    pub mime: String,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub byte_len: u64,
+    /// Duration of the decoded audio in seconds.
+    pub duration_s: f64,
+    /// The file's own sample rate in Hz.
+    pub sample_rate: u32,
+    /// The file's channel count.
+    pub channels: u32,
+}
+
+/// Short segment id (`s1` is the first in time).
+pub fn segment_id(index: usize) -> String {
+    format!("s{}", index + 1)
+}
+
+/// ISO 8601 duration with millisecond precision, e.g. `PT83.250S`.
+pub fn iso_duration(seconds: f64) -> String {
+    format!("PT{:.3}S", seconds.max(0.0))
+}
+
+/// Seconds to three decimals, as a number (the `t=` selector uses the same rounding).
+fn secs(v: f64) -> f64 {
+    round(v, 3)
+}
+
+/// Builds the `AnnotationPage` for one audio file: one annotation per segment, in time
+/// order. `error` is `(code, message)` when the stream broke part-way; the segments are
+/// then those decoded before the damage.
+pub fn audio_document(
+    source: &AudioSourceInfo,
+    segments: &[crate::audio::Segment],
+    parameters: Value,
+    error: Option<(&str, &str)>,
+    mode: ContextMode,
+) -> Value {
+    let base = doc_iri(&source.sha256);
+    let source_obj = json!({
+        "id": format!("{base}:source"),
+        "type": ["Sound", "AudioObject"],
+        "contentUrl": source.content_url,
+        "encodingFormat": source.mime,
+        "contentSize": source.byte_len,
+        "duration": iso_duration(source.duration_s),
+        "sampleRate": source.sample_rate,
+        "channels": source.channels,
+        "sha256": source.sha256,
+    });
+    let items: Vec<Value> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let id = segment_id(i);
+            let mut body = Map::new();
+            body.insert("type".into(), json!("TextualBody"));
+            body.insert("purpose".into(), json!("tagging"));
+            body.insert("format".into(), json!("text/plain"));
+            body.insert("value".into(), json!(s.label.as_str()));
+            body.insert("segmentId".into(), json!(id));
+            body.insert(
+                "confidence".into(),
+                json!(round(f64::from(s.confidence), 3)),
+            );
+            body.insert("frameCount".into(), json!(s.frames));
+            body.insert(
+                "meanLevelDb".into(),
+                json!(round(f64::from(s.mean_level_db.max(-200.0)), 2)),
+            );
+            if let Some(f0) = s.median_f0_hz {
+                body.insert("medianF0Hz".into(), json!(round(f64::from(f0), 2)));
+            }
+            body.insert(
+                "meanCentroidHz".into(),
+                json!(round(f64::from(s.mean_centroid_hz), 2)),
+            );
+            let onsets: Vec<f64> = s.onsets_s.iter().map(|&t| secs(t)).collect();
+            body.insert("onsets".into(), json!(onsets));
+            let (start, end) = (secs(s.start_s), secs(s.end_s));
+            json!({
+                "id": format!("{base}:{id}"),
+                "type": "Annotation",
+                "motivation": "describing",
+                "body": Value::Object(body),
+                "target": {
+                    "type": "SpecificResource",
+                    "source": source_obj,
+                    "selector": [{
+                        "type": "FragmentSelector",
+                        "conformsTo": MEDIA_FRAGMENTS,
+                        "value": format!("t={start:.3},{end:.3}"),
+                        "startOffset": start,
+                        "endOffset": end,
+                    }],
+                },
+            })
+        })
+        .collect();
+    let mut page = json!({
+        "@context": context_value(mode),
+        "id": base,
+        "type": "AnnotationPage",
+        "generator": generator(parameters),
+        "totalItems": items.len(),
+        "items": items,
+    });
+    if let (Some((code, message)), Value::Object(m)) = (error, &mut page) {
+        m.insert(
+            "decodeError".into(),
+            json!({ "type": "DecodeError", "errorCode": code, "description": message }),
+        );
+    }
+    page
+}
+
+/// Compact text lines for prompts: a header line, then one line per segment.
+///
+/// ```text
+/// audio:[file=door.wav,duration=3.20,rate=44100,channels=2,segments=3]
+/// audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]
+/// ```
+pub fn audio_text(source: &AudioSourceInfo, segments: &[crate::audio::Segment]) -> String {
+    let mut out = format!(
+        "audio:[file={},duration={:.2},rate={},channels={},segments={}]\n",
+        source.content_url,
+        source.duration_s,
+        source.sample_rate,
+        source.channels,
+        segments.len()
+    );
+    for (i, s) in segments.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "audio_segment:[id={},t={:.2}-{:.2},label={},confidence={:.2}]",
+            segment_id(i),
+            s.start_s,
+            s.end_s,
+            s.label.as_str(),
+            s.confidence
+        );
+    }
+    out
+}

@@ -4,11 +4,14 @@
 //! - [`vision`] holds the pure image algorithms over buffers;
 //! - [`pipeline`] chains them into one call from pixels to ranked regions;
 //! - [`media`] decodes files into buffers, [`fsio`] walks inputs and writes outputs atomically;
+//! - [`audio`] holds the streaming audio analyzer (features, labels, segments);
+//! - [`extract`] turns one media file into its document, whatever its kind;
 //! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
 //! - [`overlay`] draws regions for people to check.
 #![forbid(unsafe_code)]
 
 pub mod audio;
+pub mod extract;
 pub mod fsio;
 pub mod jsonld;
 pub mod media;

@@ -1,12 +1,13 @@
 //! The `mmprompt` command line: a thin layer over the library.
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use mmprompt::extract::{extract_file, AudioParams, ExtractOptions};
 use mmprompt::fsio::{self, Input};
-use mmprompt::jsonld::{self, ContextMode, SourceInfo};
-use mmprompt::media::image::{decode_file, DecodeOptions, DEFAULT_MAX_PIXELS};
+use mmprompt::jsonld::{self, ContextMode};
+use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
+use mmprompt::media::image::DEFAULT_MAX_PIXELS;
 use mmprompt::media::{sniff_file, MediaKind};
-use mmprompt::pipeline::{analyze_image, ImageParams, MinAreaArg};
+use mmprompt::pipeline::{ImageParams, MinAreaArg};
 use mmprompt::vision::preprocess::{Invert, Threshold};
 use mmprompt::vision::regions::RegionOptions;
 use std::io::Write;
@@ -24,11 +25,13 @@ const EXIT_FAILED: u8 = 2;
 #[command(
     name = "mmprompt",
     version,
-    about = "Turn images into JSON-LD prompt fragments with spatial anchors",
-    long_about = "Turn images into JSON-LD prompt fragments with spatial anchors.\n\n\
+    about = "Turn images and audio into JSON-LD prompt fragments with spatial and temporal anchors",
+    long_about = "Turn images and audio into JSON-LD prompt fragments with spatial and \
+        temporal anchors.\n\n\
         Each region found in an image becomes a W3C Web Annotation whose target carries an\n\
         `xywh=` media fragment and an SVG polygon, and whose body carries its shape, size,\n\
-        position, colour and measures.",
+        position, colour and measures. Each labelled segment of a recording becomes an\n\
+        Annotation whose target carries a `t=start,end` media fragment.",
     after_help = "Exit codes: 0 all inputs succeeded, 1 usage error, 2 some inputs failed."
 )]
 struct Cli {
@@ -38,9 +41,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Extract anchored regions from images into JSON-LD (or text) documents.
+    /// Extract anchored regions (images) and segments (audio) into JSON-LD or text.
     #[command(after_help = "Examples:\n  \
         mmprompt extract photo.jpg\n  \
+        mmprompt extract recording.flac --format text\n  \
         mmprompt extract samples/ --out out/ --overlay\n  \
         mmprompt extract a.png b.png --format text --threshold adaptive:31,5\n\n\
         With --out DIR, input photos/a.png is written to DIR/photos/a.png.jsonld.\n\
@@ -56,7 +60,7 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct ExtractArgs {
-    /// Image files or directories (walked recursively; hidden entries skipped).
+    /// Image or audio files, or directories (walked recursively; hidden entries skipped).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -100,9 +104,41 @@ struct ExtractArgs {
     #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
     context: ContextArg,
 
-    /// Also write a PNG with the regions drawn and labelled beside each output (needs --out).
+    /// Also write a PNG beside each output (needs --out): the regions drawn and labelled
+    /// over the image, or a spectrogram with the labelled segments as bands.
     #[arg(long)]
     overlay: bool,
+
+    /// Audio: analysis sample rate in Hz (audio is downmixed and resampled to it).
+    #[arg(
+        long,
+        value_name = "HZ",
+        default_value_t = 16_000,
+        help_heading = "Audio"
+    )]
+    sample_rate: u32,
+
+    /// Audio: frame length in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 25.0,
+        help_heading = "Audio"
+    )]
+    frame_ms: f32,
+
+    /// Audio: hop between frames in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 10.0,
+        help_heading = "Audio"
+    )]
+    hop_ms: f32,
+
+    /// Audio: refuse to decode more than this many seconds.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio")]
+    max_seconds: f64,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -179,21 +215,33 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
     if args.overlay && args.out.is_none() {
         return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
     }
-    let params = ImageParams {
-        blur: args.blur,
-        threshold: args.threshold,
-        invert: args.invert,
-        regions: RegionOptions {
-            max_regions: args.max_regions,
-            min_area: args.min_area.0,
-            holes: args.holes,
+    let options = ExtractOptions {
+        image: ImageParams {
+            blur: args.blur,
+            threshold: args.threshold,
+            invert: args.invert,
+            regions: RegionOptions {
+                max_regions: args.max_regions,
+                min_area: args.min_area.0,
+                holes: args.holes,
+            },
+            max_pixels: args.max_pixels,
         },
-        max_pixels: args.max_pixels,
+        audio: AudioParams {
+            rate: args.sample_rate,
+            frame_ms: args.frame_ms,
+            hop_ms: args.hop_ms,
+            max_seconds: args.max_seconds,
+        },
+        context: match args.context {
+            ContextArg::Ref => ContextMode::Reference,
+            ContextArg::Inline => ContextMode::Inline,
+        },
+        overlay: args.overlay,
     };
-    let mode = match args.context {
-        ContextArg::Ref => ContextMode::Reference,
-        ContextArg::Inline => ContextMode::Inline,
-    };
+    if let Err(e) = options.audio.analyzer_config().validate() {
+        return usage_error(&format!("audio parameters: {e}"));
+    }
 
     let (candidates, walk_errors) = fsio::expand(&args.paths);
     let mut failed = 0usize;
@@ -207,7 +255,12 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
     let mut skipped = 0usize;
     for input in candidates {
         let named = args.paths.iter().any(|p| p == &input.path);
-        if named || matches!(sniff_file(&input.path), Ok(MediaKind::Image)) {
+        if named
+            || matches!(
+                sniff_file(&input.path),
+                Ok(MediaKind::Image | MediaKind::Audio)
+            )
+        {
             inputs.push(input);
         } else {
             skipped += 1;
@@ -224,7 +277,7 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     let mut ok = 0usize;
     for input in &inputs {
-        match process(input, args, &params, mode) {
+        match process(input, args, &options) {
             Ok(rendered) => {
                 ok += 1;
                 if let Some(text) = rendered {
@@ -253,43 +306,39 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
 fn process(
     input: &Input,
     args: &ExtractArgs,
-    params: &ImageParams,
-    mode: ContextMode,
+    options: &ExtractOptions,
 ) -> anyhow::Result<Option<String>> {
-    let decoded = decode_file(
-        &input.path,
-        &DecodeOptions {
-            max_pixels: params.max_pixels,
-        },
-    )?;
-    let analysis = analyze_image(&decoded.rgb, params);
-    let source = SourceInfo {
-        content_url: input.path.to_string_lossy().into_owned(),
-        mime: decoded.mime.to_owned(),
-        sha256: decoded.sha256.clone(),
-        byte_len: decoded.byte_len,
-    };
+    let content_url = input.path.to_string_lossy();
+    let extracted = extract_file(&input.path, &content_url, options)?;
     let (text, suffix) = match args.format {
-        Format::Text => (jsonld::image_text(&source, &analysis), ".txt"),
+        Format::Text => (extracted.text, ".txt"),
         Format::Jsonld | Format::Ndjson => {
-            let doc = jsonld::image_document(&source, &analysis, params, mode);
             let mut s = if args.format == Format::Jsonld {
-                serde_json::to_string_pretty(&doc)?
+                serde_json::to_string_pretty(&extracted.document)?
             } else {
-                serde_json::to_string(&doc)?
+                serde_json::to_string(&extracted.document)?
             };
             s.push('\n');
             (s, ".jsonld")
         }
     };
-    let Some(out) = &args.out else {
-        return Ok(Some(text));
+    let printed = match &args.out {
+        None => Some(text),
+        Some(out) => {
+            if let Some(png) = &extracted.overlay_png {
+                fsio::write_atomic(&fsio::output_path(out, &input.rel, ".overlay.png"), png)?;
+            }
+            fsio::write_atomic(&fsio::output_path(out, &input.rel, suffix), text.as_bytes())?;
+            None
+        }
     };
-    if args.overlay {
-        let png = mmprompt::overlay::render_png(&decoded.rgb, &analysis)
-            .with_context(|| format!("{}: cannot draw overlay", input.path.display()))?;
-        fsio::write_atomic(&fsio::output_path(out, &input.rel, ".overlay.png"), &png)?;
+    // A stream damaged part-way still gets its document (what was decoded before the
+    // damage, with the error recorded in it), and still counts as a failure.
+    if let Some(e) = extracted.partial_error {
+        if let Some(t) = printed {
+            std::io::stdout().lock().write_all(t.as_bytes())?;
+        }
+        return Err(anyhow::Error::new(e).context("partial result written"));
     }
-    fsio::write_atomic(&fsio::output_path(out, &input.rel, suffix), text.as_bytes())?;
-    Ok(None)
+    Ok(printed)
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::{assert_expands, assert_valid, document_for, sample_images};
 use image::{Rgb, RgbImage};
+use mmprompt::extract::{extract_file, ExtractOptions};
 use mmprompt::jsonld::{self, ContextMode, SourceInfo};
 use mmprompt::pipeline::{analyze_image, ImageParams};
 use mmprompt::vision::preprocess::Threshold;
@@ -32,7 +33,7 @@ fn synthetic_docs() -> Vec<(String, Value)> {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let v = if state % 3 == 0 { 0 } else { 255 };
+        let v = if state.is_multiple_of(3) { 0 } else { 255 };
         p.0 = [v, (state >> 8) as u8, v];
     }
     cases.push(("noise".into(), noise));
@@ -65,8 +66,52 @@ fn synthetic_docs() -> Vec<(String, Value)> {
     out
 }
 
+/// Real audio files in every container the tests ship, plus a truncated WAV whose
+/// document carries the segments before the damage and the decode error.
+fn audio_docs() -> Vec<(String, Value)> {
+    let dir = common::root().join("tests/data/audio");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "tests/data/audio should hold audio files");
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = std::fs::read(dir.join("ref_mixed.wav")).unwrap();
+    let cut = tmp.path().join("cut.wav");
+    std::fs::write(&cut, &wav[..wav.len() / 2]).unwrap();
+    files.push(cut);
+    let mut out = Vec::new();
+    let mut partial = 0;
+    for (i, f) in files.iter().enumerate() {
+        let options = ExtractOptions {
+            context: if i % 2 == 0 {
+                ContextMode::Reference
+            } else {
+                ContextMode::Inline
+            },
+            ..ExtractOptions::default()
+        };
+        let got = extract_file(f, &f.to_string_lossy(), &options)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if got.partial_error.is_some() {
+            partial += 1;
+            assert!(got.document["decodeError"]["errorCode"].is_string());
+        }
+        assert!(got.count > 0, "{}: no segments", f.display());
+        out.push((f.display().to_string(), got.document));
+    }
+    assert_eq!(
+        partial, 1,
+        "the truncated WAV should give a partial document"
+    );
+    out
+}
+
 fn all_docs() -> Vec<(String, Value)> {
     let mut docs = synthetic_docs();
+    docs.extend(audio_docs());
     let variants = [
         ("default", ImageParams::default(), ContextMode::Reference),
         (

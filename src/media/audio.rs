@@ -624,8 +624,12 @@ fn decode_stream_inner(
     };
     // Deliver the resampler's tail even on error: those samples were decoded.
     let flushed = resampler.finish(sink);
-    let partial =
-        |frames, out, channels| Some(Box::new(info(frames, out, channels, String::new())));
+    // A partial result is still a record of this exact file, so it carries the file's hash;
+    // the rest of the bytes are read for it (failing that, the hash is left empty).
+    let partial = |frames, out, channels| {
+        let sha256 = finish_hash(path, &state).unwrap_or_default();
+        Some(Box::new(info(frames, out, channels, sha256)))
+    };
     if let Err(kind) = outcome {
         return Err(fail(kind, partial(frames, resampler.out_frames, channels)));
     }

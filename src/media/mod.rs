@@ -11,6 +11,8 @@ use std::path::Path;
 pub enum MediaKind {
     /// A raster image format the `image` crate decodes.
     Image,
+    /// An audio container [`audio::decode_stream`] opens.
+    Audio,
     /// Anything else.
     Unknown,
 }
@@ -19,6 +21,8 @@ pub enum MediaKind {
 pub fn sniff(prefix: &[u8]) -> MediaKind {
     if ::image::guess_format(prefix).is_ok() {
         MediaKind::Image
+    } else if audio::sniff_mime(prefix).is_some() {
+        MediaKind::Audio
     } else {
         MediaKind::Unknown
     }

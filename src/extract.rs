@@ -1,0 +1,297 @@
+//! One media file in, one document out: sniffs the kind, decodes, analyses and renders.
+//! This is the per-file core that the CLI (and batch jobs) call; it writes nothing.
+
+use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Segment};
+use crate::jsonld::{self, AudioSourceInfo, ContextMode, SourceInfo};
+use crate::media::audio::{decode_stream, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS};
+use crate::media::image::{decode_file, DecodeOptions, ImageError};
+use crate::media::{sniff_file, MediaKind};
+use crate::pipeline::{analyze_image, ImageParams};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Audio parameters that change an output; recorded in the `generator` block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioParams {
+    /// Analysis sample rate in Hz (audio is resampled to it).
+    pub rate: u32,
+    /// Frame length in milliseconds.
+    pub frame_ms: f32,
+    /// Hop between frames in milliseconds.
+    pub hop_ms: f32,
+    /// Refuse to decode more than this many seconds.
+    pub max_seconds: f64,
+}
+
+impl Default for AudioParams {
+    fn default() -> Self {
+        Self {
+            rate: 16_000,
+            frame_ms: 25.0,
+            hop_ms: 10.0,
+            max_seconds: DEFAULT_MAX_SECONDS,
+        }
+    }
+}
+
+impl AudioParams {
+    /// The analyzer configuration these parameters describe.
+    pub fn analyzer_config(&self) -> AnalyzerConfig {
+        AnalyzerConfig::with_timing(self.rate, self.frame_ms, self.hop_ms)
+    }
+
+    /// The parameters as JSON, in the spelling the command line accepts.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "sampleRate": self.rate,
+            "frameMs": f64::from(self.frame_ms),
+            "hopMs": f64::from(self.hop_ms),
+            "maxSeconds": self.max_seconds,
+            "vad": self.analyzer_config().vad,
+        })
+    }
+}
+
+/// Everything that shapes one file's output.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExtractOptions {
+    /// Image pipeline parameters.
+    pub image: ImageParams,
+    /// Audio pipeline parameters.
+    pub audio: AudioParams,
+    /// How documents refer to their context.
+    pub context: ContextMode,
+    /// Also render an overlay PNG (regions over the image, or a labelled spectrogram).
+    pub overlay: bool,
+}
+
+/// What one file produced.
+#[derive(Debug, Clone)]
+pub struct Extracted {
+    /// Image or audio.
+    pub kind: MediaKind,
+    /// The JSON-LD document.
+    pub document: Value,
+    /// The compact text rendering.
+    pub text: String,
+    /// Regions or segments in the document.
+    pub count: usize,
+    /// The overlay PNG, when asked for.
+    pub overlay_png: Option<Vec<u8>>,
+    /// A stream damaged part-way: the document holds what came before the damage and this
+    /// error, which the caller should still report as a failure.
+    pub partial_error: Option<AudioError>,
+}
+
+/// Why a file produced no document.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The file could not be opened to sniff it.
+    #[error("{}: cannot read file: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Neither an image nor an audio format.
+    #[error("{}: {}", path.display(), if *empty { "file is empty" } else { "not a supported image or audio format (content not recognised)" })]
+    Unrecognised {
+        /// The file.
+        path: PathBuf,
+        /// The file has no bytes at all.
+        empty: bool,
+    },
+    /// Image decoding failed.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Audio decoding failed before any audio was read.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// The audio parameters are not usable.
+    #[error("{}: {source}", path.display())]
+    AudioConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the parameters.
+        source: AudioConfigError,
+    },
+    /// The overlay could not be drawn.
+    #[error("{}: cannot draw overlay: {detail}", path.display())]
+    Overlay {
+        /// The file.
+        path: PathBuf,
+        /// Encoder message.
+        detail: String,
+    },
+}
+
+impl ExtractError {
+    /// A stable machine-readable name for the error kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "io",
+            Self::Unrecognised { empty: true, .. } => "empty",
+            Self::Unrecognised { .. } => "unknown_format",
+            Self::Image(e) => e.kind.code(),
+            Self::Audio(e) => e.kind.code(),
+            Self::AudioConfig { .. } => "bad_parameters",
+            Self::Overlay { .. } => "overlay",
+        }
+    }
+}
+
+/// Extracts one file. `content_url` is how the document names the file (usually the path
+/// as the user gave it).
+///
+/// ```no_run
+/// use mmprompt::extract::{extract_file, ExtractOptions};
+/// let out = extract_file("photo.jpg".as_ref(), "photo.jpg", &ExtractOptions::default())?;
+/// println!("{}", out.text);
+/// # Ok::<(), mmprompt::extract::ExtractError>(())
+/// ```
+pub fn extract_file(
+    path: &Path,
+    content_url: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let kind = sniff_file(path).map_err(|source| ExtractError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match kind {
+        MediaKind::Image => extract_image(path, content_url, options),
+        MediaKind::Audio => extract_audio(path, content_url, options),
+        MediaKind::Unknown => Err(ExtractError::Unrecognised {
+            path: path.to_path_buf(),
+            empty: std::fs::metadata(path)
+                .map(|m| m.len() == 0)
+                .unwrap_or(false),
+        }),
+    }
+}
+
+fn extract_image(
+    path: &Path,
+    content_url: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let params = &options.image;
+    let decoded = decode_file(
+        path,
+        &DecodeOptions {
+            max_pixels: params.max_pixels,
+        },
+    )?;
+    let analysis = analyze_image(&decoded.rgb, params);
+    let source = SourceInfo {
+        content_url: content_url.to_owned(),
+        mime: decoded.mime.to_owned(),
+        sha256: decoded.sha256.clone(),
+        byte_len: decoded.byte_len,
+    };
+    let overlay_png = if options.overlay {
+        Some(
+            crate::overlay::render_png(&decoded.rgb, &analysis).map_err(|e| {
+                ExtractError::Overlay {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                }
+            })?,
+        )
+    } else {
+        None
+    };
+    Ok(Extracted {
+        kind: MediaKind::Image,
+        document: jsonld::image_document(&source, &analysis, params, options.context),
+        text: jsonld::image_text(&source, &analysis),
+        count: analysis.regions.len(),
+        overlay_png,
+        partial_error: None,
+    })
+}
+
+/// Keeps segments, and feeds the spectrogram when an overlay is wanted.
+struct AudioSink {
+    segments: Vec<Segment>,
+}
+
+impl AnalysisSink for AudioSink {
+    fn on_segment(&mut self, segment: Segment) {
+        self.segments.push(segment);
+    }
+}
+
+fn extract_audio(
+    path: &Path,
+    content_url: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let params = &options.audio;
+    let mut analyzer =
+        Analyzer::new(params.analyzer_config()).map_err(|source| ExtractError::AudioConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut sink = AudioSink {
+        segments: Vec::new(),
+    };
+    let decode_options = AudioDecodeOptions {
+        target_rate: params.rate,
+        max_seconds: params.max_seconds,
+    };
+    let result = decode_stream(path, &decode_options, &mut |chunk| {
+        analyzer.push(chunk, &mut sink);
+    });
+    let (info, partial_error) = match result {
+        Ok(info) => (info, None),
+        Err(e) if e.is_partial() => match e.partial.clone() {
+            Some(info) => (*info, Some(e)),
+            None => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    // The segment open when the stream ended (or broke) closes here, so nothing decoded
+    // is lost.
+    let summary = analyzer.finish(&mut sink);
+    let source = AudioSourceInfo {
+        content_url: content_url.to_owned(),
+        mime: info.mime.to_owned(),
+        sha256: info.sha256.clone(),
+        byte_len: info.byte_len,
+        duration_s: info.duration_s,
+        sample_rate: info.sample_rate,
+        channels: info.channels,
+    };
+    let overlay_png = None;
+    let error_text = partial_error
+        .as_ref()
+        .map(|e| (e.kind.code(), e.kind.to_string()));
+    let mut parameters = params.to_json();
+    if let Value::Object(m) = &mut parameters {
+        m.insert(
+            "decided".into(),
+            json!({
+                "analysedSeconds": summary.duration_s,
+                "frames": summary.frames,
+                "nonFiniteSamples": summary.non_finite,
+                "clippedSamples": summary.clipped,
+            }),
+        );
+    }
+    Ok(Extracted {
+        kind: MediaKind::Audio,
+        document: jsonld::audio_document(
+            &source,
+            &sink.segments,
+            parameters,
+            error_text.as_ref().map(|(c, m)| (*c, m.as_str())),
+            options.context,
+        ),
+        text: jsonld::audio_text(&source, &sink.segments),
+        count: sink.segments.len(),
+        overlay_png,
+        partial_error,
+    })
+}
