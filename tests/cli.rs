@@ -1,7 +1,9 @@
 //! The `mmprompt` binary end to end: bad inputs, exit codes, output layout.
 
+mod audio_signals;
 mod common;
 
+use audio_signals::{pcm16, raw_wav};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -320,4 +322,106 @@ fn out_dir_mirrors_inputs_and_keeps_extensions() {
     }
     // make_shapes.py and PROVENANCE.md are not media: skipped, not errors.
     assert!(stderr(&out).contains("2 skipped"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_audio_gets_one_clear_line_and_damaged_streams_keep_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = pcm16(1.0, 16_000);
+    std::fs::write(
+        d.join("good.wav"),
+        raw_wav(1, 16_000, 16, 1, good.len() as u32, &good),
+    )
+    .unwrap();
+    // The header claims three times the data: a partial result plus an error.
+    std::fs::write(
+        d.join("liar.wav"),
+        raw_wav(1, 16_000, 16, 1, good.len() as u32 * 3, &good),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("zero-rate.wav"),
+        raw_wav(1, 0, 16, 1, 3200, &good[..3200]),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("zero-ch.wav"),
+        raw_wav(0, 16_000, 16, 1, 3200, &good[..3200]),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("codec.wav"),
+        raw_wav(1, 16_000, 16, 0x55, 3200, &good[..3200]),
+    )
+    .unwrap();
+    std::fs::write(d.join("empty-data.wav"), raw_wav(1, 16_000, 16, 1, 0, &[])).unwrap();
+    let mut nan = raw_wav(1, 16_000, 32, 3, 64_000, &[]);
+    for i in 0..16_000u32 {
+        let v: f32 = if i == 12_000 {
+            f32::NAN
+        } else {
+            0.25 * ((i % 40) as f32 / 20.0 - 1.0)
+        };
+        nan.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(d.join("nan.wav"), nan).unwrap();
+    let names = [
+        "good.wav",
+        "liar.wav",
+        "zero-rate.wav",
+        "zero-ch.wav",
+        "codec.wav",
+        "empty-data.wav",
+        "nan.wav",
+    ];
+    let mut args = vec!["extract"];
+    args.extend(names);
+    args.extend(["--out", "out"]);
+    let out = run(&args, d);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(lines.len(), names.len() - 1, "{err}");
+    for (name, reason) in [
+        ("liar.wav", "truncated"),
+        ("zero-rate.wav", "sample rate"),
+        ("zero-ch.wav", "channels"),
+        ("codec.wav", "unsupported"),
+        ("empty-data.wav", "0 seconds"),
+        ("nan.wav", "NaN"),
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {err}"));
+        assert!(
+            line.contains(reason),
+            "{name}: expected '{reason}' in {line}"
+        );
+    }
+    let read = |n: &str| -> Option<serde_json::Value> {
+        std::fs::read(d.join("out").join(format!("{n}.jsonld")))
+            .ok()
+            .map(|b| serde_json::from_slice(&b).unwrap())
+    };
+    let good_doc = read("good.wav").expect("good.wav written");
+    common::assert_valid(&good_doc, "good.wav");
+    assert_eq!(good_doc["items"][0]["body"]["value"], "event:tone");
+    // Damaged streams: the segments before the damage, with the error recorded.
+    for n in ["liar.wav", "nan.wav"] {
+        let doc = read(n).unwrap_or_else(|| panic!("{n}: partial document missing"));
+        common::assert_valid(&doc, n);
+        assert!(doc["decodeError"]["errorCode"].is_string(), "{n}");
+        assert!(doc["totalItems"].as_u64().unwrap() >= 1, "{n}");
+    }
+    for n in [
+        "zero-rate.wav",
+        "zero-ch.wav",
+        "codec.wav",
+        "empty-data.wav",
+    ] {
+        assert!(read(n).is_none(), "{n}: nothing may be written");
+    }
 }

@@ -122,3 +122,41 @@ pub fn knock(amp: f64, seed: u64) -> Vec<f32> {
 pub fn rms_of(x: &[f32]) -> f64 {
     (x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
+
+/// A canonical 44-byte-header PCM WAV with the given header fields and data bytes.
+pub fn raw_wav(
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    format: u16,
+    declared_data: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let block = channels * (bits / 8);
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + declared_data).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&format.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+    v.extend_from_slice(&block.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&declared_data.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+pub fn pcm16(seconds: f64, rate: u32) -> Vec<u8> {
+    (0..(seconds * f64::from(rate)) as usize)
+        .flat_map(|i| {
+            let v = (0.5
+                * (std::f64::consts::TAU * 440.0 * i as f64 / f64::from(rate)).sin()
+                * 32767.0) as i16;
+            v.to_le_bytes()
+        })
+        .collect()
+}
