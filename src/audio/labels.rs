@@ -16,20 +16,37 @@
 //! Levels are the Hann-weighted frame level [`FrameFeatures::power_db`]; the *floor* is the
 //! adaptive noise floor described on [`NoiseFloor`].
 //!
+//! Before the rules, two pieces of state are updated:
+//!
+//! * **Speech state** (a two-threshold trigger on the VAD score): it turns on at a score
+//!   `≥ vad_enter` on a frame with flatness under `speech_max_flatness`, and off at a score
+//!   under `vad_threshold`, when the pitch is *flat* (voiced, within ±`flat_pitch_tolerance`
+//!   for the last `flat_pitch_s`), or when no VAD runs. earshot scores pure tones around 0.5
+//!   and steady harmonic sounds and chords around 0.6-0.7, but real voices above 0.9, so one
+//!   threshold cannot both reject music and keep weak syllable edges; a voice never holds
+//!   its pitch as still as a synthetic or instrumental note, and earshot spikes where one
+//!   note changes to the next, hence the flat-pitch reset.
+//! * **Impact cancel**: a running impact ends at a voiced frame (`voicing ≥
+//!   voicing_threshold`) or while the speech state is on. A syllable or note starting from
+//!   quiet rises as fast as a knock; a knock is neither periodic nor a voice.
+//!
 //! 1. `power_db < silence_db` → `Silence`.
 //! 2. An impact is running (see onsets below) and the frame is still at least
 //!    `impact_hold_db` above the level before the burst and is not tonal
 //!    (`peak_ratio < tone_peak_ratio`) → `Impact`.
 //! 3. `power_db < floor + background_margin_db` (the frame is background) →
 //!    `Noise` if `power_db ≥ noise_min_db`, else `Silence`.
-//! 4. `peak_ratio ≥ tone_peak_ratio` → `Tone`.
+//! 4. `peak_ratio ≥ tone_peak_ratio` and the speech state is off → `Tone`. Low-passed
+//!    voices (telephone prompts) put almost all their power in the fundamental, so a vowel
+//!    can look like a pure tone frame by frame; the VAD tells them apart.
 //! 5. The pitch has held within ±`steady_pitch_tolerance` for the last `steady_pitch_s`
 //!    of voiced frames → `Music`: sung notes and instruments hold a pitch, speech glides,
 //!    and the neural VAD happily calls any steady harmonic complex a voice.
-//! 6. VAD score `≥ vad_threshold` (ignored for the first `vad_warmup_s` of the stream, where
-//!    earshot fires on anything while its context fills) and spectral flatness under
-//!    `speech_max_flatness` (voiced speech is far from white; this keeps loud hiss that
-//!    fools the network out) → `Speech`. Without a VAD, a voiced frame
+//! 6. The speech state is on, the VAD score is `≥ vad_threshold` (scores are ignored for
+//!    the first `vad_warmup_s` of the stream; 0 by default, since the entry threshold already
+//!    keeps earshot's start-up scores out), the pitch is not flat (see above) and spectral
+//!    flatness is under `speech_max_flatness` (voiced speech is far from white; this keeps
+//!    loud hiss that fools the network out) → `Speech`. Without a VAD, a voiced frame
 //!    (`voicing ≥ voicing_threshold`) with f0 in `speech_f0_hz` and centroid under
 //!    `speech_max_centroid_hz` → `Speech` (a weak rule: singing passes it too).
 //! 7. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
@@ -125,8 +142,11 @@ pub struct LabelConfig {
     pub impact_max_s: f32,
     /// `peak_ratio` at or above which a frame is a tone.
     pub tone_peak_ratio: f32,
-    /// VAD score at or above which a frame is speech.
+    /// VAD score at or above which a frame is speech once the speech state is on, and under
+    /// which the state turns off.
     pub vad_threshold: f32,
+    /// VAD score at or above which the speech state turns on.
+    pub vad_enter: f32,
     /// Flatness at or above which a frame is too noise-like to be speech.
     pub speech_max_flatness: f32,
     /// Start of the stream during which the VAD score is ignored, in seconds.
@@ -135,6 +155,10 @@ pub struct LabelConfig {
     pub steady_pitch_s: f32,
     /// Relative f0 spread (max/min − 1) still counted as steady.
     pub steady_pitch_tolerance: f32,
+    /// Window of the stricter steadiness test that vetoes speech, in seconds.
+    pub flat_pitch_s: f32,
+    /// Relative f0 spread (max/min − 1) under which a pitch is too flat for a voice.
+    pub flat_pitch_tolerance: f32,
     /// YIN voicing at or above which a frame is periodic.
     pub voicing_threshold: f32,
     /// Spectral flatness under which a foreground frame is tonal enough for music.
@@ -161,10 +185,13 @@ impl Default for LabelConfig {
             impact_max_s: 0.25,
             tone_peak_ratio: 0.7,
             vad_threshold: 0.5,
-            vad_warmup_s: 0.15,
+            vad_enter: 0.75,
+            vad_warmup_s: 0.0,
             speech_max_flatness: 0.25,
             steady_pitch_s: 0.2,
             steady_pitch_tolerance: 0.015,
+            flat_pitch_s: 0.05,
+            flat_pitch_tolerance: 0.005,
             voicing_threshold: 0.6,
             music_max_flatness: 0.02,
             speech_f0_hz: (70.0, 400.0),
@@ -264,6 +291,9 @@ pub struct Labeler {
     f0_ring: [f32; F0_RING],
     f0_run: usize,
     steady_frames: usize,
+    flat_frames: usize,
+    /// The speech state of the VAD's two-threshold trigger.
+    in_speech: bool,
 }
 
 /// Longest steady-pitch window the ring can hold, in frames.
@@ -297,7 +327,24 @@ impl Labeler {
             f0_ring: [0.0; F0_RING],
             f0_run: 0,
             steady_frames: (frames(cfg.steady_pitch_s) as usize).clamp(2, F0_RING),
+            flat_frames: (frames(cfg.flat_pitch_s) as usize).clamp(2, F0_RING),
+            in_speech: false,
         }
+    }
+
+    /// Whether the last `n` frames were all voiced with f0 spread (max/min − 1) within `tol`.
+    fn pitch_held(&self, n: usize, tol: f32) -> bool {
+        let end = self.f0_run;
+        if end < n {
+            return false;
+        }
+        let (mut lo, mut hi) = (f32::INFINITY, 0.0f32);
+        for i in end - n..end {
+            let v = self.f0_ring[i % F0_RING];
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        hi <= lo * (1.0 + tol)
     }
 
     /// Feeds the next frame's level to the noise floor and returns the floor. Call once per
@@ -357,19 +404,30 @@ impl Labeler {
             }
             None => self.f0_run = 0,
         }
-        let steady_pitch = self.f0_run >= self.steady_frames && {
-            let n = self.steady_frames;
-            let end = self.f0_run;
-            let (mut lo, mut hi) = (f32::INFINITY, 0.0f32);
-            for i in end - n..end {
-                let v = self.f0_ring[i % F0_RING];
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-            hi <= lo * (1.0 + c.steady_pitch_tolerance)
-        };
+        let steady_pitch = self.pitch_held(self.steady_frames, c.steady_pitch_tolerance);
+        let flat_pitch = self.pitch_held(self.flat_frames, c.flat_pitch_tolerance);
         let has_vad = vad.is_some();
         let vad = vad.filter(|_| f.index >= self.vad_warmup_frames);
+        // Two thresholds: earshot scores steady harmonic sounds and pure tones around
+        // 0.5-0.7 but real voices above 0.9, so only a strong score starts speech, and a
+        // score above `vad_threshold` keeps it going through weaker syllable edges.
+        match vad {
+            // A voice never holds its pitch this still; synthetic and instrumental notes do,
+            // and earshot spikes above `vad_enter` where one note changes to the next.
+            _ if flat_pitch => self.in_speech = false,
+            Some(s) if s < c.vad_threshold => self.in_speech = false,
+            Some(s) if s >= c.vad_enter && f.flatness < c.speech_max_flatness => {
+                self.in_speech = true;
+            }
+            Some(_) => {}
+            None => self.in_speech = false,
+        }
+        if self.in_speech || f.voicing >= c.voicing_threshold {
+            // A syllable or a note starting from quiet rises as fast as a knock, but a knock
+            // is neither voiced nor speech to the VAD: the burst was the start of something
+            // else, which the other rules label.
+            self.impact = None;
+        }
         let level = f.power_db;
         let (label, confidence) = if level < c.silence_db {
             (Label::Silence, margin_conf(c.silence_db - level))
@@ -390,7 +448,7 @@ impl Labeler {
             } else {
                 (Label::Silence, margin_conf(c.noise_min_db - level))
             }
-        } else if f.peak_ratio >= c.tone_peak_ratio {
+        } else if f.peak_ratio >= c.tone_peak_ratio && !self.in_speech {
             (
                 Label::Tone,
                 ((f.peak_ratio - c.tone_peak_ratio) / (1.0 - c.tone_peak_ratio) * 0.5 + 0.5)
@@ -398,9 +456,12 @@ impl Labeler {
             )
         } else if steady_pitch {
             (Label::Music, f.voicing.clamp(0.5, 1.0))
-        } else if let Some(score) =
-            vad.filter(|&s| s >= c.vad_threshold && f.flatness < c.speech_max_flatness)
-        {
+        } else if let Some(score) = vad.filter(|&s| {
+            self.in_speech
+                && !flat_pitch
+                && s >= c.vad_threshold
+                && f.flatness < c.speech_max_flatness
+        }) {
             (Label::Speech, score.clamp(0.0, 1.0))
         } else if !has_vad
             && f.voicing >= c.voicing_threshold
