@@ -17,4 +17,5 @@ pub mod jsonld;
 pub mod media;
 pub mod overlay;
 pub mod pipeline;
+pub mod spectrogram;
 pub mod vision;

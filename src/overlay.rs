@@ -55,13 +55,13 @@ const DESATURATE: f32 = 0.3;
 
 /// Glyph width in font pixels; each row of a glyph uses its low `GLYPH_W` bits, most
 /// significant bit leftmost.
-const GLYPH_W: u32 = 5;
+pub(crate) const GLYPH_W: u32 = 5;
 /// Glyph height in font pixels: a 7-row body (capitals, digits, ascenders; x-height is
 /// rows 2–6) plus two rows for the tails of g, j, p, q and y, which otherwise must be drawn
 /// raised and then read as 9, P and the like.
-const GLYPH_H: usize = 9;
+pub(crate) const GLYPH_H: usize = 9;
 /// Font pixels between glyphs.
-const GLYPH_GAP: u32 = 1;
+pub(crate) const GLYPH_GAP: u32 = 1;
 
 /// What an unknown character draws as: a small hollow box, visibly "something was here".
 const UNKNOWN_GLYPH: [u8; GLYPH_H] = [
@@ -883,7 +883,7 @@ fn draw_label(canvas: &mut RgbImage, label: &Label, color: Rgb<u8>, scale: u32) 
 }
 
 /// The bitmap for `c`; capitals borrow the lowercase shapes since the font has no others.
-fn glyph(c: char) -> &'static [u8; GLYPH_H] {
+pub(crate) fn glyph(c: char) -> &'static [u8; GLYPH_H] {
     let c = c.to_ascii_lowercase();
     GLYPHS
         .iter()
@@ -892,7 +892,7 @@ fn glyph(c: char) -> &'static [u8; GLYPH_H] {
 }
 
 /// Paints one glyph with its top-left at `x`, `y`, each font pixel `scale`×`scale`.
-fn draw_glyph(
+pub(crate) fn draw_glyph(
     canvas: &mut RgbImage,
     rows: &[u8; GLYPH_H],
     x: i64,
