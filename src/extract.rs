@@ -7,6 +7,7 @@ use crate::media::audio::{decode_stream, AudioDecodeOptions, AudioError, DEFAULT
 use crate::media::image::{decode_file, DecodeOptions, ImageError};
 use crate::media::{sniff_file, MediaKind};
 use crate::pipeline::{analyze_image, ImageParams};
+use crate::spectrogram::SpectrogramBuilder;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -212,7 +213,7 @@ fn extract_image(
     })
 }
 
-/// Keeps segments, and feeds the spectrogram when an overlay is wanted.
+/// Keeps the segments as they close.
 struct AudioSink {
     segments: Vec<Segment>,
 }
@@ -237,12 +238,18 @@ fn extract_audio(
     let mut sink = AudioSink {
         segments: Vec::new(),
     };
+    let mut spectrogram = options
+        .overlay
+        .then(|| SpectrogramBuilder::new(params.rate));
     let decode_options = AudioDecodeOptions {
         target_rate: params.rate,
         max_seconds: params.max_seconds,
     };
     let result = decode_stream(path, &decode_options, &mut |chunk| {
         analyzer.push(chunk, &mut sink);
+        if let Some(s) = spectrogram.as_mut() {
+            s.push(chunk);
+        }
     });
     let (info, partial_error) = match result {
         Ok(info) => (info, None),
@@ -264,7 +271,16 @@ fn extract_audio(
         sample_rate: info.sample_rate,
         channels: info.channels,
     };
-    let overlay_png = None;
+    let overlay_png = match &spectrogram {
+        Some(s) => Some(
+            s.render_png(&sink.segments)
+                .map_err(|e| ExtractError::Overlay {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                })?,
+        ),
+        None => None,
+    };
     let error_text = partial_error
         .as_ref()
         .map(|e| (e.kind.code(), e.kind.to_string()));
