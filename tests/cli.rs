@@ -167,7 +167,7 @@ fn a_one_pixel_image_is_a_valid_document() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     common::assert_valid(&doc, "px.png");
-    assert_eq!(doc["items"][0]["target"]["source"]["width"], 1);
+    assert_eq!(doc["about"]["width"], 1);
 }
 
 #[test]

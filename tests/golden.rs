@@ -1,12 +1,31 @@
-//! Golden outputs for samples/: any change in what the pipeline says about them shows up
+//! Golden outputs for samples/ (images and audio): any change in what the pipeline says
+//! about them shows up
 //! here. Regenerate with `MMPROMPT_BLESS=1 cargo test --test golden` (or `make golden`) and
 //! review the diff.
 
 mod common;
 
-use mmprompt::jsonld::{self, ContextMode, SourceInfo};
-use mmprompt::media::image::{decode_file, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::extract::{extract_file, ExtractOptions};
+use mmprompt::media::{sniff_file, MediaKind};
+use std::path::{Path, PathBuf};
+
+/// Every media file under samples/ (images and audio), relative to the root, sorted.
+fn sample_media() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if matches!(sniff_file(&p), Ok(MediaKind::Image | MediaKind::Audio)) {
+                out.push(p.strip_prefix(common::root()).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&common::root().join("samples"), &mut out);
+    out.sort();
+    out
+}
 
 #[test]
 fn samples_match_their_golden_files() {
@@ -14,27 +33,26 @@ fn samples_match_their_golden_files() {
     let golden_dir = common::root().join("tests/golden");
     let mut mismatches = Vec::new();
     let mut checked = 0;
-    for rel in common::sample_images() {
-        let params = ImageParams::default();
-        let decoded = decode_file(&common::root().join(&rel), &DecodeOptions::default()).unwrap();
-        let analysis = analyze_image(&decoded.rgb, &params);
-        let source = SourceInfo {
-            content_url: rel.to_string_lossy().into_owned(),
-            mime: decoded.mime.to_owned(),
-            sha256: decoded.sha256.clone(),
-            byte_len: decoded.byte_len,
-        };
-        let doc = jsonld::image_document(&source, &analysis, &params, ContextMode::Reference);
-        let name = rel.file_name().unwrap().to_string_lossy().into_owned();
+    let media = sample_media();
+    assert!(media.len() >= 5, "samples/ should hold images and audio");
+    for rel in media {
+        let got = extract_file(
+            &common::root().join(&rel),
+            &rel.to_string_lossy(),
+            &ExtractOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let name = rel
+            .strip_prefix("samples")
+            .unwrap()
+            .to_string_lossy()
+            .replace('/', "__");
         let outputs = [
             (
                 format!("{name}.jsonld"),
-                serde_json::to_string_pretty(&doc).unwrap() + "\n",
+                serde_json::to_string_pretty(&got.document).unwrap() + "\n",
             ),
-            (
-                format!("{name}.txt"),
-                jsonld::image_text(&source, &analysis),
-            ),
+            (format!("{name}.txt"), got.text),
         ];
         for (file, got) in outputs {
             let path = golden_dir.join(&file);
@@ -58,7 +76,7 @@ fn samples_match_their_golden_files() {
             }
         }
     }
-    assert!(bless || checked >= 8, "too few golden files checked");
+    assert!(bless || checked >= 10, "too few golden files checked");
     assert!(
         mismatches.is_empty(),
         "golden mismatches (review, then MMPROMPT_BLESS=1 to accept):\n{}",

@@ -18,9 +18,10 @@ fn analyze(name: &str, params: &ImageParams) -> ImageAnalysis {
     analyze_image(&img.rgb, params)
 }
 
-/// The default blur may shave a corner pixel; the box must still be within one pixel.
+/// The default blur shaves one-pixel tips (a rasterised circle's extremes, a triangle's
+/// apex): with it a box may move by up to two pixels; without it boxes are exact.
 fn assert_box_near(got: Rect, want: (u32, u32, u32, u32), what: &str) {
-    let close = |a: u32, b: u32| a.abs_diff(b) <= 1;
+    let close = |a: u32, b: u32| a.abs_diff(b) <= 2;
     assert!(
         close(got.x, want.0)
             && close(got.y, want.1)
@@ -73,6 +74,13 @@ fn shapes_png_has_four_named_shapes() {
             ..ImageParams::default()
         },
     );
+    let mut boxes: Vec<_> = sharp
+        .regions
+        .iter()
+        .map(|r| (r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h))
+        .collect();
+    boxes.sort_by_key(|b| (b.1 / 200, b.0));
+    assert_eq!(boxes, want.map(|w| w.3));
     let square = sharp
         .regions
         .iter()
@@ -121,8 +129,10 @@ fn nested_png_reports_nesting_and_holes() {
         .position(|r| r.kind == BorderKind::Hole)
         .unwrap();
     assert_eq!(region_label(&with_holes.regions[hole]), "hole:rectangle");
+    // As in OpenCV, a hole's border is the ring of foreground pixels around it, one pixel
+    // outside the hole's own box (90,80,220,140).
     let hole_box = with_holes.regions[hole].bbox;
-    assert_box_near(hole_box, (90, 80, 220, 140), "hole");
+    assert_box_near(hole_box, (89, 79, 222, 142), "hole");
     let island = with_holes
         .regions
         .iter()

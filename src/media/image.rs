@@ -136,6 +136,19 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImag
     }
     let format = image::guess_format(bytes).map_err(|_| ImageErrorKind::UnknownFormat)?;
     let fmt_name = format_name(format);
+    // A PNG's IHDR sits at a fixed place; checking it first names a bomb as too large even
+    // when the rest of the file is missing and the decoder would only see a truncation.
+    if let (ImageFormat::Png, Some(ihdr)) = (format, bytes.get(16..24)) {
+        let width = u32::from_be_bytes([ihdr[0], ihdr[1], ihdr[2], ihdr[3]]);
+        let height = u32::from_be_bytes([ihdr[4], ihdr[5], ihdr[6], ihdr[7]]);
+        check_size(width, height, options.max_pixels)?;
+    }
+    if format == ImageFormat::Jpeg && !jpeg_has_end(bytes) {
+        return Err(ImageErrorKind::Corrupt {
+            format: fmt_name,
+            detail: "truncated: no end-of-image marker after the last scan".into(),
+        });
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     // Bound allocations by the pixel cap too: 16-bit RGBA is 8 bytes a pixel, plus slack
@@ -151,18 +164,7 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImag
         .into_decoder()
         .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(ImageErrorKind::ZeroSize { width, height });
-    }
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > options.max_pixels {
-        return Err(ImageErrorKind::TooLarge {
-            width,
-            height,
-            pixels,
-            limit: options.max_pixels,
-        });
-    }
+    check_size(width, height, options.max_pixels)?;
     // A broken EXIF block must not lose an otherwise good image: fall back to no rotation.
     let orientation = decoder
         .orientation()
@@ -176,6 +178,34 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImag
         sha256: sha256_hex(bytes),
         byte_len: bytes.len() as u64,
     })
+}
+
+fn check_size(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageErrorKind> {
+    if width == 0 || height == 0 {
+        return Err(ImageErrorKind::ZeroSize { width, height });
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(ImageErrorKind::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// JPEG decoders fill a cut-off scan with grey and report success, so a truncated file
+/// would pass silently. In entropy-coded data every 0xFF is stuffed, so the last start-of-scan
+/// marker is the real last scan (an EXIF thumbnail's markers come before it), and a complete
+/// file has an end-of-image marker after it.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(at) => bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -291,6 +321,29 @@ mod tests {
         bytes.truncate(bytes.len() / 2);
         let err = decode_bytes(&bytes, &DecodeOptions::default()).unwrap_err();
         assert_eq!(err.code(), "corrupt", "{err}");
+    }
+
+    #[test]
+    fn truncated_jpeg_is_corrupt_but_a_whole_one_decodes() {
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+            .unwrap();
+        assert!(decode_bytes(&bytes, &DecodeOptions::default()).is_ok());
+        let cut = &bytes[..bytes.len() - 40];
+        let err = decode_bytes(cut, &DecodeOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "corrupt", "{err}");
+        assert!(err.to_string().contains("truncated"));
+    }
+
+    #[test]
+    fn a_png_header_over_the_cap_is_too_large_even_without_data() {
+        let mut head = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        head.extend_from_slice(&100_000u32.to_be_bytes());
+        head.extend_from_slice(&100_000u32.to_be_bytes());
+        head.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        let err = decode_bytes(&head, &DecodeOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "too_large", "{err}");
     }
 
     #[test]
