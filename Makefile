@@ -4,8 +4,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
-# Debian packages the build, the tests and the side-by-side benchmarks need.
-APT_PACKAGES := pkg-config python3 python3-pip
+# Debian packages the build and the tests need (espeak-ng renders speech for the audio tests).
+APT_PACKAGES := pkg-config python3 python3-pip espeak-ng
 OUT ?= out
 
 .PHONY: run test deps apt-deps py-deps build lint bench golden clean

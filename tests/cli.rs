@@ -320,8 +320,20 @@ fn out_dir_mirrors_inputs_and_keeps_extensions() {
         let src = image::open(root.join(&s)).unwrap();
         assert_eq!((img.width(), img.height()), (src.width(), src.height()));
     }
+    let audio = root.join("samples/audio");
+    for entry in std::fs::read_dir(&audio).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        for suffix in [".jsonld", ".overlay.png"] {
+            let p = out_dir.join("samples/audio").join(format!("{name}{suffix}"));
+            assert!(p.exists(), "missing {}", p.display());
+        }
+    }
     // make_shapes.py and PROVENANCE.md are not media: skipped, not errors.
-    assert!(stderr(&out).contains("2 skipped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(" 0 failed, 2 skipped (not media)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
