@@ -50,6 +50,9 @@ const ROLL_PERCENT: f64 = 0.85;
 /// (each factor lies in `[1e-10, N²]`), so flatness needs one `ln` per block, not per bin.
 const LOG_BLOCK: usize = 16;
 
+/// Independent partial sums per reduction, so the spectral loops are not one serial chain.
+const LANES: usize = 4;
+
 /// Everything measured on one frame. Levels are in dBFS where a full-scale square wave is
 /// 0 dB (so a full-scale sine is −3.01 dB), floored at [`DB_FLOOR`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,6 +129,10 @@ pub struct FeatureExtractor {
     power: Vec<f64>,
     mag: Vec<f64>,
     prev_mag: Vec<f64>,
+    /// `k·sr/N` for every bin.
+    freqs: Vec<f64>,
+    /// `k` for every bin, as f64 (the high-frequency-content weight).
+    bin_index: Vec<f64>,
     /// Bin index ranges of the bands.
     band_bins: [(usize, usize); 6],
 }
@@ -165,6 +172,8 @@ impl FeatureExtractor {
             power: vec![0.0; bins],
             mag: vec![0.0; bins],
             prev_mag: vec![0.0; bins],
+            freqs: (0..bins).map(|k| k as f64 * sr / n).collect(),
+            bin_index: (0..bins).map(|k| k as f64).collect(),
             band_bins,
         }
     }
@@ -189,17 +198,24 @@ impl FeatureExtractor {
         debug_assert_eq!(frame.len(), n);
 
         // Time domain: rms, zcr (librosa's threshold of 1e-10, zero counted as positive),
-        // and the new part's level, attack and clipping.
-        let mut sum_sq = 0.0f64;
-        let mut crossings = 0u32;
-        let mut prev_neg = frame.first().is_some_and(|&x| f64::from(x) < -1e-10);
-        for &x in frame {
-            let xd = f64::from(x);
-            sum_sq += xd * xd;
-            let neg = xd < -1e-10;
-            crossings += u32::from(neg != prev_neg);
-            prev_neg = neg;
+        // and the new part's level, attack and clipping. The sum of squares runs in eight f64
+        // lanes so it vectorises without giving up librosa's double precision.
+        let mut lanes = [0.0f64; 8];
+        let mut blocks = frame.chunks_exact(8);
+        for b in &mut blocks {
+            for (l, &x) in lanes.iter_mut().zip(b) {
+                *l += f64::from(x) * f64::from(x);
+            }
         }
+        let mut sum_sq: f64 = lanes.iter().sum();
+        for &x in blocks.remainder() {
+            sum_sq += f64::from(x) * f64::from(x);
+        }
+        // Counting sign changes of consecutive pairs without a loop-carried flag vectorises.
+        let crossings = frame
+            .windows(2)
+            .map(|p| u32::from((p[0] < -1e-10) != (p[1] < -1e-10)))
+            .sum::<u32>();
         let rms = (sum_sq / nf).sqrt();
         let new_part = &frame[new_from.min(n)..];
         let mut new_sq = 0.0f64;
@@ -216,7 +232,9 @@ impl FeatureExtractor {
             .unwrap_or(0);
         let new_db = power_to_db(new_sq / new_part.len().max(1) as f64);
 
-        // Spectrum of the windowed frame.
+        // Spectrum of the windowed frame, in double precision: bandwidth weighs far bins by
+        // (f − centroid)², so a single-precision FFT's rounding floor (~1e-7 of the peak)
+        // moves a pure tone's bandwidth by half a percent against librosa.
         for ((dst, &x), &w) in self.fft_in.iter_mut().zip(frame).zip(&self.window) {
             *dst = f64::from(x) * w;
         }
@@ -230,20 +248,50 @@ impl FeatureExtractor {
             self.spectrum.fill(Complex::new(0.0, 0.0));
         }
         let bin_hz = self.sample_rate / nf;
-        let mut sum_mag = 0.0;
-        let mut sum_fmag = 0.0;
-        let mut hfc = 0.0;
-        let mut flux = 0.0;
-        for (k, c) in self.spectrum.iter().enumerate() {
-            let p = c.norm_sqr();
-            let m = p.sqrt();
-            self.power[k] = p;
-            self.mag[k] = m;
-            sum_mag += m;
-            sum_fmag += k as f64 * bin_hz * m;
-            hfc += k as f64 * p;
-            flux += (m - self.prev_mag[k]).max(0.0);
+        let bins = self.power.len();
+        // Power and magnitude first, in a loop of independent lanes that vectorises.
+        for ((p, m), c) in self.power.iter_mut().zip(&mut self.mag).zip(&self.spectrum) {
+            *p = c.norm_sqr();
+            *m = p.sqrt();
         }
+        // Every reduction below keeps LANES independent partial sums: a single f64
+        // accumulator is a serial chain of additions (4 cycles each), which dominated the
+        // frame. The result differs from a sequential sum only by rounding (~1e-16).
+        let mut sum_mag = [0.0f64; LANES];
+        let mut sum_fmag = [0.0f64; LANES];
+        let mut hfc = [0.0f64; LANES];
+        let mut flux = [0.0f64; LANES];
+        let mut sum_pow = [0.0f64; LANES];
+        {
+            let mut m = self.mag.chunks_exact(LANES);
+            let mut q = self.prev_mag.chunks_exact(LANES);
+            let mut p = self.power.chunks_exact(LANES);
+            let mut f = self.freqs.chunks_exact(LANES);
+            let mut kk = self.bin_index.chunks_exact(LANES);
+            for ((((m, q), p), f), kk) in (&mut m).zip(&mut q).zip(&mut p).zip(&mut f).zip(&mut kk)
+            {
+                for l in 0..LANES {
+                    sum_mag[l] += m[l];
+                    sum_fmag[l] += f[l] * m[l];
+                    hfc[l] += kk[l] * p[l];
+                    flux[l] += (m[l] - q[l]).max(0.0);
+                    sum_pow[l] += p[l];
+                }
+            }
+            let rest = m.remainder().iter().zip(q.remainder()).zip(p.remainder());
+            for (((&m, &q), &p), (&f, &kk)) in rest.zip(f.remainder().iter().zip(kk.remainder())) {
+                sum_mag[0] += m;
+                sum_fmag[0] += f * m;
+                hfc[0] += kk * p;
+                flux[0] += (m - q).max(0.0);
+                sum_pow[0] += p;
+            }
+        }
+        let sum_mag: f64 = sum_mag.iter().sum();
+        let sum_fmag: f64 = sum_fmag.iter().sum();
+        let hfc: f64 = hfc.iter().sum();
+        let flux: f64 = flux.iter().sum();
+        let sum_pow_all: f64 = sum_pow.iter().sum();
         std::mem::swap(&mut self.mag, &mut self.prev_mag);
         let mag = &self.prev_mag;
 
@@ -254,54 +302,84 @@ impl FeatureExtractor {
             0.0
         };
         let bandwidth = if sum_mag > 0.0 {
-            let mut acc = 0.0;
-            for (k, &m) in mag.iter().enumerate() {
-                let d = k as f64 * bin_hz - centroid;
-                acc += m * d * d;
+            let mut acc = [0.0f64; LANES];
+            let mut m = mag.chunks_exact(LANES);
+            let mut f = self.freqs.chunks_exact(LANES);
+            for (m, f) in (&mut m).zip(&mut f) {
+                for l in 0..LANES {
+                    let d = f[l] - centroid;
+                    acc[l] += m[l] * d * d;
+                }
             }
-            (acc / sum_mag).sqrt()
+            for (&m, &f) in m.remainder().iter().zip(f.remainder()) {
+                let d = f - centroid;
+                acc[0] += m * d * d;
+            }
+            (acc.iter().sum::<f64>() / sum_mag).sqrt()
         } else {
             0.0
         };
+        // Roll-off: find the block of LANES bins where the running sum crosses the threshold
+        // from whole-block sums, then walk that block bin by bin.
         let threshold = ROLL_PERCENT * sum_mag;
-        let mut cum = 0.0;
-        let mut roll_bin = mag.len().saturating_sub(1);
-        for (k, &m) in mag.iter().enumerate() {
-            cum += m;
-            if cum >= threshold {
-                roll_bin = k;
-                break;
+        let mut roll_bin = bins.saturating_sub(1);
+        {
+            let mut cum = 0.0;
+            let mut k0 = 0;
+            'blocks: for block in mag.chunks(LANES) {
+                let block_sum: f64 = block.iter().sum();
+                if cum + block_sum >= threshold {
+                    for (i, &m) in block.iter().enumerate() {
+                        cum += m;
+                        if cum >= threshold {
+                            roll_bin = k0 + i;
+                            break 'blocks;
+                        }
+                    }
+                }
+                cum += block_sum;
+                k0 += block.len();
             }
         }
         let flatness = {
+            // Products of LOG_BLOCK clamped powers stay in f64's range, so one `ln` per block;
+            // the block is multiplied as LANES interleaved partial products.
             let mut log_sum = 0.0;
-            let mut arith = 0.0;
+            let mut arith = [0.0f64; LANES];
             for block in self.power.chunks(LOG_BLOCK) {
-                let mut prod = 1.0;
-                for &p in block {
-                    let p = p.max(FLATNESS_AMIN);
-                    prod *= p;
-                    arith += p;
+                let mut prod = [1.0f64; LANES];
+                let mut lanes = block.chunks_exact(LANES);
+                for c in &mut lanes {
+                    for l in 0..LANES {
+                        let p = c[l].max(FLATNESS_AMIN);
+                        prod[l] *= p;
+                        arith[l] += p;
+                    }
                 }
-                log_sum += prod.ln();
+                for &p in lanes.remainder() {
+                    let p = p.max(FLATNESS_AMIN);
+                    prod[0] *= p;
+                    arith[0] += p;
+                }
+                log_sum += (prod[0] * prod[1] * prod[2] * prod[3]).ln();
             }
-            let bins = self.power.len() as f64;
-            (log_sum / bins).exp() / (arith / bins)
+            let bins = bins as f64;
+            (log_sum / bins).exp() / (arith.iter().sum::<f64>() / bins)
         };
 
         // One-sided power normalised so a band's figure is the mean square of the windowed
         // frame relative to the window's own mean square (Parseval).
         let scale = 1.0 / (nf * nf * self.window_norm);
         let one_sided = |k: usize| -> f64 {
-            if k == 0 || (n % 2 == 0 && k == n / 2) {
+            if k == 0 || (n.is_multiple_of(2) && k == n / 2) {
                 1.0
             } else {
                 2.0
             }
         };
-        let mut total = 0.0;
-        for (k, &p) in self.power.iter().enumerate() {
-            total += one_sided(k) * p;
+        let mut total = 2.0 * sum_pow_all - self.power.first().copied().unwrap_or(0.0);
+        if n.is_multiple_of(2) {
+            total -= self.power.last().copied().unwrap_or(0.0);
         }
         let mut bands_db = [DB_FLOOR; 6];
         for (slot, &(lo, hi)) in bands_db.iter_mut().zip(&self.band_bins) {
@@ -313,17 +391,22 @@ impl FeatureExtractor {
         }
         // Tone detection looks only above the lowest band edge: rumble and 1/f noise pile
         // their power into the first bins, which is not a beep.
-        let base = self.band_bins[0].0.min(self.power.len());
+        let base = self.band_bins[0].0.min(bins);
         let mut max_bin = base;
-        for k in base..self.power.len() {
-            if self.power[k] > self.power[max_bin] {
+        let mut max_pow = self.power.get(base).copied().unwrap_or(0.0);
+        let mut below_base = 0.0;
+        for (k, &p) in self.power.iter().enumerate() {
+            if k < base {
+                below_base += p;
+            } else if p > max_pow {
+                max_pow = p;
                 max_bin = k;
             }
         }
         let lo = max_bin.saturating_sub(2).max(base);
-        let hi = (max_bin + 3).min(self.power.len());
+        let hi = (max_bin + 3).min(bins);
         let peak_pow: f64 = self.power[lo..hi].iter().sum();
-        let sum_pow: f64 = self.power[base..].iter().sum();
+        let sum_pow = sum_pow_all - below_base;
 
         FrameFeatures {
             index,

@@ -5,6 +5,10 @@
 //! dip under the absolute threshold (followed down to its local minimum, else the global
 //! minimum), and parabolic interpolation around it.
 
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use std::sync::Arc;
+
 /// A pitch estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pitch {
@@ -14,14 +18,55 @@ pub struct Pitch {
     pub confidence: f32,
 }
 
-/// YIN over frames of a fixed length, with its buffers owned so a frame allocates nothing.
-#[derive(Debug, Clone)]
+/// YIN over frames of a fixed length, with its buffers and FFT plans owned so a frame
+/// allocates nothing.
+///
+/// The difference function is computed through the FFT, as librosa's `yin` does:
+/// `d(τ) = e₀ + e_τ − 2·r(τ)` with the energies `e` from a prefix sum (in f64) and the
+/// cross-correlation `r(τ) = Σ_{j<W} x_j·x_{j+τ}` from one f32 real FFT of the frame, one of
+/// its first `W` samples (zero-padded) and one inverse FFT, all of the frame's length. Since
+/// `W + τ_max + 1` equals the frame length, the circular correlation never wraps. This costs
+/// three FFTs instead of the `τ_max·W` multiply-adds of the direct sum.
 pub struct Yin {
     sample_rate: f64,
     tau_min: usize,
     tau_max: usize,
     threshold: f64,
     diff: Vec<f64>,
+    frame_len: usize,
+    fwd: Arc<dyn RealToComplex<f32>>,
+    inv: Arc<dyn ComplexToReal<f32>>,
+    time: Vec<f32>,
+    spec_a: Vec<Complex<f32>>,
+    spec_b: Vec<Complex<f32>>,
+    scratch: Vec<Complex<f32>>,
+    /// `prefix[i] = Σ_{j<i} x_j²`, in f64 so energy differences keep their precision.
+    prefix: Vec<f64>,
+}
+
+impl std::fmt::Debug for Yin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Yin")
+            .field("sample_rate", &self.sample_rate)
+            .field("frame_len", &self.frame_len)
+            .field("tau_min", &self.tau_min)
+            .field("tau_max", &self.tau_max)
+            .field("threshold", &self.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Yin {
+    fn clone(&self) -> Self {
+        // Plans are shared read-only; buffers are scratch, so fresh ones are equivalent.
+        Self::build(
+            self.sample_rate,
+            self.frame_len,
+            self.tau_min,
+            self.tau_max,
+            self.threshold,
+        )
+    }
 }
 
 impl Yin {
@@ -38,46 +83,104 @@ impl Yin {
         let sr = f64::from(sample_rate);
         let tau_max = ((sr / f64::from(f0_min.max(1.0))).ceil() as usize).clamp(3, frame_len / 2);
         let tau_min = ((sr / f64::from(f0_max.max(1.0))).floor() as usize).clamp(2, tau_max - 1);
+        Self::build(sr, frame_len, tau_min, tau_max, f64::from(threshold))
+    }
+
+    fn build(sr: f64, frame_len: usize, tau_min: usize, tau_max: usize, threshold: f64) -> Self {
+        // A frame shorter than 2·τ_max is refused by `estimate`; plan for at least one sample.
+        let n = frame_len.max(1);
+        let mut planner = RealFftPlanner::<f32>::new();
+        let fwd = planner.plan_fft_forward(n);
+        let inv = planner.plan_fft_inverse(n);
+        let scratch_len = fwd.get_scratch_len().max(inv.get_scratch_len());
         Self {
             sample_rate: sr,
             tau_min,
             tau_max,
-            threshold: f64::from(threshold),
+            threshold,
             diff: vec![0.0; tau_max + 2],
+            frame_len,
+            time: vec![0.0; n],
+            spec_a: fwd.make_output_vec(),
+            spec_b: fwd.make_output_vec(),
+            scratch: vec![Complex::new(0.0, 0.0); scratch_len],
+            prefix: vec![0.0; n + 1],
+            fwd,
+            inv,
         }
     }
 
+    /// Fills `diff[1..=last]` with the difference function of `x` (`x.len() == frame_len`,
+    /// `w + last == frame_len`). Returns false if an FFT refused its buffers.
+    fn difference(&mut self, x: &[f32], w: usize, last: usize) -> bool {
+        let n = self.frame_len;
+        let mut acc = 0.0f64;
+        self.prefix[0] = 0.0;
+        for (p, &v) in self.prefix[1..].iter_mut().zip(x) {
+            acc += f64::from(v) * f64::from(v);
+            *p = acc;
+        }
+        self.time.copy_from_slice(x);
+        if self
+            .fwd
+            .process_with_scratch(&mut self.time, &mut self.spec_b, &mut self.scratch)
+            .is_err()
+        {
+            return false;
+        }
+        self.time[..w].copy_from_slice(&x[..w]);
+        self.time[w..].fill(0.0);
+        if self
+            .fwd
+            .process_with_scratch(&mut self.time, &mut self.spec_a, &mut self.scratch)
+            .is_err()
+        {
+            return false;
+        }
+        // conj(A)·B is the spectrum of the cross-correlation r(τ) = Σ_j a_j·b_{j+τ}.
+        for (a, &b) in self.spec_a.iter_mut().zip(&self.spec_b) {
+            *a = a.conj() * b;
+        }
+        // DC and Nyquist are real in exact arithmetic; the inverse insists on it.
+        if let Some(first) = self.spec_a.first_mut() {
+            first.im = 0.0;
+        }
+        if n.is_multiple_of(2) {
+            if let Some(last_bin) = self.spec_a.last_mut() {
+                last_bin.im = 0.0;
+            }
+        }
+        if self
+            .inv
+            .process_with_scratch(&mut self.spec_a, &mut self.time, &mut self.scratch)
+            .is_err()
+        {
+            return false;
+        }
+        let scale = 1.0 / n as f64;
+        let e0 = self.prefix[w];
+        for tau in 1..=last {
+            let e_tau = self.prefix[tau + w] - self.prefix[tau];
+            let r = f64::from(self.time[tau]) * scale;
+            // Rounding in the f32 correlation can push a perfect match a hair below zero.
+            self.diff[tau] = (e0 + e_tau - 2.0 * r).max(0.0);
+        }
+        true
+    }
+
     /// Estimates the pitch of `frame`; `None` when the frame is silent or no lag qualifies.
+    /// `frame.len()` must be the frame length given to [`Yin::new`].
     pub fn estimate(&mut self, frame: &[f32]) -> Option<Pitch> {
         let tau_max = self.tau_max;
-        if frame.len() < tau_max * 2 {
+        if frame.len() < tau_max * 2 || frame.len() != self.frame_len {
             return None;
         }
         // One extra lag past τ_max lets the interpolation use both neighbours at the edge.
         let last = tau_max + 1;
         let w = frame.len() - last;
-        let x = &frame[..w + last];
         self.diff[0] = 0.0;
-        for tau in 1..=last {
-            // f32 products summed in f32 lanes vectorise well; the sums are short (≤ a frame),
-            // and the result only needs to locate a minimum to well under 1 %.
-            let a = &x[..w];
-            let b = &x[tau..tau + w];
-            let mut acc = [0.0f32; 8];
-            let mut ca = a.chunks_exact(8);
-            let mut cb = b.chunks_exact(8);
-            for (pa, pb) in (&mut ca).zip(&mut cb) {
-                for i in 0..8 {
-                    let d = pa[i] - pb[i];
-                    acc[i] += d * d;
-                }
-            }
-            let mut s: f32 = acc.iter().sum();
-            for (p, q) in ca.remainder().iter().zip(cb.remainder()) {
-                let d = p - q;
-                s += d * d;
-            }
-            self.diff[tau] = f64::from(s);
+        if !self.difference(frame, w, last) {
+            return None;
         }
         // Cumulative mean normalisation, in place.
         let mut running = 0.0;
