@@ -123,6 +123,9 @@ pub fn output_path(out_dir: &Path, rel: &Path, suffix: &str) -> PathBuf {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and a failed write leaves any old file intact.
+///
+/// There is no fsync: the rename is what makes a killed process leave either the old or the
+/// new file, and an fsync per output would cost more than analysing a small image.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let err = |e: std::io::Error| FsError {
         path: path.to_path_buf(),
@@ -148,7 +151,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(err)?;
     }
-    tmp.as_file().sync_data().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }

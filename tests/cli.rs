@@ -324,7 +324,9 @@ fn out_dir_mirrors_inputs_and_keeps_extensions() {
     for entry in std::fs::read_dir(&audio).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         for suffix in [".jsonld", ".overlay.png"] {
-            let p = out_dir.join("samples/audio").join(format!("{name}{suffix}"));
+            let p = out_dir
+                .join("samples/audio")
+                .join(format!("{name}{suffix}"));
             assert!(p.exists(), "missing {}", p.display());
         }
     }
