@@ -231,7 +231,7 @@ impl fmt::Display for Invert {
 // Row-band parallelism.
 
 /// Below this many pixels a single thread is faster than spawning helpers.
-const PARALLEL_MIN_PIXELS: usize = 1 << 17;
+const PARALLEL_MIN_PIXELS: usize = 1 << 19;
 
 fn worker_count(pixels: usize) -> usize {
     if pixels < PARALLEL_MIN_PIXELS {
