@@ -64,6 +64,34 @@ fn inside_bbox(p: (f64, f64), lo: Point, hi: Point) -> bool {
         && p.1 <= f64::from(hi.y) + eps
 }
 
+/// Background pixels that cannot reach the image edge through 4-connected
+/// background: the pixels of all holes.
+fn enclosed_background(mask: &GrayImage) -> u64 {
+    let (w, h) = (mask.width() as i64, mask.height() as i64);
+    let bg = |x: i64, y: i64| mask.get_pixel(x as u32, y as u32).0[0] == 0;
+    let mut seen = vec![false; (w * h) as usize];
+    let mut stack: Vec<(i64, i64)> = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            if (x == 0 || y == 0 || x == w - 1 || y == h - 1) && bg(x, y) {
+                seen[(y * w + x) as usize] = true;
+                stack.push((x, y));
+            }
+        }
+    }
+    while let Some((x, y)) = stack.pop() {
+        for (nx, ny) in [(x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)] {
+            if nx >= 0 && ny >= 0 && nx < w && ny < h && bg(nx, ny) && !seen[(ny * w + nx) as usize]
+            {
+                seen[(ny * w + nx) as usize] = true;
+                stack.push((nx, ny));
+            }
+        }
+    }
+    let all_bg = mask.as_raw().iter().filter(|&&v| v == 0).count() as u64;
+    all_bg - seen.iter().filter(|&&s| s).count() as u64
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -213,7 +241,14 @@ proptest! {
         prop_assert_eq!(outer, fg);
         let outer_borders = contours.iter().filter(|c| c.kind == BorderKind::Outer).count();
         prop_assert_eq!(regions.iter().filter(|r| r.kind == BorderKind::Outer).count(), outer_borders);
-        if !holes {
+        if holes {
+            // Hole regions cover exactly the background not 4-connected to the edge.
+            let enclosed = enclosed_background(&mask);
+            let hole_px: u64 = regions.iter().filter(|r| r.kind == BorderKind::Hole).map(|r| r.pixel_count).sum();
+            prop_assert_eq!(hole_px, enclosed);
+            let hole_borders = contours.iter().filter(|c| c.kind == BorderKind::Hole).count();
+            prop_assert_eq!(regions.iter().filter(|r| r.kind == BorderKind::Hole).count(), hole_borders);
+        } else {
             prop_assert!(regions.iter().all(|r| r.kind == BorderKind::Outer));
         }
         for (i, r) in regions.iter().enumerate() {
