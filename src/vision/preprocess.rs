@@ -618,24 +618,17 @@ fn decide_inverted(invert: Invert, bright: u64, total: u64) -> bool {
 }
 
 /// Writes `255` where `pixel > t` (or `<= t` when `inverted`).
+///
+/// One pass collected straight into a new buffer: the work is memory-bound (threads
+/// do not help) and collecting skips zero-filling a buffer that is overwritten anyway.
 fn global_mask(gray: &GrayImage, t: u8, inverted: bool) -> GrayImage {
     let (w, h) = gray.dimensions();
-    let src = gray.as_raw();
-    let mut out = vec![0u8; src.len()];
-    let threads = worker_count(src.len());
-    let (wu, hu) = (w as usize, h as usize);
-    par_bands(&mut out, wu, band_rows(hu, threads), threads, |y0, band| {
-        let s = &src[y0 * wu..y0 * wu + band.len()];
-        if inverted {
-            for (d, &p) in band.iter_mut().zip(s) {
-                *d = if p > t { 0 } else { 255 };
-            }
-        } else {
-            for (d, &p) in band.iter_mut().zip(s) {
-                *d = if p > t { 255 } else { 0 };
-            }
-        }
-    });
+    let (on, off) = if inverted { (0u8, 255u8) } else { (255, 0) };
+    let out: Vec<u8> = gray
+        .as_raw()
+        .iter()
+        .map(|&p| if p > t { on } else { off })
+        .collect();
     GrayImage::from_raw(w, h, out).unwrap_or_else(|| GrayImage::new(w, h))
 }
 
