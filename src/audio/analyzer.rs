@@ -9,6 +9,13 @@ use super::segment::{Segment, SegmentConfig, Segmenter};
 const VAD_BLOCK: usize = 256;
 /// The only rate earshot's network was trained for.
 const VAD_RATE: u32 = 16_000;
+/// How long the detector keeps running after the last speech-like frame, in samples
+/// (128 ms): it follows pauses between syllables and decays on real background before the
+/// gate closes.
+const VAD_HANGOVER: u64 = 8 * VAD_BLOCK as u64;
+/// Blocks replayed to the detector when the gate reopens, so its three-block analysis window
+/// and context hold real audio rather than what preceded the gap.
+const VAD_PRIME: usize = 2;
 
 /// Why an [`AnalyzerConfig`] was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -154,7 +161,8 @@ pub struct Frame {
     /// Label, confidence, floor and onset.
     pub label: FrameLabel,
     /// The latest earshot score (from the last 256-sample block ending inside this frame),
-    /// if the detector runs.
+    /// if the detector is configured. The detector is gated (see [`Analyzer`]): a block it
+    /// was not run on scores 0.
     pub vad: Option<f32>,
 }
 
@@ -219,6 +227,17 @@ pub struct AnalysisSummary {
 /// and the voice detector sees fixed 256-sample blocks aligned to the stream start. Nothing
 /// is allocated per frame: the FFT plan, window, spectra and pitch buffers are created once.
 ///
+/// The neural voice detector is the costliest stage, and its score only decides frames
+/// that could be speech: foreground (above the noise floor by the background margin), not a
+/// tone (`peak_ratio` under the tone threshold) and not noise-flat (flatness under
+/// `speech_max_flatness`). Labelling rules 1–4 and the flatness condition of rule 6 settle
+/// every other frame without it. So the detector runs on a block only if the stream has
+/// not produced a frame yet, or a frame ending within the last 128 ms (the hangover) was
+/// such a candidate; otherwise the block scores 0 and the detector's state is left as it
+/// was. When the gate reopens, the two blocks before the current one are replayed first,
+/// so the detector's 48 ms analysis window holds real audio. The gate reads only frames
+/// already analysed when the block completes, so it is as chunk-invariant as the rest.
+///
 /// ```
 /// use mmprompt::audio::{Analyzer, AnalyzerConfig, Collector, Label};
 ///
@@ -251,8 +270,16 @@ pub struct Analyzer {
     segmenter: Segmenter,
     vad: Option<Box<earshot::Detector>>,
     vad_block: [f32; VAD_BLOCK],
+    /// The last `VAD_PRIME` complete blocks, oldest first, for replay when the gate reopens.
+    vad_history: [[f32; VAD_BLOCK]; VAD_PRIME],
+    /// How many blocks `vad_history` holds (it fills at the stream start).
+    vad_history_len: usize,
     vad_fill: usize,
     vad_score: Option<f32>,
+    /// Whether the detector ran on the previous block.
+    vad_ran_last: bool,
+    /// The gate stays open for blocks ending at or before this sample.
+    vad_open_until: u64,
     buf: Vec<f32>,
     filled: usize,
     frames: u64,
@@ -289,8 +316,12 @@ impl Analyzer {
             segmenter: Segmenter::new(cfg.segments, cfg.sample_rate, cfg.frame_len, cfg.hop),
             vad: cfg.vad.then(earshot::Detector::default_boxed),
             vad_block: [0.0; VAD_BLOCK],
+            vad_history: [[0.0; VAD_BLOCK]; VAD_PRIME],
+            vad_history_len: 0,
             vad_fill: 0,
             vad_score: None,
+            vad_ran_last: false,
+            vad_open_until: 0,
             buf: vec![0.0; cfg.frame_len],
             filled: 0,
             frames: 0,
@@ -323,13 +354,21 @@ impl Analyzer {
                     0.0
                 };
             }
-            if let Some(vad) = self.vad.as_mut() {
-                for &s in &self.buf[self.filled..self.filled + take] {
-                    // earshot requires [-1, 1]; clipping is reported elsewhere.
-                    self.vad_block[self.vad_fill] = s.clamp(-1.0, 1.0);
-                    self.vad_fill += 1;
+            if self.vad.is_some() {
+                let mut from = self.filled;
+                let end = self.filled + take;
+                while from < end {
+                    let n = (VAD_BLOCK - self.vad_fill).min(end - from);
+                    let dst = &mut self.vad_block[self.vad_fill..self.vad_fill + n];
+                    for (d, &s) in dst.iter_mut().zip(&self.buf[from..from + n]) {
+                        // earshot requires [-1, 1]; clipping is reported elsewhere.
+                        *d = s.clamp(-1.0, 1.0);
+                    }
+                    self.vad_fill += n;
+                    from += n;
                     if self.vad_fill == VAD_BLOCK {
-                        self.vad_score = Some(vad.predict_f32(&self.vad_block));
+                        let block_end = self.samples + (from - self.filled) as u64;
+                        self.vad_block_done(block_end);
                         self.vad_fill = 0;
                     }
                 }
@@ -343,6 +382,29 @@ impl Analyzer {
                 self.filled -= self.cfg.hop;
             }
         }
+    }
+
+    /// Scores (or skips, see the gate on [`Analyzer`]) the block just completed, which ends
+    /// at absolute sample `block_end`.
+    fn vad_block_done(&mut self, block_end: u64) {
+        let Some(vad) = self.vad.as_mut() else {
+            return;
+        };
+        let open = self.frames == 0 || block_end <= self.vad_open_until;
+        if open {
+            if !self.vad_ran_last {
+                for old in &self.vad_history[VAD_PRIME - self.vad_history_len..] {
+                    vad.predict_f32(old);
+                }
+            }
+            self.vad_score = Some(vad.predict_f32(&self.vad_block));
+        } else {
+            self.vad_score = Some(0.0);
+        }
+        self.vad_ran_last = open;
+        self.vad_history.rotate_left(1);
+        self.vad_history[VAD_PRIME - 1] = self.vad_block;
+        self.vad_history_len = (self.vad_history_len + 1).min(VAD_PRIME);
     }
 
     fn process_frame<S: AnalysisSink + ?Sized>(&mut self, sink: &mut S) {
@@ -370,6 +432,13 @@ impl Analyzer {
             None
         };
         let label = self.labeler.step(&features, floor_db, vad);
+        if self.labeler.is_foreground(features.power_db, floor_db)
+            && features.peak_ratio < self.cfg.labels.tone_peak_ratio
+            && features.flatness < self.cfg.labels.speech_max_flatness
+        {
+            let frame_end = start + self.cfg.frame_len as u64;
+            self.vad_open_until = frame_end + VAD_HANGOVER;
+        }
         self.clipped += u64::from(features.clipped);
         self.frames += 1;
         let frame = Frame {
