@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+import warnings
+
 import numpy as np
 
 try:
@@ -126,6 +128,8 @@ def make_folder(root, rng):
 
 
 def librosa_features(path):
+    # librosa warns that 80 Hz needs 401 samples for two periods; we match its call anyway.
+    warnings.filterwarnings("ignore", message=".*periods of fmin.*")
     y, _ = librosa.load(path, sr=SR, mono=True)
     kw = dict(n_fft=N_FFT, hop_length=HOP, center=False)
     out = [

@@ -406,11 +406,9 @@ impl FeatureExtractor {
         let base = self.band_bins[0].0.min(bins);
         let mut max_bin = base;
         let mut max_pow = self.power.get(base).copied().unwrap_or(0.0);
-        let mut below_base = 0.0;
-        for (k, &p) in self.power.iter().enumerate() {
-            if k < base {
-                below_base += p;
-            } else if p > max_pow {
+        let below_base: f64 = self.power[..base].iter().sum();
+        for (k, &p) in self.power.iter().enumerate().skip(base + 1) {
+            if p > max_pow {
                 max_pow = p;
                 max_bin = k;
             }
