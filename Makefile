@@ -15,7 +15,7 @@ run: apt-deps build
 	@echo "Outputs: $(OUT)/samples/*.jsonld, overlays: $(OUT)/samples/*.overlay.png"
 
 test: deps lint
-	$(CARGO) test --all-targets --locked
+	$(CARGO) test --all-targets --locked --no-fail-fast
 	$(CARGO) test --doc --locked
 
 deps: apt-deps py-deps

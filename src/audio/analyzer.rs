@@ -228,10 +228,11 @@ pub struct AnalysisSummary {
 /// is allocated per frame: the FFT plan, window, spectra and pitch buffers are created once.
 ///
 /// The neural voice detector is the costliest stage, and its score only decides frames
-/// that could be speech: foreground (above the noise floor by the background margin), not a
-/// tone (`peak_ratio` under the tone threshold) and not noise-flat (flatness under
-/// `speech_max_flatness`). Labelling rules 1–4 and the flatness condition of rule 6 settle
-/// every other frame without it. So the detector runs on a block only if the stream has
+/// that could be speech: foreground (above the noise floor by the background margin) and not
+/// noise-flat (flatness under `speech_max_flatness`). Labelling rules 1–3 and the flatness
+/// condition of rule 6 settle every other frame without it. Tonal frames stay candidates:
+/// low-passed voices look like a pure tone frame by frame, and rule 4 needs the detector to
+/// tell them apart. So the detector runs on a block only if the stream has
 /// not produced a frame yet, or a frame ending within the last 128 ms (the hangover) was
 /// such a candidate; otherwise the block scores 0 and the detector's state is left as it
 /// was. When the gate reopens, the two blocks before the current one are replayed first,
@@ -433,7 +434,6 @@ impl Analyzer {
         };
         let label = self.labeler.step(&features, floor_db, vad);
         if self.labeler.is_foreground(features.power_db, floor_db)
-            && features.peak_ratio < self.cfg.labels.tone_peak_ratio
             && features.flatness < self.cfg.labels.speech_max_flatness
         {
             let frame_end = start + self.cfg.frame_len as u64;
