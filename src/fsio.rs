@@ -13,6 +13,17 @@ pub struct FsError {
     pub kind: FsErrorKind,
 }
 
+impl FsError {
+    /// A stable machine-readable name for the error kind, as the batch manifest records it.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            FsErrorKind::NotFound => "not_found",
+            FsErrorKind::ReadDir(_) => "io",
+            FsErrorKind::Write(_) => "write",
+        }
+    }
+}
+
 /// What went wrong on the filesystem.
 #[derive(Debug, thiserror::Error)]
 pub enum FsErrorKind {
@@ -121,6 +132,66 @@ pub fn output_path(out_dir: &Path, rel: &Path, suffix: &str) -> PathBuf {
     out_dir.join(name)
 }
 
+/// Name prefix of the temporary files [`write_atomic`] creates (followed by the pid).
+pub const TEMP_PREFIX: &str = ".mmprompt-";
+/// Name suffix of the temporary files [`write_atomic`] creates.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Whether the process `pid` still runs. Only Linux's /proc can tell without unsafe code;
+/// elsewhere every writer counts as gone, which is right for a single batch per output dir.
+fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Removes, below `dir`, the temporary files [`write_atomic`] left behind when its process
+/// was killed between creating and renaming them (a SIGKILL runs no destructors). Temporaries
+/// of processes still running are left alone. Returns how many were removed.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
+    let err = |path: &Path, e: std::io::Error| FsError {
+        path: path.to_path_buf(),
+        kind: FsErrorKind::ReadDir(e),
+    };
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(err(&d, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| err(&d, e))?;
+            // file_type() does not follow symlinks, so a link out of the output tree (or a
+            // loop) is never entered.
+            let ft = entry.file_type().map_err(|e| err(&entry.path(), e))?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some(rest) = name
+                .strip_prefix(TEMP_PREFIX)
+                .filter(|_| name.ends_with(TEMP_SUFFIX))
+            else {
+                continue;
+            };
+            // Files from before the pid was in the name have no pid: stale by definition.
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(process_alive) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Another cleaner got there first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err(&entry.path(), e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and a failed write leaves any old file intact.
 ///
@@ -136,9 +207,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(err)?;
+    // The writer's pid is in the name so that a later run can tell the leftovers of a killed
+    // process (safe to delete) from the live temporaries of a concurrent one.
     let mut tmp = tempfile::Builder::new()
-        .prefix(".mmprompt-")
-        .suffix(".tmp")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
@@ -203,6 +276,24 @@ mod tests {
         }
         let left: Vec<_> = std::fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn stale_temps_go_and_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        // pid 0 is never a user process, so it stands for a killed writer.
+        let dead = sub.join(".mmprompt-0-abc.tmp");
+        let legacy = dir.path().join(".mmprompt-xyz.tmp");
+        let live = sub.join(format!(".mmprompt-{}-abc.tmp", std::process::id()));
+        let other = sub.join("keep.tmp");
+        for p in [&dead, &legacy, &live, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 2);
+        assert!(!dead.exists() && !legacy.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! - [`media`] decodes files into buffers, [`fsio`] walks inputs and writes outputs atomically;
 //! - [`audio`] holds the streaming audio analyzer (features, labels, segments);
 //! - [`extract`] turns one media file into its document, whatever its kind;
+//! - [`batch`] runs many files on a bounded worker pool with a resumable manifest;
 //! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
 //! - [`overlay`] draws regions for people to check.
 #![forbid(unsafe_code)]
 
 pub mod audio;
+pub mod batch;
 pub mod extract;
 pub mod fsio;
 pub mod jsonld;

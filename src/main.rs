@@ -1,16 +1,16 @@
 //! The `mmprompt` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mmprompt::extract::{extract_file, AudioParams, ExtractOptions};
-use mmprompt::fsio::{self, Input};
+use mmprompt::batch::{self, BatchOptions, OutputFormat};
+use mmprompt::extract::{AudioParams, ExtractOptions};
 use mmprompt::jsonld::{self, ContextMode};
 use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
 use mmprompt::media::image::DEFAULT_MAX_PIXELS;
-use mmprompt::media::{sniff_file, MediaKind};
 use mmprompt::pipeline::{ImageParams, MinAreaArg};
 use mmprompt::vision::preprocess::{Invert, Threshold};
 use mmprompt::vision::regions::RegionOptions;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,6 +67,15 @@ struct ExtractArgs {
     /// Write one output per input under DIR instead of printing to stdout.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+
+    /// Worker threads, and so the most inputs decoded in memory at once [default: cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<NonZeroUsize>,
+
+    /// With --out: redo inputs whose output is already up to date (same input bytes and
+    /// parameters, as recorded in DIR/index.ndjson).
+    #[arg(long)]
+    force: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonld)]
@@ -243,102 +252,37 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
         return usage_error(&format!("audio parameters: {e}"));
     }
 
-    let (candidates, walk_errors) = fsio::expand(&args.paths);
-    let mut failed = 0usize;
-    for e in &walk_errors {
-        eprintln!("mmprompt: error: {e}");
-        failed += 1;
-    }
-    // Files named on the command line are always attempted, so a mislabelled file gets a
-    // clear error; files found by walking a directory are sniffed and non-media skipped.
-    let mut inputs = Vec::new();
-    let mut skipped = 0usize;
-    for input in candidates {
-        let named = args.paths.iter().any(|p| p == &input.path);
-        if named
-            || matches!(
-                sniff_file(&input.path),
-                Ok(MediaKind::Image | MediaKind::Audio)
-            )
-        {
-            inputs.push(input);
-        } else {
-            skipped += 1;
-        }
-    }
-    if args.out.is_none() && inputs.len() > 1 && args.format == Format::Jsonld {
+    let plan = batch::plan(&args.paths);
+    if args.out.is_none() && plan.inputs.len() > 1 && args.format == Format::Jsonld {
         return usage_error(&format!(
             "{} inputs would print several JSON documents to stdout; use --out DIR, \
              or --format ndjson or --format text",
-            inputs.len()
+            plan.inputs.len()
         ));
     }
-
-    let mut stdout = std::io::stdout().lock();
-    let mut ok = 0usize;
-    for input in &inputs {
-        match process(input, args, &options) {
-            Ok(rendered) => {
-                ok += 1;
-                if let Some(text) = rendered {
-                    stdout.write_all(text.as_bytes())?;
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("mmprompt: error: {e:#}");
-            }
-        }
-    }
-    stdout.flush()?;
-    if let Some(out) = &args.out {
-        eprintln!(
-            "mmprompt: {ok} written to {}, {failed} failed, {skipped} skipped (not media)",
-            out.display()
-        );
-    } else if skipped > 0 {
-        eprintln!("mmprompt: {skipped} skipped (not media)");
-    }
-    Ok(if failed > 0 { EXIT_FAILED } else { EXIT_OK })
-}
-
-/// Runs one input. Returns the text to print when there is no `--out`.
-fn process(
-    input: &Input,
-    args: &ExtractArgs,
-    options: &ExtractOptions,
-) -> anyhow::Result<Option<String>> {
-    let content_url = input.path.to_string_lossy();
-    let extracted = extract_file(&input.path, &content_url, options)?;
-    let (text, suffix) = match args.format {
-        Format::Text => (extracted.text, ".txt"),
-        Format::Jsonld | Format::Ndjson => {
-            let mut s = if args.format == Format::Jsonld {
-                serde_json::to_string_pretty(&extracted.document)?
-            } else {
-                serde_json::to_string(&extracted.document)?
-            };
-            s.push('\n');
-            (s, ".jsonld")
-        }
+    let batch_options = BatchOptions {
+        extract: options,
+        format: match args.format {
+            Format::Jsonld => OutputFormat::Jsonld,
+            Format::Ndjson => OutputFormat::Ndjson,
+            Format::Text => OutputFormat::Text,
+        },
+        out: args.out.clone(),
+        jobs: args
+            .jobs
+            .map(NonZeroUsize::get)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        force: args.force,
     };
-    let printed = match &args.out {
-        None => Some(text),
-        Some(out) => {
-            if let Some(png) = &extracted.overlay_png {
-                fsio::write_atomic(&fsio::output_path(out, &input.rel, ".overlay.png"), png)?;
-            }
-            fsio::write_atomic(&fsio::output_path(out, &input.rel, suffix), text.as_bytes())?;
-            None
-        }
-    };
-    // A stream damaged part-way still gets its document (what was decoded before the
-    // damage, with the error recorded in it), and still counts as a failure.
-    if let Some(e) = extracted.partial_error {
-        if let Some(t) = printed {
-            std::io::stdout().lock().write_all(t.as_bytes())?;
-        }
-        return Err(anyhow::Error::new(e).context("partial result written"));
+    let mut stdout = std::io::stdout();
+    let summary = batch::run(&plan, &batch_options, &mut stdout)?;
+    // A single input printed to stdout needs no report; a batch does.
+    if args.out.is_some() || plan.inputs.len() + plan.not_media.len() > 1 {
+        eprint!("{}", summary.report(args.out.as_deref()));
     }
-    Ok(printed)
+    Ok(if summary.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
 }

@@ -1,0 +1,677 @@
+//! Batch jobs: many inputs through [`extract_file`] on a bounded worker pool, with a manifest
+//! (`OUT/index.ndjson`) that makes a run observable while it goes and resumable after a crash.
+//!
+//! Memory is bounded by the pool, not by the number of inputs: exactly `jobs` worker tasks
+//! exist, each takes the next input index from a shared counter and holds at most one decoded
+//! input at a time, so at most `jobs` decoded inputs are ever in flight, whatever rayon's work
+//! stealing does inside the per-file code. Without `--out`, rendered texts (not decoded media)
+//! that finish ahead of an earlier input wait in a reorder buffer so stdout keeps input order.
+//!
+//! The manifest holds one JSON line per input. Lines are appended as files finish, each with a
+//! single `write` call on a file opened for appending, so a killed run leaves whole lines (at
+//! worst one torn last line, which the next run drops). A later line for a path supersedes an
+//! earlier one; the manifest is compacted to one line per path at the start and at the end of
+//! every run. Only one batch may write to an output directory at a time.
+
+use crate::extract::{extract_file, ExtractOptions};
+use crate::fsio::{self, FsError, Input};
+use crate::jsonld::ContextMode;
+use crate::media::{sniff_file, MediaKind};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// File name of the manifest inside the output directory.
+pub const MANIFEST_NAME: &str = "index.ndjson";
+
+/// How each document is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One pretty JSON-LD document per input.
+    Jsonld,
+    /// One JSON-LD document per line.
+    Ndjson,
+    /// Compact text lines for prompts.
+    Text,
+}
+
+impl OutputFormat {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jsonld => "jsonld",
+            Self::Ndjson => "ndjson",
+            Self::Text => "text",
+        }
+    }
+
+    /// Output file suffix appended to the input's relative path.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Jsonld | Self::Ndjson => ".jsonld",
+            Self::Text => ".txt",
+        }
+    }
+}
+
+/// Everything that shapes a batch run.
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    /// Per-file extraction parameters.
+    pub extract: ExtractOptions,
+    /// Output rendering.
+    pub format: OutputFormat,
+    /// Output directory; `None` prints to stdout in input order (no manifest, no resume).
+    pub out: Option<PathBuf>,
+    /// Worker count (at least 1); also the bound on decoded inputs in memory.
+    pub jobs: usize,
+    /// Redo inputs whose outputs are already up to date.
+    pub force: bool,
+}
+
+/// Final state of one input in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The output was written.
+    Ok,
+    /// No output, or (for a damaged audio stream) a partial one; `code` says why.
+    Error,
+    /// Not processed: not a media file.
+    Skipped,
+}
+
+/// One manifest line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestLine {
+    /// The input path as the batch opened it.
+    pub path: String,
+    /// Final state.
+    pub status: Status,
+    /// Lower-case hex SHA-256 of the input bytes, when they could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Hash of the effective parameters (see [`params_hash`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<String>,
+    /// The output file, when one was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// `image` or `audio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Regions (images) or segments (audio) in the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// Input size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Wall time spent on this input.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+    /// Machine-readable error or skip reason ([`crate::extract::ExtractError::code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Human-readable error message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl ManifestLine {
+    fn new(path: String, status: Status) -> Self {
+        Self {
+            path,
+            status,
+            sha256: None,
+            params: None,
+            output: None,
+            kind: None,
+            count: None,
+            bytes: None,
+            elapsed_ms: 0,
+            code: None,
+            message: None,
+        }
+    }
+}
+
+/// Why a batch stopped as a whole (per-file failures never stop it).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The output directory or the manifest could not be prepared or compacted.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The manifest could not be read.
+    #[error("{}: cannot read manifest: {source}", path.display())]
+    ManifestRead {
+        /// The manifest.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A manifest line could not be appended; going on would lose the record of finished work.
+    #[error("{}: cannot append to manifest: {source}", path.display())]
+    ManifestWrite {
+        /// The manifest.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Printing to stdout failed (for example a closed pipe).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+    /// The worker pool could not start.
+    #[error("cannot start worker pool: {0}")]
+    Pool(#[from] rayon::ThreadPoolBuildError),
+}
+
+/// Inputs sorted out before a run.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Inputs to extract, in input order.
+    pub inputs: Vec<Input>,
+    /// Files found by walking a directory that are neither image nor audio.
+    pub not_media: Vec<Input>,
+    /// Arguments that could not be read.
+    pub walk_errors: Vec<FsError>,
+}
+
+/// Expands `paths` and sorts the files found. Files named on the command line are always
+/// attempted, so a mislabelled file gets a clear error; files found by walking a directory
+/// are sniffed and non-media set aside.
+pub fn plan(paths: &[PathBuf]) -> Plan {
+    let (candidates, walk_errors) = fsio::expand(paths);
+    let mut plan = Plan {
+        walk_errors,
+        ..Plan::default()
+    };
+    for input in candidates {
+        let named = paths.iter().any(|p| p == &input.path);
+        if named
+            || matches!(
+                sniff_file(&input.path),
+                Ok(MediaKind::Image | MediaKind::Audio)
+            )
+        {
+            plan.inputs.push(input);
+        } else {
+            plan.not_media.push(input);
+        }
+    }
+    plan
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Outputs written.
+    pub ok: usize,
+    /// Inputs (and unreadable arguments) that failed, partial results included.
+    pub failed: usize,
+    /// Inputs skipped because their output was up to date.
+    pub up_to_date: usize,
+    /// Files skipped because they are not media.
+    pub not_media: usize,
+    /// Input bytes processed (up-to-date inputs excluded).
+    pub bytes: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// The slowest processed inputs, slowest first (at most three).
+    pub slowest: Vec<(String, Duration)>,
+}
+
+impl Summary {
+    /// The stderr report: counts, throughput and the slowest files.
+    pub fn report(&self, out: Option<&Path>) -> String {
+        let mut s = match out {
+            Some(out) => format!(
+                "mmprompt: {} written to {}, {} failed, {} skipped (not media), {} skipped (up to date)\n",
+                self.ok,
+                out.display(),
+                self.failed,
+                self.not_media,
+                self.up_to_date
+            ),
+            None => format!(
+                "mmprompt: {} ok, {} failed, {} skipped (not media)\n",
+                self.ok, self.failed, self.not_media
+            ),
+        };
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let processed = self.ok + self.failed;
+        s.push_str(&format!(
+            "mmprompt: {processed} files in {:.2} s: {:.1} files/s, {:.2} MB/s",
+            self.elapsed.as_secs_f64(),
+            processed as f64 / secs,
+            self.bytes as f64 / 1e6 / secs
+        ));
+        if !self.slowest.is_empty() {
+            let list: Vec<String> = self
+                .slowest
+                .iter()
+                .map(|(p, d)| format!("{p} ({} ms)", d.as_millis()))
+                .collect();
+            s.push_str(&format!("; slowest: {}", list.join(", ")));
+        }
+        s.push('\n');
+        s
+    }
+}
+
+/// Hash of everything that shapes an output, so a resumed run redoes an input whose output
+/// was made with other parameters (or by another version of the program).
+pub fn params_hash(options: &ExtractOptions, format: OutputFormat) -> String {
+    let value = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "image": options.image.to_json(),
+        "audio": options.audio.to_json(),
+        "context": match options.context {
+            ContextMode::Reference => "reference",
+            ContextMode::Inline => "inline",
+        },
+        "overlay": options.overlay,
+        "format": format.name(),
+    });
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    format!("{digest:x}")[..16].to_owned()
+}
+
+/// SHA-256 of a file, streamed so that a large input is never held whole for hashing.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// Reads the manifest at `path`, keeps the last valid line per input path (in the order the
+/// paths first appeared), drops lines that do not parse (a torn last line from a killed run)
+/// and rewrites it atomically. A missing manifest is an empty one.
+pub fn compact_manifest(path: &Path) -> Result<Vec<ManifestLine>, BatchError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(BatchError::ManifestRead {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut lines: Vec<ManifestLine> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for raw in bytes.split(|b| *b == b'\n') {
+        let Ok(line) = serde_json::from_slice::<ManifestLine>(raw) else {
+            continue;
+        };
+        match index.get(&line.path) {
+            Some(&i) => lines[i] = line,
+            None => {
+                index.insert(line.path.clone(), lines.len());
+                lines.push(line);
+            }
+        }
+    }
+    let mut text = Vec::with_capacity(bytes.len());
+    for line in &lines {
+        // Serialising a plain struct of strings and numbers cannot fail.
+        if let Ok(s) = serde_json::to_vec(line) {
+            text.extend_from_slice(&s);
+            text.push(b'\n');
+        }
+    }
+    if text != bytes {
+        fsio::write_atomic(path, &text)?;
+    }
+    Ok(lines)
+}
+
+/// Appends whole lines to the manifest.
+struct ManifestWriter {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl ManifestWriter {
+    fn append(&mut self, line: &ManifestLine) -> Result<(), BatchError> {
+        let err = |source| BatchError::ManifestWrite {
+            path: self.path.clone(),
+            source,
+        };
+        let mut buf = serde_json::to_vec(line).map_err(|e| err(std::io::Error::other(e)))?;
+        buf.push(b'\n');
+        // One write of the whole line on an O_APPEND file: the kernel places it at the end in
+        // one piece, so a SIGKILL cannot interleave or cut it short in the page cache.
+        self.file.write_all(&buf).map_err(err)?;
+        self.file.flush().map_err(err)
+    }
+}
+
+/// Reorders finished stdout texts back into input order.
+struct Printer<'w> {
+    out: &'w mut (dyn Write + Send),
+    next: usize,
+    pending: BTreeMap<usize, Option<String>>,
+}
+
+impl Printer<'_> {
+    fn finish(&mut self, index: usize, text: Option<String>) -> std::io::Result<()> {
+        self.pending.insert(index, text);
+        while let Some(text) = self.pending.remove(&self.next) {
+            if let Some(t) = text {
+                self.out.write_all(t.as_bytes())?;
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Per-run tallies, updated by the workers.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    failed: usize,
+    up_to_date: usize,
+    bytes: u64,
+    times: Vec<(String, Duration)>,
+}
+
+/// What one input came to.
+enum Outcome {
+    Ok,
+    Failed,
+    UpToDate,
+}
+
+struct Done {
+    outcome: Outcome,
+    line: Option<ManifestLine>,
+    print: Option<String>,
+    bytes: u64,
+}
+
+/// Shared, read-only state of a run.
+struct Ctx<'a> {
+    options: &'a BatchOptions,
+    params: String,
+    previous: HashMap<String, ManifestLine>,
+}
+
+/// Runs `plan`: extracts every input on `options.jobs` workers, writes outputs and the
+/// manifest (with `--out`) or prints to `stdout` in input order, and reports per-file errors
+/// on stderr as they happen. Only a failure that makes going on pointless (the manifest or
+/// stdout cannot be written) ends the run early with an error.
+pub fn run(
+    plan: &Plan,
+    options: &BatchOptions,
+    stdout: &mut (dyn Write + Send),
+) -> Result<Summary, BatchError> {
+    let start = Instant::now();
+    let params = params_hash(&options.extract, options.format);
+    let mut manifest = None;
+    let mut previous = HashMap::new();
+    if let Some(out) = &options.out {
+        std::fs::create_dir_all(out).map_err(|e| FsError {
+            path: out.clone(),
+            kind: fsio::FsErrorKind::Write(e),
+        })?;
+        fsio::remove_stale_temps(out)?;
+        let path = out.join(MANIFEST_NAME);
+        for line in compact_manifest(&path)? {
+            previous.insert(line.path.clone(), line);
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| BatchError::ManifestWrite {
+                path: path.clone(),
+                source,
+            })?;
+        manifest = Some(ManifestWriter { path, file });
+    }
+    let manifest = Mutex::new(manifest);
+    let fatal: Mutex<Option<BatchError>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let fail = |e: BatchError| {
+        stop.store(true, Ordering::SeqCst);
+        if let Ok(mut f) = fatal.lock() {
+            f.get_or_insert(e);
+        }
+    };
+    let append = |line: &ManifestLine| {
+        if let Ok(mut m) = manifest.lock() {
+            if let Some(w) = m.as_mut() {
+                if let Err(e) = w.append(line) {
+                    fail(e);
+                }
+            }
+        }
+    };
+
+    let mut failed = 0;
+    for e in &plan.walk_errors {
+        eprintln!("mmprompt: error: {e}");
+        failed += 1;
+        let mut line = ManifestLine::new(e.path.to_string_lossy().into_owned(), Status::Error);
+        line.code = Some(e.code().to_owned());
+        line.message = Some(e.to_string());
+        append(&line);
+    }
+    for input in &plan.not_media {
+        let mut line =
+            ManifestLine::new(input.path.to_string_lossy().into_owned(), Status::Skipped);
+        line.code = Some("not_media".to_owned());
+        append(&line);
+    }
+
+    let ctx = Ctx {
+        options,
+        params,
+        previous,
+    };
+    let tally = Mutex::new(Tally::default());
+    let printer = Mutex::new(Printer {
+        out: stdout,
+        next: 0,
+        pending: BTreeMap::new(),
+    });
+    let next = AtomicUsize::new(0);
+    let jobs = options.jobs.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("mmprompt-worker-{i}"))
+        .build()?;
+    let worker = || loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(input) = plan.inputs.get(i) else {
+            break;
+        };
+        let started = Instant::now();
+        let mut done = process_one(input, &ctx);
+        let elapsed = started.elapsed();
+        if let Some(line) = done.line.as_mut() {
+            line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            append(line);
+        }
+        if options.out.is_none() {
+            if let Ok(mut p) = printer.lock() {
+                if let Err(e) = p.finish(i, done.print.take()) {
+                    fail(BatchError::Stdout(e));
+                }
+            }
+        }
+        if let Ok(mut t) = tally.lock() {
+            match done.outcome {
+                Outcome::Ok => t.ok += 1,
+                Outcome::Failed => t.failed += 1,
+                Outcome::UpToDate => t.up_to_date += 1,
+            }
+            if !matches!(done.outcome, Outcome::UpToDate) {
+                t.bytes += done.bytes;
+                t.times
+                    .push((input.path.to_string_lossy().into_owned(), elapsed));
+            }
+        }
+    };
+    pool.scope(|s| {
+        for _ in 0..jobs.min(plan.inputs.len()) {
+            s.spawn(|_| worker());
+        }
+    });
+    if let Some(e) = fatal.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    if let Ok(p) = printer.into_inner() {
+        p.out.flush().map_err(BatchError::Stdout)?;
+    }
+    // Drop the append handle before the rewrite so no line can land in the replaced file.
+    let manifest_path = manifest.into_inner().ok().flatten().map(|m| m.path);
+    if let Some(path) = manifest_path {
+        compact_manifest(&path)?;
+    }
+    let mut t = tally.into_inner().unwrap_or_default();
+    t.times
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    t.times.truncate(3);
+    Ok(Summary {
+        ok: t.ok,
+        failed: failed + t.failed,
+        up_to_date: t.up_to_date,
+        not_media: plan.not_media.len(),
+        bytes: t.bytes,
+        elapsed: start.elapsed(),
+        slowest: t.times,
+    })
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "image",
+        MediaKind::Audio => "audio",
+        MediaKind::Unknown => "unknown",
+    }
+}
+
+/// Extracts one input and, with `--out`, writes its outputs. Errors are reported on stderr
+/// here, as they happen, and recorded in the returned manifest line.
+fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
+    let options = ctx.options;
+    let path_str = input.path.to_string_lossy().into_owned();
+    let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+    let mut line = ManifestLine::new(path_str.clone(), Status::Error);
+    line.params = Some(ctx.params.clone());
+    line.bytes = Some(bytes);
+    let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
+        eprintln!("mmprompt: error: {message}");
+        line.status = Status::Error;
+        line.code = Some(code.to_owned());
+        line.message = Some(message);
+        Done {
+            outcome: Outcome::Failed,
+            line: Some(line),
+            print,
+            bytes,
+        }
+    };
+    let suffix = options.format.suffix();
+    let targets = options.out.as_ref().map(|out| {
+        (
+            fsio::output_path(out, &input.rel, suffix),
+            fsio::output_path(out, &input.rel, ".overlay.png"),
+        )
+    });
+    if let Some((output, overlay)) = &targets {
+        match sha256_file(&input.path) {
+            Ok(h) => line.sha256 = Some(h),
+            Err(e) => {
+                return failed(
+                    line,
+                    "io",
+                    format!("{path_str}: cannot read file: {e}"),
+                    None,
+                )
+            }
+        }
+        let up_to_date = !options.force
+            && ctx.previous.get(&path_str).is_some_and(|prev| {
+                prev.status == Status::Ok
+                    && prev.sha256 == line.sha256
+                    && prev.params == line.params
+                    && output.is_file()
+                    && (!options.extract.overlay || overlay.is_file())
+            });
+        if up_to_date {
+            return Done {
+                outcome: Outcome::UpToDate,
+                line: None,
+                print: None,
+                bytes,
+            };
+        }
+    }
+    let extracted = match extract_file(&input.path, &path_str, &options.extract) {
+        Ok(x) => x,
+        Err(e) => return failed(line, e.code(), e.to_string(), None),
+    };
+    line.kind = Some(kind_name(extracted.kind).to_owned());
+    line.count = Some(extracted.count);
+    let text = match options.format {
+        OutputFormat::Text => Ok(extracted.text),
+        OutputFormat::Jsonld => serde_json::to_string_pretty(&extracted.document),
+        OutputFormat::Ndjson => serde_json::to_string(&extracted.document),
+    };
+    let mut text = match text {
+        Ok(t) => t,
+        Err(e) => return failed(line, "render", format!("{path_str}: {e}"), None),
+    };
+    if options.format != OutputFormat::Text {
+        text.push('\n');
+    }
+    let mut print = None;
+    match &targets {
+        None => print = Some(text),
+        Some((output, overlay)) => {
+            if let Some(png) = &extracted.overlay_png {
+                if let Err(e) = fsio::write_atomic(overlay, png) {
+                    return failed(line, e.code(), e.to_string(), None);
+                }
+            }
+            if let Err(e) = fsio::write_atomic(output, text.as_bytes()) {
+                return failed(line, e.code(), e.to_string(), None);
+            }
+            line.output = Some(output.to_string_lossy().into_owned());
+        }
+    }
+    // A stream damaged part-way still gets its document (what was decoded before the damage,
+    // with the error recorded in it), and still counts as a failure.
+    if let Some(e) = extracted.partial_error {
+        let code = e.kind.code();
+        return failed(line, code, format!("partial result written: {e}"), print);
+    }
+    line.status = Status::Ok;
+    Done {
+        outcome: Outcome::Ok,
+        line: Some(line),
+        print,
+        bytes,
+    }
+}
