@@ -1,0 +1,292 @@
+//! Batch runs end to end: parallel order, the manifest, resume, and crash safety under SIGKILL.
+
+mod common;
+
+use mmprompt::batch::{compact_manifest, ManifestLine, Status, MANIFEST_NAME};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mmprompt() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mmprompt"))
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    mmprompt().args(args).current_dir(cwd).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small picture with a few shapes whose positions depend on `seed`, so every file differs.
+fn shapes_png(seed: u32) -> Vec<u8> {
+    let (w, h) = (240u32, 180u32);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let cx = 40 + (seed * 37) % 60;
+        let cy = 40 + (seed * 23) % 40;
+        let dx = x as i64 - cx as i64;
+        let dy = y as i64 - cy as i64;
+        if dx * dx + dy * dy < 900 {
+            image::Rgb([200, 30, 30])
+        } else if (120 + seed % 40..200).contains(&x) && (90..150 - seed % 30).contains(&y) {
+            image::Rgb([30, 60, 200])
+        } else {
+            image::Rgb([250, 250, 250])
+        }
+    });
+    let mut v = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+        .unwrap();
+    v
+}
+
+/// `in/img-NN.png` for `n` images, plus a truncated PNG (an error) and a text file (skipped).
+fn make_inputs(dir: &Path, n: u32) -> Vec<String> {
+    let inp = dir.join("in");
+    std::fs::create_dir_all(&inp).unwrap();
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("img-{i:02}.png");
+        std::fs::write(inp.join(&name), shapes_png(i)).unwrap();
+        names.push(name);
+    }
+    let good = shapes_png(99);
+    std::fs::write(inp.join("broken.png"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(inp.join("notes.txt"), b"not media\n").unwrap();
+    names
+}
+
+fn manifest_text(out: &Path) -> String {
+    std::fs::read_to_string(out.join(MANIFEST_NAME)).unwrap_or_default()
+}
+
+/// Every line but possibly a torn last one parses.
+fn parsed_lines(text: &str) -> Vec<ManifestLine> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        match serde_json::from_str::<ManifestLine>(l) {
+            Ok(m) => out.push(m),
+            Err(e) => assert!(
+                i + 1 == lines.len() && !text.ends_with('\n'),
+                "line {i} is not a manifest line ({e}): {l}"
+            ),
+        }
+    }
+    out
+}
+
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".tmp") {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Checks a finished run: one line per input in its final state, valid outputs, no temps.
+fn assert_final_state(dir: &Path, names: &[String]) -> Vec<ManifestLine> {
+    let out = dir.join("out");
+    let text = manifest_text(&out);
+    assert!(text.ends_with('\n'), "manifest ends with a torn line");
+    let lines = parsed_lines(&text);
+    let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
+    let unique: HashSet<&str> = paths.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        paths.len(),
+        "duplicate manifest lines:\n{text}"
+    );
+    assert_eq!(lines.len(), names.len() + 2, "{text}");
+    let by_path: BTreeMap<&str, &ManifestLine> =
+        lines.iter().map(|l| (l.path.as_str(), l)).collect();
+    for n in names {
+        let l = by_path[format!("in/{n}").as_str()];
+        assert_eq!(l.status, Status::Ok, "{n}: {l:?}");
+        assert_eq!(l.kind.as_deref(), Some("image"));
+        assert!(l.sha256.as_ref().is_some_and(|s| s.len() == 64));
+        let output = l.output.as_ref().expect("output recorded");
+        let doc: Value = serde_json::from_slice(&std::fs::read(dir.join(output)).unwrap())
+            .unwrap_or_else(|e| panic!("{output}: {e}"));
+        common::assert_valid(&doc, output);
+        assert_eq!(doc["totalItems"].as_u64(), l.count.map(|c| c as u64), "{n}");
+    }
+    let broken = by_path["in/broken.png"];
+    assert_eq!(broken.status, Status::Error);
+    assert_eq!(broken.code.as_deref(), Some("corrupt"), "{broken:?}");
+    assert!(broken.output.is_none());
+    assert_eq!(by_path["in/notes.txt"].status, Status::Skipped);
+    assert_eq!(temp_files(&out), Vec::<PathBuf>::new());
+    lines
+}
+
+#[test]
+fn sigkill_at_any_point_then_resume_leaves_one_line_per_input_and_valid_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = make_inputs(d, 40);
+    let mut killed_mid_run = 0;
+    for k in [1usize, 6, 15, 28] {
+        let mut child = mmprompt()
+            .args(["extract", "in", "--out", "out", "--jobs", "2"])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Poll the manifest until k more lines are there (or the run ended), with a bounded
+        // total wait; the short sleep only keeps the poll from spinning.
+        let before = manifest_text(&d.join("out")).lines().count();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = manifest_text(&d.join("out")).lines().count();
+            if now >= before + k || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no progress after 30 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // Child::kill is SIGKILL on Unix: no destructors, no cleanup.
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        // Whatever the kill left is readable: whole lines, at most a torn last one.
+        parsed_lines(&manifest_text(&d.join("out")));
+    }
+    assert!(killed_mid_run >= 1, "every run finished before its kill");
+
+    let out = run(&["extract", "in", "--out", "out", "--jobs", "2"], d);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("broken.png"), "{err}");
+    let first = assert_final_state(d, &names);
+
+    // Nothing changed: everything but the failed input is up to date, and the manifest keeps
+    // one line per input.
+    let out = run(&["extract", "in", "--out", "out"], d);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "0 written to out, 1 failed, 1 skipped (not media), {} skipped (up to date)",
+            names.len()
+        )),
+        "{err}"
+    );
+    let second = assert_final_state(d, &names);
+    for (a, b) in first.iter().zip(&second) {
+        if a.status == Status::Ok {
+            assert_eq!(a, b, "an up-to-date line was rewritten");
+        }
+    }
+}
+
+#[test]
+fn resume_redoes_changed_inputs_changed_parameters_and_everything_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = make_inputs(d, 4);
+    let out = run(&["extract", "in", "--out", "out"], d);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("4 written to out"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(d.join("in").join(&names[0]), shapes_png(77)).unwrap();
+    let out = run(&["extract", "in", "--out", "out"], d);
+    assert!(
+        stderr(&out)
+            .contains("1 written to out, 1 failed, 1 skipped (not media), 3 skipped (up to date)"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Another parameter changes every output, so nothing is up to date.
+    let out = run(&["extract", "in", "--out", "out", "--blur", "2"], d);
+    assert!(
+        stderr(&out).contains("4 written to out, 1 failed, 1 skipped (not media), 0 skipped"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["extract", "in", "--out", "out", "--blur", "2", "--force"],
+        d,
+    );
+    assert!(
+        stderr(&out).contains("4 written to out, 1 failed, 1 skipped (not media), 0 skipped"),
+        "{}",
+        stderr(&out)
+    );
+    // A deleted output is redone even though its line says ok.
+    std::fs::remove_file(d.join(format!("out/in/{}.jsonld", names[1]))).unwrap();
+    let out = run(&["extract", "in", "--out", "out", "--blur", "2"], d);
+    assert!(
+        stderr(&out).contains("1 written to out, 1 failed, 1 skipped (not media), 3 skipped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_final_state(d, &names);
+}
+
+#[test]
+fn stdout_keeps_input_order_whatever_the_job_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = make_inputs(d, 12);
+    let one = run(&["extract", "in", "--format", "ndjson", "--jobs", "1"], d);
+    let many = run(&["extract", "in", "--format", "ndjson", "--jobs", "4"], d);
+    assert_eq!(many.status.code(), Some(2), "{}", stderr(&many));
+    assert_eq!(one.stdout, many.stdout);
+    let urls: Vec<String> = String::from_utf8(many.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let doc: Value = serde_json::from_str(l).unwrap();
+            doc["about"]["contentUrl"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = names.iter().map(|n| format!("in/{n}")).collect();
+    assert_eq!(urls, expected);
+    let err = stderr(&many);
+    assert!(err.contains("files/s") && err.contains("slowest:"), "{err}");
+}
+
+#[test]
+fn compaction_keeps_the_last_line_per_path_and_drops_a_torn_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(MANIFEST_NAME);
+    let text = concat!(
+        r#"{"path":"a","status":"error","code":"io"}"#,
+        "\n",
+        r#"{"path":"b","status":"ok"}"#,
+        "\n",
+        r#"{"path":"a","status":"ok","sha256":"00"}"#,
+        "\n",
+        r#"{"path":"c","sta"#
+    );
+    std::fs::write(&p, text).unwrap();
+    let lines = compact_manifest(&p).unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].path, "a");
+    assert_eq!(lines[0].status, Status::Ok);
+    assert_eq!(lines[1].path, "b");
+    let again = std::fs::read_to_string(&p).unwrap();
+    assert_eq!(again.lines().count(), 2);
+    assert!(again.ends_with('\n'));
+    assert_eq!(compact_manifest(&p).unwrap(), lines);
+}
