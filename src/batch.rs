@@ -73,6 +73,9 @@ pub struct BatchOptions {
     pub jobs: usize,
     /// Redo inputs whose outputs are already up to date.
     pub force: bool,
+    /// The part of the inputs this run does; it only names the manifest, the plan must
+    /// already be filtered with [`Plan::retain_shard`].
+    pub shard: Option<Shard>,
 }
 
 /// Final state of one input in the manifest.
@@ -206,6 +209,77 @@ pub fn plan(paths: &[PathBuf]) -> Plan {
         }
     }
     plan
+}
+
+/// One of N disjoint parts of a batch, for running N workers (machines or processes) over the
+/// same inputs: every input falls in exactly one part, decided by a stable hash of its path
+/// relative to its root argument (the output path), so it does not depend on the order of
+/// the walk, on the machine, or on where the tree is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based part number, at most `count`.
+    pub index: u64,
+    /// Number of parts, at least 1.
+    pub count: u64,
+}
+
+/// Why a `--shard` value is not usable.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not K/N with 1 <= K <= N (e.g. 2/4)")]
+pub struct ShardParseError(String);
+
+impl std::str::FromStr for Shard {
+    type Err = ShardParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ShardParseError(s.to_owned());
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = k.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether `input` belongs to this part.
+    pub fn contains(&self, input: &Input) -> bool {
+        let digest = Sha256::digest(input.rel.to_string_lossy().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % self.count == self.index - 1
+    }
+
+    /// The manifest file name for this part, so parts sharing an output directory never
+    /// compact each other's manifest.
+    pub fn manifest_name(&self) -> String {
+        format!("index-{}-of-{}.ndjson", self.index, self.count)
+    }
+}
+
+impl Plan {
+    /// Keeps only the inputs (and non-media files) of `shard`; argument errors stay, since
+    /// every part should report them.
+    pub fn retain_shard(&mut self, shard: &Shard) {
+        self.inputs.retain(|i| shard.contains(i));
+        self.not_media.retain(|i| shard.contains(i));
+    }
+}
+
+/// Reads a list of paths, one per line (as `--files-from` takes it). Empty lines are skipped
+/// and a trailing `\r` is dropped, so lists written on Windows work too.
+pub fn read_path_list(reader: impl std::io::BufRead) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if !line.is_empty() {
+            paths.push(PathBuf::from(line));
+        }
+    }
+    Ok(paths)
 }
 
 /// What a run did.
@@ -431,7 +505,11 @@ pub fn run(
             kind: fsio::FsErrorKind::Write(e),
         })?;
         fsio::remove_stale_temps(out)?;
-        let path = out.join(MANIFEST_NAME);
+        let path = out.join(
+            options
+                .shard
+                .map_or_else(|| MANIFEST_NAME.to_owned(), |s| s.manifest_name()),
+        );
         for line in compact_manifest(&path)? {
             previous.insert(line.path.clone(), line);
         }

@@ -61,8 +61,18 @@ enum Command {
 #[derive(clap::Args, Debug)]
 struct ExtractArgs {
     /// Image or audio files, or directories (walked recursively; hidden entries skipped).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "files_from", value_name = "PATH")]
     paths: Vec<PathBuf>,
+
+    /// Also take paths from FILE, one per line; `-` reads them from stdin.
+    #[arg(long, value_name = "FILE")]
+    files_from: Option<PathBuf>,
+
+    /// Do only part K of N of the inputs (1 <= K <= N), split by a stable hash of each
+    /// path relative to its argument; N runs with K = 1..N do every input exactly once.
+    /// The manifest is then DIR/index-K-of-N.ndjson.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<batch::Shard>,
 
     /// Write one output per input under DIR instead of printing to stdout.
     #[arg(long, value_name = "DIR")]
@@ -252,7 +262,23 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
         return usage_error(&format!("audio parameters: {e}"));
     }
 
-    let plan = batch::plan(&args.paths);
+    let mut paths = args.paths.clone();
+    if let Some(list) = &args.files_from {
+        let read = if list.as_os_str() == "-" {
+            batch::read_path_list(std::io::stdin().lock())
+        } else {
+            std::fs::File::open(list)
+                .and_then(|f| batch::read_path_list(std::io::BufReader::new(f)))
+        };
+        match read {
+            Ok(more) => paths.extend(more),
+            Err(e) => return usage_error(&format!("--files-from {}: {e}", list.display())),
+        }
+    }
+    let mut plan = batch::plan(&paths);
+    if let Some(shard) = &args.shard {
+        plan.retain_shard(shard);
+    }
     if args.out.is_none() && plan.inputs.len() > 1 && args.format == Format::Jsonld {
         return usage_error(&format!(
             "{} inputs would print several JSON documents to stdout; use --out DIR, \
@@ -273,6 +299,7 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
             .map(NonZeroUsize::get)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         force: args.force,
+        shard: args.shard,
     };
     let mut stdout = std::io::stdout();
     let summary = batch::run(&plan, &batch_options, &mut stdout)?;

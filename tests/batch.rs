@@ -290,3 +290,98 @@ fn compaction_keeps_the_last_line_per_path_and_drops_a_torn_one() {
     assert!(again.ends_with('\n'));
     assert_eq!(compact_manifest(&p).unwrap(), lines);
 }
+
+fn output_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".jsonld") {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                found.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn shards_are_disjoint_and_their_union_is_a_single_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = make_inputs(d, 16);
+    let whole = run(&["extract", "in", "--out", "all"], d);
+    assert_eq!(whole.status.code(), Some(2), "{}", stderr(&whole));
+    let mut seen: Vec<String> = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let out = run(&["extract", "in", "--out", "parts", "--shard", &shard], d);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 2),
+            "{}",
+            stderr(&out)
+        );
+        let text = std::fs::read_to_string(d.join(format!("parts/index-{k}-of-3.ndjson")))
+            .unwrap_or_default();
+        seen.extend(parsed_lines(&text).into_iter().map(|l| l.path));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "shards overlap: {seen:?}");
+    let mut expected: Vec<String> = names.iter().map(|n| format!("in/{n}")).collect();
+    expected.extend(["in/broken.png".into(), "in/notes.txt".into()]);
+    expected.sort();
+    assert_eq!(sorted, expected);
+    assert_eq!(output_files(&d.join("all")), output_files(&d.join("parts")));
+    for bad in ["0/3", "4/3", "1/0", "x", "1/2/3"] {
+        let out = run(&["extract", "in", "--out", "o", "--shard", bad], d);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn files_from_reads_paths_from_a_file_or_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = make_inputs(d, 3);
+    std::fs::write(
+        d.join("list.txt"),
+        format!("in/{}\r\n\nin/{}\n", names[2], names[0]),
+    )
+    .unwrap();
+    let out = run(
+        &["extract", "--files-from", "list.txt", "--format", "text"],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let heads: Vec<&str> = text.lines().filter(|l| l.starts_with("image:")).collect();
+    assert_eq!(heads.len(), 2, "{text}");
+    assert!(
+        heads[0].contains(&names[2]) && heads[1].contains(&names[0]),
+        "{text}"
+    );
+
+    let mut child = mmprompt()
+        .args(["extract", "--files-from", "-", "--out", "o"])
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "in/{}\nin/{}", names[1], names[2]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = parsed_lines(&manifest_text(&d.join("o")));
+    let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
+    assert_eq!(paths.len(), 2);
+    assert!(paths.contains(&format!("in/{}", names[1]).as_str()));
+}
