@@ -102,7 +102,7 @@ fn hex(c: [u8; 3]) -> String {
 
 fn svg_polygon(region: &Region, width: u32, height: u32) -> String {
     let mut pts = String::new();
-    for (i, p) in region.polygon.iter().enumerate() {
+    for (i, p) in region.measures.polygon.iter().enumerate() {
         if i > 0 {
             pts.push(' ');
         }
@@ -182,20 +182,38 @@ fn image_annotation(
     body.insert("meanColor".into(), json!(hex(r.mean_color)));
     body.insert("dominantColor".into(), json!(hex(r.dominant_color)));
     body.insert("salience".into(), json!(round(r.salience, 4)));
-    body.insert("area".into(), json!(round(r.area, 2)));
+    body.insert("area".into(), json!(round(r.measures.area, 2)));
     body.insert("pixelCount".into(), json!(r.pixel_count));
-    body.insert("perimeter".into(), json!(round(r.perimeter, 2)));
-    body.insert("centroidX".into(), json!(round(r.centroid.0, 2)));
-    body.insert("centroidY".into(), json!(round(r.centroid.1, 2)));
-    body.insert("vertexCount".into(), json!(r.polygon.len()));
-    body.insert("hullArea".into(), json!(round(r.hull_area, 2)));
-    body.insert("solidity".into(), json!(round(r.solidity, 4)));
-    body.insert("circularity".into(), json!(round(r.circularity, 4)));
-    body.insert("rotatedCenterX".into(), json!(round(r.rotated.cx, 2)));
-    body.insert("rotatedCenterY".into(), json!(round(r.rotated.cy, 2)));
-    body.insert("rotatedWidth".into(), json!(round(r.rotated.width, 2)));
-    body.insert("rotatedHeight".into(), json!(round(r.rotated.height, 2)));
-    body.insert("rotatedAngle".into(), json!(round(r.rotated.angle, 2)));
+    body.insert("perimeter".into(), json!(round(r.measures.perimeter, 2)));
+    body.insert("centroidX".into(), json!(round(r.measures.centroid.0, 2)));
+    body.insert("centroidY".into(), json!(round(r.measures.centroid.1, 2)));
+    body.insert("vertexCount".into(), json!(r.measures.polygon.len()));
+    body.insert("hullArea".into(), json!(round(r.measures.hull_area, 2)));
+    body.insert("solidity".into(), json!(round(r.measures.solidity, 4)));
+    body.insert(
+        "circularity".into(),
+        json!(round(r.measures.circularity, 4)),
+    );
+    body.insert(
+        "rotatedCenterX".into(),
+        json!(round(r.measures.rotated.cx, 2)),
+    );
+    body.insert(
+        "rotatedCenterY".into(),
+        json!(round(r.measures.rotated.cy, 2)),
+    );
+    body.insert(
+        "rotatedWidth".into(),
+        json!(round(r.measures.rotated.width, 2)),
+    );
+    body.insert(
+        "rotatedHeight".into(),
+        json!(round(r.measures.rotated.height, 2)),
+    );
+    body.insert(
+        "rotatedAngle".into(),
+        json!(round(r.measures.rotated.angle, 2)),
+    );
     body.insert("holeCount".into(), json!(r.holes));
     if let Some(p) = r.parent {
         body.insert(

@@ -625,6 +625,7 @@ fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u
         },
     };
     let points: Vec<(f64, f64)> = region
+        .measures
         .polygon
         .iter()
         .map(|p| (f64::from(p.x), f64::from(p.y)))
@@ -915,7 +916,7 @@ pub(crate) fn draw_glyph(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vision::measure::RotatedRect;
+    use crate::vision::measure::{Measures, RotatedRect};
     use crate::vision::regions::Rect;
     use crate::vision::words::{Position, Shape, SizeClass};
     use crate::vision::Point;
@@ -928,21 +929,23 @@ mod tests {
             parent: None,
             holes: 0,
             bbox,
-            area: f64::from(bbox.w * bbox.h),
             pixel_count: u64::from(bbox.w * bbox.h),
-            perimeter: 0.0,
-            centroid: (0.0, 0.0),
-            hull: polygon.clone(),
-            polygon,
-            hull_area: 0.0,
-            solidity: 1.0,
-            circularity: 0.0,
-            rotated: RotatedRect {
-                cx: 0.0,
-                cy: 0.0,
-                width: 0.0,
-                height: 0.0,
-                angle: 0.0,
+            measures: Measures {
+                area: f64::from(bbox.w * bbox.h),
+                perimeter: 0.0,
+                centroid: (0.0, 0.0),
+                hull: polygon.clone(),
+                polygon,
+                hull_area: 0.0,
+                solidity: 1.0,
+                circularity: 0.0,
+                rotated: RotatedRect {
+                    cx: 0.0,
+                    cy: 0.0,
+                    width: 0.0,
+                    height: 0.0,
+                    angle: 0.0,
+                },
             },
             mean_color: [200, 0, 0],
             dominant_color: [200, 0, 0],
@@ -1113,9 +1116,9 @@ mod tests {
     fn awkward_inputs_do_not_panic() {
         let one = gray(1, 1);
         let mut dot = square(0, 0, 1);
-        dot.polygon.truncate(1);
+        dot.measures.polygon.truncate(1);
         let mut empty_poly = square(0, 0, 1);
-        empty_poly.polygon.clear();
+        empty_poly.measures.polygon.clear();
         let mut empty_everything = empty_poly.clone();
         empty_everything.bbox = Rect {
             x: 0,
@@ -1143,7 +1146,7 @@ mod tests {
         let mut hole = square(30, 20, 40);
         hole.kind = BorderKind::Hole;
         let mut wild = square(0, 0, 2);
-        wild.polygon = vec![
+        wild.measures.polygon = vec![
             Point::new(i32::MIN, i32::MAX),
             Point::new(i32::MAX, i32::MIN),
             Point::new(5, 5),

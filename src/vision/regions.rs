@@ -14,7 +14,7 @@
 
 use super::color::color_name;
 use super::contours::{BorderKind, Contour};
-use super::measure::{self, RotatedRect};
+use super::measure::{self, Measures};
 use super::words::{Position, Shape, ShapeFeatures, SizeClass};
 use super::Point;
 use image::{GrayImage, RgbImage};
@@ -86,27 +86,12 @@ pub struct Region {
     pub holes: usize,
     /// Bounding box of the border pixels.
     pub bbox: Rect,
-    /// Shoelace area of the border polygon (as OpenCV `contourArea`).
-    pub area: f64,
     /// Number of pixels in the region: the foreground pixels of the component for an
     /// outer border (its holes excluded), the hole's background pixels for a hole.
     pub pixel_count: u64,
-    /// Closed border length (as OpenCV `arcLength(closed=true)`).
-    pub perimeter: f64,
-    /// Centroid from the polygon's moments (falls back to the mean border pixel).
-    pub centroid: (f64, f64),
-    /// Douglas–Peucker simplification of the border (2 % of the perimeter).
-    pub polygon: Vec<Point>,
-    /// Convex hull of the border.
-    pub hull: Vec<Point>,
-    /// Area of the convex hull.
-    pub hull_area: f64,
-    /// `area / hull_area`.
-    pub solidity: f64,
-    /// `4π·area / perimeter²`.
-    pub circularity: f64,
-    /// Minimum-area rotated rectangle.
-    pub rotated: RotatedRect,
+    /// Area, perimeter, centroid, polygon, hull, solidity, circularity and rotated box of
+    /// the border (see [`Measures`]).
+    pub measures: Measures,
     /// Mean colour of the region's pixels in the original image.
     pub mean_color: [u8; 3],
     /// Most frequent colour of the region's pixels: the mean of the pixels in the
@@ -757,16 +742,11 @@ pub fn try_analyze(
                 w: (hi.x - lo.x) as u32 + 1,
                 h: (hi.y - lo.y) as u32 + 1,
             },
-            area: m.area,
             pixel_count,
-            perimeter: m.perimeter,
-            centroid: cand.centroid,
-            polygon: m.polygon,
-            hull: m.hull,
-            hull_area: m.hull_area,
-            solidity: m.solidity,
-            circularity: m.circularity,
-            rotated: m.rotated,
+            measures: Measures {
+                centroid: cand.centroid,
+                ..m
+            },
             mean_color,
             dominant_color: dominant,
             color_name: color_name(dominant),
@@ -874,8 +854,8 @@ mod tests {
                 h: 40
             }
         );
-        assert_eq!(square.area, 39.0 * 39.0);
-        assert_eq!(square.centroid, (39.5, 39.5));
+        assert_eq!(square.measures.area, 39.0 * 39.0);
+        assert_eq!(square.measures.centroid, (39.5, 39.5));
         assert_eq!((square.mean_color, square.dominant_color), (RED, RED));
         assert_eq!(square.shape, Shape::Square);
         assert_eq!(square.position, Position::TopLeft);
