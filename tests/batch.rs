@@ -1,5 +1,6 @@
 //! Batch runs end to end: parallel order, the manifest, resume, and crash safety under SIGKILL.
 
+mod audio_signals;
 mod common;
 
 use mmprompt::batch::{compact_manifest, ManifestLine, Status, MANIFEST_NAME};
@@ -384,4 +385,29 @@ fn files_from_reads_paths_from_a_file_or_stdin() {
     let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
     assert_eq!(paths.len(), 2);
     assert!(paths.contains(&format!("in/{}", names[1]).as_str()));
+}
+
+#[test]
+fn a_partial_audio_result_is_an_error_line_with_its_output() {
+    use audio_signals::{pcm16, raw_wav};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = pcm16(1.0, 16_000);
+    // The header claims three times the data: a partial document plus an error.
+    std::fs::write(
+        d.join("liar.wav"),
+        raw_wav(1, 16_000, 16, 1, good.len() as u32 * 3, &good),
+    )
+    .unwrap();
+    let out = run(&["extract", "liar.wav", "--out", "o"], d);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let lines = parsed_lines(&manifest_text(&d.join("o")));
+    assert_eq!(lines.len(), 1);
+    let l = &lines[0];
+    assert_eq!(l.status, Status::Error);
+    assert_eq!(l.kind.as_deref(), Some("audio"));
+    assert!(l.code.is_some() && l.message.is_some(), "{l:?}");
+    let output = l.output.as_ref().expect("partial output recorded");
+    let doc: Value = serde_json::from_slice(&std::fs::read(d.join(output)).unwrap()).unwrap();
+    common::assert_valid(&doc, output);
 }
