@@ -186,6 +186,12 @@ fn parse_sigma(s: &str) -> Result<f32, String> {
     Ok(v)
 }
 
+/// Each image allocates several frame-sized buffers; the system allocator hands such blocks
+/// back to the kernel on free, so every image paid for fresh zeroed pages again (a fifth of
+/// the run time at 1080p in `perf`). mimalloc keeps and reuses them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
