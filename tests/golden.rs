@@ -42,6 +42,7 @@ fn samples_match_their_golden_files() {
             &ExtractOptions::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        common::assert_valid(&got.document, &rel.to_string_lossy());
         let name = rel
             .strip_prefix("samples")
             .unwrap()
