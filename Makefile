@@ -12,7 +12,7 @@ OUT ?= out
 
 run: apt-deps build
 	./target/release/mmprompt extract samples/ --out $(OUT) --overlay
-	@echo "Outputs: $(OUT)/samples/*.jsonld, overlays: $(OUT)/samples/*.overlay.png"
+	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
 test: deps lint
 	$(CARGO) test --all-targets --locked --no-fail-fast
