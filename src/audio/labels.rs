@@ -34,8 +34,12 @@
 //! 2. An impact is running (see onsets below) and the frame is still at least
 //!    `impact_hold_db` above the level before the burst and is not tonal
 //!    (`peak_ratio < tone_peak_ratio`) → `Impact`.
-//! 3. `power_db < floor + background_margin_db` (the frame is background) →
-//!    `Noise` if `power_db ≥ noise_min_db`, else `Silence`.
+//! 3. `power_db < floor + background_margin_db`, or the frame is tonal (`peak_ratio ≥
+//!    tone_peak_ratio`), the speech state is off and `power_db < floor +
+//!    tone_above_floor_db` (the frame is background) → `Noise` if `power_db ≥
+//!    noise_min_db`, else `Silence`. A hum or a ringing room is itself a single partial, so
+//!    its louder moments just past the margin looked like tones and bridged the gaps
+//!    between real beeps; a tone worth reporting stands well clear of the floor.
 //! 4. `peak_ratio ≥ tone_peak_ratio` and the speech state is off → `Tone`. Low-passed
 //!    voices (telephone prompts) put almost all their power in the fundamental, so a vowel
 //!    can look like a pure tone frame by frame; the VAD tells them apart.
@@ -45,8 +49,11 @@
 //! 6. The speech state is on, the VAD score is `≥ vad_threshold` (scores are ignored for
 //!    the first `vad_warmup_s` of the stream; 0 by default, since the entry threshold already
 //!    keeps earshot's start-up scores out), the pitch is not flat (see above) and spectral
-//!    flatness is under `speech_max_flatness` (voiced speech is far from white; this keeps
-//!    loud hiss that fools the network out) → `Speech`. Without a VAD, a voiced frame
+//!    flatness is under `speech_hold_max_flatness` → `Speech`. Entering the speech state
+//!    needs flatness under the stricter `speech_max_flatness` (voiced speech is far from
+//!    white; this keeps loud hiss that fools the network out); once in it, fricatives and
+//!    word-final consonants ("s", "f", "t"), whose spectra are much flatter than a vowel's,
+//!    stay speech while the VAD agrees. Without a VAD, a voiced frame
 //!    (`voicing ≥ voicing_threshold`) with f0 in `speech_f0_hz` and centroid under
 //!    `speech_max_centroid_hz` → `Speech` (a weak rule: singing passes it too).
 //! 7. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
@@ -147,8 +154,12 @@ pub struct LabelConfig {
     pub vad_threshold: f32,
     /// VAD score at or above which the speech state turns on.
     pub vad_enter: f32,
-    /// Flatness at or above which a frame is too noise-like to be speech.
+    /// Flatness at or above which a frame is too noise-like to start speech.
     pub speech_max_flatness: f32,
+    /// Flatness at or above which a frame is too noise-like to continue speech.
+    pub speech_hold_max_flatness: f32,
+    /// How far above the floor a tonal frame must be to be a tone, in dB.
+    pub tone_above_floor_db: f32,
     /// Start of the stream during which the VAD score is ignored, in seconds.
     pub vad_warmup_s: f32,
     /// How long a steady pitch must hold to be music, in seconds.
@@ -188,6 +199,8 @@ impl Default for LabelConfig {
             vad_enter: 0.75,
             vad_warmup_s: 0.0,
             speech_max_flatness: 0.25,
+            speech_hold_max_flatness: 0.45,
+            tone_above_floor_db: 10.0,
             steady_pitch_s: 0.2,
             steady_pitch_tolerance: 0.015,
             flat_pitch_s: 0.05,
@@ -438,7 +451,11 @@ impl Labeler {
                 Label::Impact,
                 margin_conf(level - before - c.impact_hold_db),
             )
-        } else if level < floor_db + c.background_margin_db {
+        } else if level < floor_db + c.background_margin_db
+            || (f.peak_ratio >= c.tone_peak_ratio
+                && !self.in_speech
+                && level < floor_db + c.tone_above_floor_db)
+        {
             if self.impact.is_some() {
                 // The burst has decayed into the background: it is over.
                 self.impact = None;
@@ -460,7 +477,7 @@ impl Labeler {
             self.in_speech
                 && !flat_pitch
                 && s >= c.vad_threshold
-                && f.flatness < c.speech_max_flatness
+                && f.flatness < c.speech_hold_max_flatness
         }) {
             (Label::Speech, score.clamp(0.0, 1.0))
         } else if !has_vad

@@ -5,13 +5,29 @@
 //! wait in a pending queue until the open label recurs (they are then absorbed into the open
 //! segment as flicker). Hysteresis: another label takes over only once it has been seen on
 //! at least its minimum duration's worth of frames ([`SegmentConfig::min_s`]) since the open
-//! label was last seen; the segment then closes at the first pending frame of the new label,
-//! absorbing the pending frames before it. Counting frames rather than requiring one
-//! unbroken run lets a sound whose frames flicker between two labels (noise that YIN
-//! sometimes finds periodic) still take over. Gap merging falls out of this: a pause shorter
-//! than silence's minimum between two stretches of speech never becomes a segment, so the
-//! speech stays one. The first segment opens the same way and starts at 0. The queue's
-//! capacity is the sum of the minimums, so memory stays bounded on a live stream.
+//! label was last seen, *and* those frames fill at least half of the pending frames from the
+//! first of them on; the segment then closes at that first frame, absorbing the pending
+//! frames before it. Counting frames rather than requiring one unbroken run lets a sound
+//! whose frames flicker between two labels (noise that YIN sometimes finds periodic) still
+//! take over; the half rule keeps a label that turns up only now and then (a tonal frame
+//! every few tenths of a second in a noise recording) from taking over a stream that is
+//! mostly something else just because its minimum is short. Gap merging falls out of this:
+//! a pause shorter than silence's minimum between two stretches of speech never becomes a
+//! segment, so the speech stays one. The first segment opens the same way and starts at 0.
+//! The queue's capacity is the sum of the minimums plus one, so memory stays bounded on a
+//! live stream; should it fill without any label taking over (several labels flickering,
+//! none dense enough), its oldest frame joins the open segment, or, before the first
+//! segment, the most common pending label opens it.
+//!
+//! **Speech look-back.** The voice detector reacts 30-100 ms after a word begins, and the
+//! first frames of a word look like a knock, a tone (a low-passed vowel) or a note. When
+//! speech takes over, its start moves back over the run of sound frames (impact, tone,
+//! music or speech labels; never silence or noise) just before its first speech frame, by
+//! at most [`SegmentConfig::speech_lookback_s`]. To make this possible the open segment
+//! keeps its latest frames in a tail of that length before adding them to its summary; a
+//! segment left with none of its own label's frames is taken over whole (it was the start of
+//! the word). This only delays the summary, never the decision, and depends only on frames
+//! already seen.
 //!
 //! Everything depends only on frames already seen, so segments close as soon as they are
 //! decided and are identical however the samples were chunked.
@@ -26,12 +42,16 @@ pub struct SegmentConfig {
     /// Minimum run, in seconds, for each label (indexed like [`Label::ALL`]) before it opens
     /// a segment: silence 0.3, noise 0.3, speech 0.1, music 0.2, impact 0.02, tone 0.05.
     pub min_s: [f32; 6],
+    /// Longest stretch, in seconds, by which a speech segment's start is moved back over the
+    /// sound frames (impact, tone, music) just before its first speech frame.
+    pub speech_lookback_s: f32,
 }
 
 impl Default for SegmentConfig {
     fn default() -> Self {
         Self {
             min_s: [0.3, 0.3, 0.1, 0.2, 0.02, 0.05],
+            speech_lookback_s: 0.12,
         }
     }
 }
@@ -69,6 +89,8 @@ struct Open {
     label: Label,
     start_sample: u64,
     frames: u32,
+    /// Frames carrying `label`.
+    own: u32,
     conf_sum: f64,
     ms_sum: f64,
     centroid_sum: f64,
@@ -81,6 +103,7 @@ impl Open {
             label,
             start_sample,
             frames: 0,
+            own: 0,
             conf_sum: 0.0,
             ms_sum: 0.0,
             centroid_sum: 0.0,
@@ -93,6 +116,16 @@ fn label_index(label: Label) -> usize {
     Label::ALL.iter().position(|&l| l == label).unwrap_or(0)
 }
 
+/// Whether a frame label is a sound a speech start may be backdated over: earshot reacts
+/// after the voice has begun, and the first frames of a word look like a knock, a tone
+/// (a low-passed vowel) or a note.
+fn is_sound(label: Label) -> bool {
+    matches!(
+        label,
+        Label::Impact | Label::Tone | Label::Music | Label::Speech
+    )
+}
+
 /// The hysteresis segmenter.
 #[derive(Debug)]
 pub struct Segmenter {
@@ -103,6 +136,12 @@ pub struct Segmenter {
     open: Option<Open>,
     pending: VecDeque<Frame>,
     capacity: usize,
+    /// The open segment's latest frames, not yet absorbed into its sums, so a speech start
+    /// can be moved back over them; at most `lookback` frames.
+    tail: VecDeque<Frame>,
+    lookback: usize,
+    /// Label of the last closed segment.
+    last_closed: Option<Label>,
     /// Pending frames per label.
     counts: [usize; 6],
     /// f0 values of the open segment; reused across segments.
@@ -120,6 +159,7 @@ impl Segmenter {
         // Frames of the open label never wait, so once this many are pending some other
         // label has necessarily reached its minimum.
         let capacity = min_frames.iter().sum::<usize>() + 1;
+        let lookback = (cfg.speech_lookback_s.max(0.0) / hop_s).round() as usize;
         Self {
             sample_rate: f64::from(sample_rate),
             half_frame: (frame_len / 2) as u64,
@@ -128,6 +168,9 @@ impl Segmenter {
             open: None,
             pending: VecDeque::with_capacity(capacity),
             capacity,
+            tail: VecDeque::with_capacity(lookback + 1),
+            lookback,
+            last_closed: None,
             counts: [0; 6],
             f0: Vec::with_capacity(1024),
         }
@@ -140,6 +183,7 @@ impl Segmenter {
     fn absorb(open: &mut Open, f0: &mut Vec<f32>, frame: &Frame) {
         open.frames += 1;
         if frame.label.label == open.label {
+            open.own += 1;
             open.conf_sum += f64::from(frame.label.confidence);
         }
         let rms = f64::from(frame.features.rms);
@@ -153,7 +197,50 @@ impl Segmenter {
         }
     }
 
+    /// Adds a frame to the open segment through the look-back tail: the frame waits in the
+    /// tail and the oldest tail frame beyond `lookback` is absorbed.
+    fn hold(
+        open: &mut Open,
+        f0: &mut Vec<f32>,
+        tail: &mut VecDeque<Frame>,
+        lookback: usize,
+        frame: &Frame,
+    ) {
+        tail.push_back(*frame);
+        while tail.len() > lookback {
+            if let Some(old) = tail.pop_front() {
+                Self::absorb(open, f0, &old);
+            }
+        }
+    }
+
+    /// Absorbs the whole tail into the open segment.
+    fn flush(open: &mut Open, f0: &mut Vec<f32>, tail: &mut VecDeque<Frame>) {
+        for p in tail.drain(..) {
+            Self::absorb(open, f0, &p);
+        }
+    }
+
+    /// Where `label` (just pushed) takes over, if it does: the earliest of its pending
+    /// frames from which it fills at least half of the pending frames and reaches its
+    /// minimum.
+    fn takeover(&self, label: Label) -> Option<usize> {
+        let min = self.min_frames[label_index(label)];
+        let (mut seen, mut total, mut found) = (0usize, 0usize, None);
+        for (i, p) in self.pending.iter().enumerate().rev() {
+            total += 1;
+            if p.label.label == label {
+                seen += 1;
+                if seen >= min && 2 * seen >= total {
+                    found = Some(i);
+                }
+            }
+        }
+        found
+    }
+
     fn close(&mut self, open: Open, end_sample: u64) -> Segment {
+        self.last_closed = Some(open.label);
         let n = f64::from(open.frames.max(1));
         let median_f0_hz = if self.f0.is_empty() {
             None
@@ -190,19 +277,34 @@ impl Segmenter {
             if label == open.label {
                 // The open label recurred: whatever waited was a flicker inside it.
                 for p in self.pending.drain(..) {
-                    Self::absorb(open, &mut self.f0, &p);
+                    Self::hold(open, &mut self.f0, &mut self.tail, self.lookback, &p);
                 }
                 self.counts = [0; 6];
-                Self::absorb(open, &mut self.f0, frame);
+                Self::hold(open, &mut self.f0, &mut self.tail, self.lookback, frame);
                 return None;
             }
         }
         if self.pending.len() == self.capacity {
-            // Unreachable with the capacity chosen in `new` (some label must have reached
-            // its minimum first), kept so memory stays bounded whatever the configuration.
-            if let (Some(old), Some(open)) = (self.pending.pop_front(), self.open.as_mut()) {
-                self.counts[label_index(old.label.label)] -= 1;
-                Self::absorb(open, &mut self.f0, &old);
+            // No label has taken over in a full queue (they flicker without any one of them
+            // filling half of it): the oldest frame joins the open segment, or, before the
+            // first segment, the most common pending label opens it.
+            match self.open.as_mut() {
+                Some(open) => {
+                    if let Some(old) = self.pending.pop_front() {
+                        self.counts[label_index(old.label.label)] -= 1;
+                        Self::hold(open, &mut self.f0, &mut self.tail, self.lookback, &old);
+                    }
+                }
+                None => {
+                    let best = (0..6).max_by_key(|&i| (self.counts[i], 6 - i)).unwrap_or(0);
+                    let mut first = Open::new(Label::ALL[best], 0);
+                    for p in self.pending.drain(..) {
+                        Self::hold(&mut first, &mut self.f0, &mut self.tail, self.lookback, &p);
+                    }
+                    self.counts = [0; 6];
+                    self.open = Some(first);
+                    return self.push(frame);
+                }
             }
         }
         self.pending.push_back(*frame);
@@ -211,32 +313,69 @@ impl Segmenter {
         if self.counts[li] < self.min_frames[li] {
             return None;
         }
-        // `label` has held long enough: the segment changes at its first pending frame.
-        let first = self
-            .pending
-            .iter()
-            .position(|p| p.label.label == label)
-            .unwrap_or(0);
+        // `label` has held long enough, densely enough: the segment changes at its first
+        // pending frame of that stretch.
+        let first = self.takeover(label)?;
         let mut carried = Vec::new();
-        let (closed, boundary) = match self.open.take() {
+        let (closed, next) = match self.open.take() {
             Some(mut open) => {
                 for p in self.pending.drain(..first) {
+                    Self::hold(&mut open, &mut self.f0, &mut self.tail, self.lookback, &p);
+                }
+                // A speech start moves back over the sound frames just before it.
+                let mut moved = if label == Label::Speech {
+                    self.tail
+                        .iter()
+                        .rev()
+                        .take_while(|p| is_sound(p.label.label))
+                        .count()
+                } else {
+                    0
+                };
+                let own_left = open.own as usize
+                    + self
+                        .tail
+                        .iter()
+                        .take(self.tail.len() - moved)
+                        .filter(|p| p.label.label == open.label)
+                        .count();
+                // Taking over a whole segment that sits between two speech segments would
+                // leave two adjacent speech segments: keep it as it is instead.
+                if own_left == 0 && self.last_closed == Some(label) {
+                    moved = 0;
+                }
+                for p in self.tail.drain(..self.tail.len() - moved) {
                     Self::absorb(&mut open, &mut self.f0, &p);
                 }
-                let boundary = self.pending.front().map_or(0, |f| self.interval_start(f));
-                // An absorbed frame's onset can lie past the boundary (frames are wider than
-                // their tiles): it belongs to the new segment.
-                let keep = open.onsets.partition_point(|&s| s < boundary);
-                carried.extend(open.onsets.drain(keep..));
-                (Some(self.close(open, boundary)), boundary)
+                if moved > 0 && open.own == 0 {
+                    // Nothing of the open label is left: the speech takes the whole segment.
+                    open.label = label;
+                    open.conf_sum = 0.0;
+                    Self::flush(&mut open, &mut self.f0, &mut self.tail);
+                    (None, open)
+                } else {
+                    let boundary = self
+                        .tail
+                        .front()
+                        .or(self.pending.front())
+                        .map_or(0, |f| self.interval_start(f));
+                    // An absorbed frame's onset can lie past the boundary (frames are wider
+                    // than their tiles): it belongs to the new segment.
+                    let keep = open.onsets.partition_point(|&s| s < boundary);
+                    carried.extend(open.onsets.drain(keep..));
+                    let closed = self.close(open, boundary);
+                    let mut next = Open::new(label, boundary);
+                    next.onsets = carried;
+                    Self::flush(&mut next, &mut self.f0, &mut self.tail);
+                    (Some(closed), next)
+                }
             }
             // The first segment starts at 0 and takes everything before it.
-            None => (None, 0),
+            None => (None, Open::new(label, 0)),
         };
-        let mut next = Open::new(label, boundary);
-        next.onsets = carried;
+        let mut next = next;
         for p in self.pending.drain(..) {
-            Self::absorb(&mut next, &mut self.f0, &p);
+            Self::hold(&mut next, &mut self.f0, &mut self.tail, self.lookback, &p);
         }
         self.counts = [0; 6];
         self.open = Some(next);
@@ -247,6 +386,7 @@ impl Segmenter {
     /// never reached their minimum duration.
     pub fn finish(&mut self, end_sample: u64) -> Option<Segment> {
         let mut open = self.open.take()?;
+        Self::flush(&mut open, &mut self.f0, &mut self.tail);
         for p in self.pending.drain(..) {
             Self::absorb(&mut open, &mut self.f0, &p);
         }
