@@ -1,7 +1,7 @@
 //! Analysis throughput on 16 kHz mono (features, labels and segments; decoding excluded).
 //! The acceptance bar is 5000× realtime on one core: 60 s of audio in at most 12 ms.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
 use std::hint::black_box;
 
@@ -51,20 +51,75 @@ fn bench(c: &mut Criterion) {
             vad,
             ..AnalyzerConfig::default()
         };
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut analyzer = Analyzer::new(cfg).expect("config");
-                let mut out = SegmentCollector::default();
-                for chunk in x.chunks(4096) {
-                    analyzer.push(black_box(chunk), &mut out);
-                }
-                analyzer.finish(&mut out);
-                black_box(out.0.len())
-            })
-        });
+        group.bench_function(name, |b| b.iter(|| black_box(analyze(&x, cfg))));
     }
     group.finish();
 }
 
+/// One analysis of `x`; returns the segment count.
+fn analyze(x: &[f32], cfg: AnalyzerConfig) -> usize {
+    let mut analyzer = Analyzer::new(cfg).expect("config");
+    let mut out = SegmentCollector::default();
+    for chunk in x.chunks(4096) {
+        analyzer.push(black_box(chunk), &mut out);
+    }
+    analyzer.finish(&mut out);
+    out.0.len()
+}
+
+/// `MMPROMPT_BENCH_QUICK=N`: instead of criterion, run each case N times and print the
+/// minimum and median wall time and ×realtime. With machines shared by other builds, the
+/// minimum of many runs is the steadiest figure to compare before and after a change.
+/// `MMPROMPT_BENCH_SECONDS=S` shortens the signal to its first S seconds (e.g. under
+/// callgrind); `MMPROMPT_BENCH_ONLY=with_vad|no_vad` runs one case.
+fn quick(runs: usize) {
+    let mut x = signal();
+    if let Some(s) = std::env::var("MMPROMPT_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        x.truncate(s * 16_000);
+    }
+    let secs = x.len() as f64 / 16_000.0;
+    let only = std::env::var("MMPROMPT_BENCH_ONLY").unwrap_or_default();
+    for (name, vad) in [("with_vad", true), ("no_vad", false)] {
+        if !only.is_empty() && only != name {
+            continue;
+        }
+        let cfg = AnalyzerConfig {
+            vad,
+            ..AnalyzerConfig::default()
+        };
+        let mut times: Vec<f64> = (0..runs.max(1))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                black_box(analyze(&x, cfg));
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let (min, med) = (times[0], times[times.len() / 2]);
+        println!(
+            "{name:>8}: min {:7.3} ms ({:6.0}x realtime)  median {:7.3} ms ({:6.0}x)",
+            min * 1e3,
+            secs / min,
+            med * 1e3,
+            secs / med
+        );
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("MMPROMPT_BENCH_QUICK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(runs) => quick(runs),
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

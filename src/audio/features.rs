@@ -122,6 +122,46 @@ fn sum_squares(x: &[f32]) -> f64 {
     sum
 }
 
+/// `Σ x` in LANES independent partial sums (a single accumulator is a serial chain).
+fn sum_lanes(x: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let mut blocks = x.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (l, &v) in lanes.iter_mut().zip(b) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f64>() + blocks.remainder().iter().sum::<f64>()
+}
+
+/// The largest of `x` (0 when empty; `x` holds powers, never below 0), as LANES running
+/// maxima that vectorise where one would be a serial chain of comparisons.
+fn lane_max(x: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let mut blocks = x.chunks_exact(LANES);
+    for b in &mut blocks {
+        for (l, &v) in lanes.iter_mut().zip(b) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    for &v in blocks.remainder() {
+        lanes[0] = if v > lanes[0] { v } else { lanes[0] };
+    }
+    lanes.iter().fold(0.0, |m, &v| if v > m { v } else { m })
+}
+
+/// Splits a positive normal `x` into `(e, m)` with `x = m·2^e` and `m` in `[1, 2)`, from its
+/// bits: the exact part of `ln x` that needs no logarithm. Other inputs give `(0, 1)`.
+fn split_exponent(x: f64) -> (i64, f64) {
+    if !x.is_normal() || x < 0.0 {
+        return (0, 1.0);
+    }
+    const MANTISSA: u64 = (1 << 52) - 1;
+    let bits = x.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    (e, f64::from_bits((bits & MANTISSA) | (1023 << 52)))
+}
+
 /// Converts a mean square to dB, floored.
 pub(crate) fn power_to_db(ms: f64) -> f32 {
     if ms > 0.0 {
@@ -146,8 +186,6 @@ pub struct FeatureExtractor {
     power: Vec<f64>,
     mag: Vec<f64>,
     prev_mag: Vec<f64>,
-    /// `k·sr/N` for every bin.
-    freqs: Vec<f64>,
     /// `k` for every bin, as f64 (the high-frequency-content weight).
     bin_index: Vec<f64>,
     /// Bin index ranges of the bands.
@@ -189,7 +227,6 @@ impl FeatureExtractor {
             power: vec![0.0; bins],
             mag: vec![0.0; bins],
             prev_mag: vec![0.0; bins],
-            freqs: (0..bins).map(|k| k as f64 * sr / n).collect(),
             bin_index: (0..bins).map(|k| k as f64).collect(),
             band_bins,
         }
@@ -269,8 +306,11 @@ impl FeatureExtractor {
         // Every reduction below keeps LANES independent partial sums: a single f64
         // accumulator is a serial chain of additions (4 cycles each), which dominated the
         // frame. The result differs from a sequential sum only by rounding (~1e-16).
+        // Frequencies enter as bin numbers k (f = k·bin_hz), scaled once at the end, and the
+        // bandwidth comes from the moments Σ S·k and Σ S·k², so one pass reads every bin.
         let mut sum_mag = [0.0f64; LANES];
-        let mut sum_fmag = [0.0f64; LANES];
+        let mut sum_kmag = [0.0f64; LANES];
+        let mut sum_k2mag = [0.0f64; LANES];
         let mut hfc = [0.0f64; LANES];
         let mut flux = [0.0f64; LANES];
         let mut sum_pow = [0.0f64; LANES];
@@ -278,58 +318,48 @@ impl FeatureExtractor {
             let mut m = self.mag.chunks_exact(LANES);
             let mut q = self.prev_mag.chunks_exact(LANES);
             let mut p = self.power.chunks_exact(LANES);
-            let mut f = self.freqs.chunks_exact(LANES);
             let mut kk = self.bin_index.chunks_exact(LANES);
-            for ((((m, q), p), f), kk) in (&mut m).zip(&mut q).zip(&mut p).zip(&mut f).zip(&mut kk)
-            {
+            for (((m, q), p), kk) in (&mut m).zip(&mut q).zip(&mut p).zip(&mut kk) {
                 for l in 0..LANES {
+                    let km = kk[l] * m[l];
                     sum_mag[l] += m[l];
-                    sum_fmag[l] += f[l] * m[l];
+                    sum_kmag[l] += km;
+                    sum_k2mag[l] += kk[l] * km;
                     hfc[l] += kk[l] * p[l];
                     flux[l] += (m[l] - q[l]).max(0.0);
                     sum_pow[l] += p[l];
                 }
             }
             let rest = m.remainder().iter().zip(q.remainder()).zip(p.remainder());
-            for (((&m, &q), &p), (&f, &kk)) in rest.zip(f.remainder().iter().zip(kk.remainder())) {
+            for (((&m, &q), &p), &kk) in rest.zip(kk.remainder()) {
+                let km = kk * m;
                 sum_mag[0] += m;
-                sum_fmag[0] += f * m;
+                sum_kmag[0] += km;
+                sum_k2mag[0] += kk * km;
                 hfc[0] += kk * p;
                 flux[0] += (m - q).max(0.0);
                 sum_pow[0] += p;
             }
         }
         let sum_mag: f64 = sum_mag.iter().sum();
-        let sum_fmag: f64 = sum_fmag.iter().sum();
+        let sum_kmag: f64 = sum_kmag.iter().sum();
+        let sum_k2mag: f64 = sum_k2mag.iter().sum();
         let hfc: f64 = hfc.iter().sum();
         let flux: f64 = flux.iter().sum();
         let sum_pow_all: f64 = sum_pow.iter().sum();
         std::mem::swap(&mut self.mag, &mut self.prev_mag);
         let mag = &self.prev_mag;
 
-        // librosa's util.normalize leaves an all-zero column as zeros: centroid 0.
-        let centroid = if sum_mag > 0.0 {
-            sum_fmag / sum_mag
+        // librosa's util.normalize leaves an all-zero column as zeros: centroid 0, and so
+        // bandwidth 0.
+        let (centroid, bandwidth) = if sum_mag > 0.0 {
+            let c = sum_kmag / sum_mag;
+            // Σ S·(k − c)² / Σ S = Σ S·k² / Σ S − c². In f64 the cancellation costs at most
+            // log10(c²/bw²) ≲ 5 of 16 digits; rounding can still leave a hair below zero.
+            let var = (sum_k2mag / sum_mag - c * c).max(0.0);
+            (c * bin_hz, var.sqrt() * bin_hz)
         } else {
-            0.0
-        };
-        let bandwidth = if sum_mag > 0.0 {
-            let mut acc = [0.0f64; LANES];
-            let mut m = mag.chunks_exact(LANES);
-            let mut f = self.freqs.chunks_exact(LANES);
-            for (m, f) in (&mut m).zip(&mut f) {
-                for l in 0..LANES {
-                    let d = f[l] - centroid;
-                    acc[l] += m[l] * d * d;
-                }
-            }
-            for (&m, &f) in m.remainder().iter().zip(f.remainder()) {
-                let d = f - centroid;
-                acc[0] += m * d * d;
-            }
-            (acc.iter().sum::<f64>() / sum_mag).sqrt()
-        } else {
-            0.0
+            (0.0, 0.0)
         };
         // Roll-off: find the block of LANES bins where the running sum crosses the threshold
         // from whole-block sums, then walk that block bin by bin.
@@ -354,11 +384,15 @@ impl FeatureExtractor {
             }
         }
         let flatness = {
-            // Products of LOG_BLOCK clamped powers stay in f64's range, so one `ln` per block;
-            // the block is multiplied as LANES interleaved partial products.
-            let mut log_sum = 0.0;
+            // Products of LOG_BLOCK clamped powers stay in f64's range; each block's product
+            // is split into its binary exponent (summed as an integer) and its mantissa in
+            // [1, 2) (multiplied on), so the whole geometric mean costs one `ln`. The block
+            // is multiplied as LANES interleaved partial products.
+            let mut exp_sum = 0i64;
+            let mut mant = 1.0f64;
+            let mut log_rest = 0.0f64;
             let mut arith = [0.0f64; LANES];
-            for block in self.power.chunks(LOG_BLOCK) {
+            for (i, block) in self.power.chunks(LOG_BLOCK).enumerate() {
                 let mut prod = [1.0f64; LANES];
                 let mut lanes = block.chunks_exact(LANES);
                 for c in &mut lanes {
@@ -373,46 +407,55 @@ impl FeatureExtractor {
                     prod[0] *= p;
                     arith[0] += p;
                 }
-                log_sum += (prod[0] * prod[1] * prod[2] * prod[3]).ln();
+                let block_prod = prod[0] * prod[1] * prod[2] * prod[3];
+                let (e, m) = split_exponent(block_prod);
+                exp_sum += e;
+                mant *= m;
+                // The mantissa product grows by < 2 per block: fold it back every 512 bins.
+                if i % 32 == 31 {
+                    let (e, m) = split_exponent(mant);
+                    exp_sum += e;
+                    mant = m;
+                }
+                if !block_prod.is_normal() {
+                    // Out of range (non-finite samples far outside [-1, 1]): keep the
+                    // plain logarithm's inf/NaN.
+                    log_rest += block_prod.ln();
+                }
             }
+            let log_sum = mant.ln() + exp_sum as f64 * std::f64::consts::LN_2 + log_rest;
             let bins = bins as f64;
             (log_sum / bins).exp() / (arith.iter().sum::<f64>() / bins)
         };
 
         // One-sided power normalised so a band's figure is the mean square of the windowed
-        // frame relative to the window's own mean square (Parseval).
+        // frame relative to the window's own mean square (Parseval). DC and (for even N)
+        // Nyquist appear once in the two-sided spectrum, every other bin twice.
         let scale = 1.0 / (nf * nf * self.window_norm);
-        let one_sided = |k: usize| -> f64 {
-            if k == 0 || (n.is_multiple_of(2) && k == n / 2) {
-                1.0
-            } else {
-                2.0
-            }
-        };
+        let nyquist = n.is_multiple_of(2).then_some(n / 2);
         let mut total = 2.0 * sum_pow_all - self.power.first().copied().unwrap_or(0.0);
-        if n.is_multiple_of(2) {
+        if nyquist.is_some() {
             total -= self.power.last().copied().unwrap_or(0.0);
         }
         let mut bands_db = [DB_FLOOR; 6];
         for (slot, &(lo, hi)) in bands_db.iter_mut().zip(&self.band_bins) {
-            let mut e = 0.0;
-            for k in lo..hi {
-                e += one_sided(k) * self.power[k];
+            let mut e = 2.0 * sum_lanes(&self.power[lo..hi]);
+            if lo == 0 && hi > 0 {
+                e -= self.power[0];
+            }
+            if nyquist.is_some_and(|k| lo <= k && k < hi) {
+                e -= self.power[n / 2];
             }
             *slot = power_to_db(e * scale);
         }
         // Tone detection looks only above the lowest band edge: rumble and 1/f noise pile
-        // their power into the first bins, which is not a beep.
+        // their power into the first bins, which is not a beep. The strongest bin is the
+        // first one holding the maximum, found from a lane-wise maximum and then its position.
         let base = self.band_bins[0].0.min(bins);
-        let mut max_bin = base;
-        let mut max_pow = self.power.get(base).copied().unwrap_or(0.0);
+        let above = &self.power[base..];
+        let max_pow = lane_max(above);
+        let max_bin = base + above.iter().position(|&p| p == max_pow).unwrap_or(0);
         let below_base: f64 = self.power[..base].iter().sum();
-        for (k, &p) in self.power.iter().enumerate().skip(base + 1) {
-            if p > max_pow {
-                max_pow = p;
-                max_bin = k;
-            }
-        }
         let lo = max_bin.saturating_sub(2).max(base);
         let hi = (max_bin + 3).min(bins);
         let peak_pow: f64 = self.power[lo..hi].iter().sum();

@@ -42,6 +42,61 @@ pub struct Yin {
     scratch: Vec<Complex<f32>>,
     /// `prefix[i] = Σ_{j<i} x_j²`, in f64 so energy differences keep their precision.
     prefix: Vec<f64>,
+    /// Running sums of the difference function, `running[τ − 1] = Σ_{1..=τ} d`.
+    running: Vec<f64>,
+}
+
+/// Independent chains in [`prefix_sum_in_place`].
+const CHAINS: usize = 4;
+
+/// Replaces `x` by its inclusive prefix sums. The slice is cut into `CHAINS` runs summed
+/// side by side (one chain of dependent additions would take 4 cycles per element), then each
+/// run is shifted by the total of the runs before it. The result differs from a sequential
+/// sum only by rounding.
+fn prefix_sum_in_place(x: &mut [f64]) {
+    let run = x.len() / CHAINS;
+    if run == 0 {
+        let mut acc = 0.0;
+        for v in x.iter_mut() {
+            acc += *v;
+            *v = acc;
+        }
+        return;
+    }
+    let (body, tail) = x.split_at_mut(run * CHAINS);
+    {
+        let (a, rest) = body.split_at_mut(run);
+        let (b, rest) = rest.split_at_mut(run);
+        let (c, d) = rest.split_at_mut(run);
+        let mut acc = [0.0f64; CHAINS];
+        for (((a, b), c), d) in a
+            .iter_mut()
+            .zip(b.iter_mut())
+            .zip(c.iter_mut())
+            .zip(d.iter_mut())
+        {
+            acc[0] += *a;
+            *a = acc[0];
+            acc[1] += *b;
+            *b = acc[1];
+            acc[2] += *c;
+            *c = acc[2];
+            acc[3] += *d;
+            *d = acc[3];
+        }
+    }
+    let mut offset = body[run - 1];
+    for chunk in body.chunks_exact_mut(run).skip(1) {
+        let total = chunk[run - 1];
+        for v in chunk.iter_mut() {
+            *v += offset;
+        }
+        offset += total;
+    }
+    for v in tail.iter_mut() {
+        offset += *v;
+        *v = offset;
+    }
 }
 
 impl std::fmt::Debug for Yin {
@@ -105,6 +160,7 @@ impl Yin {
             spec_b: fwd.make_output_vec(),
             scratch: vec![Complex::new(0.0, 0.0); scratch_len],
             prefix: vec![0.0; n + 1],
+            running: vec![0.0; tau_max + 2],
             fwd,
             inv,
         }
@@ -114,12 +170,11 @@ impl Yin {
     /// `w + last == frame_len`). Returns false if an FFT refused its buffers.
     fn difference(&mut self, x: &[f32], w: usize, last: usize) -> bool {
         let n = self.frame_len;
-        let mut acc = 0.0f64;
         self.prefix[0] = 0.0;
         for (p, &v) in self.prefix[1..].iter_mut().zip(x) {
-            acc += f64::from(v) * f64::from(v);
-            *p = acc;
+            *p = f64::from(v) * f64::from(v);
         }
+        prefix_sum_in_place(&mut self.prefix[1..]);
         self.time.copy_from_slice(x);
         if self
             .fwd
@@ -159,11 +214,17 @@ impl Yin {
         }
         let scale = 1.0 / n as f64;
         let e0 = self.prefix[w];
-        for tau in 1..=last {
-            let e_tau = self.prefix[tau + w] - self.prefix[tau];
-            let r = f64::from(self.time[tau]) * scale;
+        // Slices rather than indices, so the loop has no bounds checks and vectorises.
+        let ends = &self.prefix[1 + w..=last + w];
+        let starts = &self.prefix[1..=last];
+        let lags = self.diff[1..=last]
+            .iter_mut()
+            .zip(&self.time[1..=last])
+            .zip(ends.iter().zip(starts));
+        for ((d, &r), (&end, &start)) in lags {
+            let r = f64::from(r) * scale;
             // Rounding in the f32 correlation can push a perfect match a hair below zero.
-            self.diff[tau] = (e0 + e_tau - 2.0 * r).max(0.0);
+            *d = (e0 + (end - start) - 2.0 * r).max(0.0);
         }
         true
     }
@@ -182,20 +243,21 @@ impl Yin {
         if !self.difference(frame, w, last) {
             return None;
         }
-        // Cumulative mean normalisation, in place.
-        let mut running = 0.0;
-        let mut any = false;
-        for tau in 1..=last {
-            running += self.diff[tau];
-            if running > 0.0 {
-                self.diff[tau] *= tau as f64 / running;
-                any = true;
-            } else {
-                self.diff[tau] = 1.0;
-            }
-        }
-        if !any {
+        // Cumulative mean normalisation: the running sums come from a prefix sum in
+        // independent chains, then every lag is normalised independently (vectorised).
+        self.running[..last].copy_from_slice(&self.diff[1..=last]);
+        prefix_sum_in_place(&mut self.running[..last]);
+        // d ≥ 0, so the running sum only grows: some lag has a positive sum iff the last does.
+        if self.running[last - 1].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return None;
+        }
+        for (tau, (d, &run)) in self.diff[1..=last]
+            .iter_mut()
+            .zip(&self.running[..last])
+            .enumerate()
+        {
+            let norm = *d * ((tau + 1) as f64 / run);
+            *d = if run > 0.0 { norm } else { 1.0 };
         }
         let d = &self.diff;
         let mut best = None;
@@ -237,5 +299,24 @@ impl Yin {
             f0_hz: (self.sample_rate / refined) as f32,
             confidence: (1.0 - d[tau]).clamp(0.0, 1.0) as f32,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_sum_in_place;
+
+    #[test]
+    fn prefix_sums_match_a_sequential_sum() {
+        for len in 0..40 {
+            let x: Vec<f64> = (0..len).map(|i| (i * 7 % 5) as f64 + 0.25).collect();
+            let mut got = x.clone();
+            prefix_sum_in_place(&mut got);
+            let mut acc = 0.0;
+            for (i, (&v, &g)) in x.iter().zip(&got).enumerate() {
+                acc += v;
+                assert_eq!(g, acc, "length {len}, index {i}");
+            }
+        }
     }
 }
