@@ -4,8 +4,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
-# Debian packages the build and the tests need (espeak-ng renders speech for the audio tests).
-APT_PACKAGES := pkg-config python3 python3-pip espeak-ng
+# Debian packages the build and the tests need (espeak-ng renders speech for the audio tests;
+# parallel is GNU parallel, the engine tests/recipe.rs runs the sharding recipe on).
+APT_PACKAGES := pkg-config python3 python3-pip espeak-ng parallel
 OUT ?= out
 
 .PHONY: run test deps apt-deps py-deps build lint bench golden clean
