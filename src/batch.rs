@@ -13,8 +13,10 @@
 //! earlier one; the manifest is compacted to one line per path at the start and at the end of
 //! every run. Only one batch may write to an output directory at a time.
 
+pub mod report;
+
 use crate::extract::{extract_file, ExtractOptions};
-use crate::fsio::{self, FsError, Input};
+use crate::fsio::{self, FsError, Input, Skipped};
 use crate::jsonld::ContextMode;
 use crate::media::{sniff_file, MediaKind};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+pub use report::{LogFormat, ProgressMode, ReportOptions};
 
 /// File name of the manifest inside the output directory.
 pub const MANIFEST_NAME: &str = "index.ndjson";
@@ -76,6 +80,8 @@ pub struct BatchOptions {
     /// The part of the inputs this run does; it only names the manifest, the plan must
     /// already be filtered with [`Plan::retain_shard`].
     pub shard: Option<Shard>,
+    /// Progress, log format and summary.
+    pub report: ReportOptions,
 }
 
 /// Final state of one input in the manifest.
@@ -86,7 +92,7 @@ pub enum Status {
     Ok,
     /// No output, or (for a damaged audio stream) a partial one; `code` says why.
     Error,
-    /// Not processed: not a media file.
+    /// Not processed: not a media file, a symbolic link not followed or a special file.
     Skipped,
 }
 
@@ -182,25 +188,31 @@ pub struct Plan {
     pub inputs: Vec<Input>,
     /// Files found by walking a directory that are neither image nor audio.
     pub not_media: Vec<Input>,
+    /// Entries found by walking that are not regular files to open (links not followed,
+    /// FIFOs, sockets, devices).
+    pub skipped: Vec<Skipped>,
     /// Arguments that could not be read.
     pub walk_errors: Vec<FsError>,
 }
 
-/// Expands `paths` and sorts the files found. Files named on the command line are always
-/// attempted, so a mislabelled file gets a clear error; files found by walking a directory
-/// are sniffed and non-media set aside.
-pub fn plan(paths: &[PathBuf]) -> Plan {
-    let (candidates, walk_errors) = fsio::expand(paths);
+/// Expands `paths` (walking directories as `walk` says) and sorts the files found. Files
+/// named on the command line are always attempted, so a mislabelled file gets a clear error;
+/// files found by walking a directory are sniffed and non-media set aside. A file that
+/// cannot even be opened for sniffing stays an input, so that it gets an error line and an
+/// `error` manifest line instead of passing for a non-media file.
+pub fn plan(paths: &[PathBuf], walk: &fsio::Walk) -> Plan {
+    let found = fsio::expand(paths, walk);
     let mut plan = Plan {
-        walk_errors,
+        walk_errors: found.errors,
+        skipped: found.skipped,
         ..Plan::default()
     };
-    for input in candidates {
+    for input in found.inputs {
         let named = paths.iter().any(|p| p == &input.path);
         if named
             || matches!(
                 sniff_file(&input.path),
-                Ok(MediaKind::Image | MediaKind::Audio)
+                Ok(MediaKind::Image | MediaKind::Audio) | Err(_)
             )
         {
             plan.inputs.push(input);
@@ -265,6 +277,7 @@ impl Plan {
     pub fn retain_shard(&mut self, shard: &Shard) {
         self.inputs.retain(|i| shard.contains(i));
         self.not_media.retain(|i| shard.contains(i));
+        self.skipped.retain(|s| shard.contains(&s.input));
     }
 }
 
@@ -293,6 +306,8 @@ pub struct Summary {
     pub up_to_date: usize,
     /// Files skipped because they are not media.
     pub not_media: usize,
+    /// Walked entries skipped as links not followed or special files.
+    pub skipped: usize,
     /// Input bytes processed (up-to-date inputs excluded).
     pub bytes: u64,
     /// Wall time of the run.
@@ -304,9 +319,18 @@ pub struct Summary {
 impl Summary {
     /// The stderr report: counts, throughput and the slowest files.
     pub fn report(&self, out: Option<&Path>) -> String {
+        // Only mentioned when there are some, so the usual line stays short.
+        let links = if self.skipped > 0 {
+            format!(
+                ", {} skipped (links not followed, special files)",
+                self.skipped
+            )
+        } else {
+            String::new()
+        };
         let mut s = match out {
             Some(out) => format!(
-                "mmprompt: {} written to {}, {} failed, {} skipped (not media), {} skipped (up to date)\n",
+                "mmprompt: {} written to {}, {} failed, {} skipped (not media){links}, {} skipped (up to date)\n",
                 self.ok,
                 out.display(),
                 self.failed,
@@ -314,7 +338,7 @@ impl Summary {
                 self.up_to_date
             ),
             None => format!(
-                "mmprompt: {} ok, {} failed, {} skipped (not media)\n",
+                "mmprompt: {} ok, {} failed, {} skipped (not media){links}\n",
                 self.ok, self.failed, self.not_media
             ),
         };
@@ -482,6 +506,7 @@ struct Done {
 /// Shared, read-only state of a run.
 struct Ctx<'a> {
     options: &'a BatchOptions,
+    reporter: &'a report::Reporter,
     params: String,
     previous: HashMap<String, ManifestLine>,
 }
@@ -542,11 +567,23 @@ pub fn run(
         }
     };
 
+    // Sizes only feed the bar's rate and ETA; the lines and the summary count what was read.
+    let total_bytes = if options.report.progress == ProgressMode::Bar {
+        plan.inputs
+            .iter()
+            .map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
+            .sum()
+    } else {
+        0
+    };
+    let reporter = report::Reporter::new(options.report, plan.inputs.len(), total_bytes);
     let mut failed = 0;
     for e in &plan.walk_errors {
-        eprintln!("mmprompt: error: {e}");
+        let path = e.path.to_string_lossy().into_owned();
+        reporter.error(&path, e.code(), &e.to_string());
+        reporter.count_failure();
         failed += 1;
-        let mut line = ManifestLine::new(e.path.to_string_lossy().into_owned(), Status::Error);
+        let mut line = ManifestLine::new(path, Status::Error);
         line.code = Some(e.code().to_owned());
         line.message = Some(e.to_string());
         append(&line);
@@ -557,9 +594,19 @@ pub fn run(
         line.code = Some("not_media".to_owned());
         append(&line);
     }
+    for skipped in &plan.skipped {
+        let mut line = ManifestLine::new(
+            skipped.input.path.to_string_lossy().into_owned(),
+            Status::Skipped,
+        );
+        line.code = Some(skipped.reason.code().to_owned());
+        line.message = Some(skipped.reason.message().to_owned());
+        append(&line);
+    }
 
     let ctx = Ctx {
         options,
+        reporter: &reporter,
         params,
         previous,
     };
@@ -590,6 +637,7 @@ pub fn run(
             line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             append(line);
         }
+        reporter.file_done(done.bytes, matches!(done.outcome, Outcome::Failed));
         if options.out.is_none() {
             if let Ok(mut p) = printer.lock() {
                 if let Err(e) = p.finish(i, done.print.take()) {
@@ -630,15 +678,18 @@ pub fn run(
     t.times
         .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     t.times.truncate(3);
-    Ok(Summary {
+    let summary = Summary {
         ok: t.ok,
         failed: failed + t.failed,
         up_to_date: t.up_to_date,
         not_media: plan.not_media.len(),
+        skipped: plan.skipped.len(),
         bytes: t.bytes,
         elapsed: start.elapsed(),
         slowest: t.times,
-    })
+    };
+    reporter.finish(&summary, options.out.as_deref());
+    Ok(summary)
 }
 
 fn kind_name(kind: MediaKind) -> &'static str {
@@ -659,7 +710,7 @@ fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
     line.params = Some(ctx.params.clone());
     line.bytes = Some(bytes);
     let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
-        eprintln!("mmprompt: error: {message}");
+        ctx.reporter.error(&path_str, code, &message);
         line.status = Status::Error;
         line.code = Some(code.to_owned());
         line.message = Some(message);

@@ -1,7 +1,11 @@
-//! Filesystem side of the CLI: walking inputs, mapping inputs to output paths and atomic writes.
+//! Filesystem side of the CLI: walking inputs (with the `ignore` crate's walker, for its
+//! symlink loop detection and hidden-file filter), mapping inputs to output paths and atomic writes.
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::WalkBuilder;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// A filesystem error naming the path.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +23,7 @@ impl FsError {
         match self.kind {
             FsErrorKind::NotFound => "not_found",
             FsErrorKind::ReadDir(_) => "io",
+            FsErrorKind::Loop(_) => "symlink_loop",
             FsErrorKind::Write(_) => "write",
         }
     }
@@ -33,6 +38,9 @@ pub enum FsErrorKind {
     /// A directory could not be listed.
     #[error("cannot read directory: {0}")]
     ReadDir(std::io::Error),
+    /// Following a symbolic link leads back to a directory above it.
+    #[error("symbolic link loop: leads back to {}", .0.display())]
+    Loop(PathBuf),
     /// Writing an output failed.
     #[error("cannot write output: {0}")]
     Write(std::io::Error),
@@ -63,64 +71,260 @@ fn output_prefix(arg: &Path) -> PathBuf {
     }
 }
 
-/// Expands command-line paths. Directories are walked recursively in sorted order, skipping
-/// hidden entries; a file argument is taken as it is. Errors are returned beside the inputs
-/// so that one bad argument does not stop the others.
-pub fn expand(args: &[PathBuf]) -> (Vec<Input>, Vec<FsError>) {
-    let mut inputs = Vec::new();
-    let mut errors = Vec::new();
+/// How directory arguments are walked (`--hidden`, `--follow-symlinks`, `--include`,
+/// `--exclude`).
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Also take hidden entries (names starting with `.`) found below a directory argument.
+    pub hidden: bool,
+    /// Follow symbolic links found while walking, with loop detection.
+    pub follow_symlinks: bool,
+    /// Globs; when any is given, only walked files matching one of them are taken.
+    pub include: Vec<String>,
+    /// Globs; walked files and directories matching one of them are left out entirely.
+    pub exclude: Vec<String>,
+}
+
+/// An `--include` or `--exclude` pattern that is not a valid glob.
+#[derive(Debug, thiserror::Error)]
+#[error("bad glob '{pattern}': {source}")]
+pub struct PatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// Why it does not parse.
+    #[source]
+    pub source: globset::Error,
+}
+
+/// [`WalkOptions`] with the globs compiled, ready for [`expand`].
+#[derive(Debug, Clone)]
+pub struct Walk {
+    hidden: bool,
+    follow_symlinks: bool,
+    include: Option<Arc<GlobSet>>,
+    exclude: Arc<GlobSet>,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            hidden: false,
+            follow_symlinks: false,
+            include: None,
+            exclude: Arc::new(GlobSet::empty()),
+        }
+    }
+}
+
+fn glob_set(patterns: &[String]) -> Result<GlobSet, PatternError> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        // A leading `./` is how people often write a path relative to the argument; the
+        // relative paths matched never have it.
+        let bare = pattern.strip_prefix("./").unwrap_or(pattern);
+        let glob = Glob::new(bare).map_err(|source| PatternError {
+            pattern: pattern.clone(),
+            source,
+        })?;
+        set.add(glob);
+    }
+    set.build().map_err(|source| PatternError {
+        pattern: patterns.join(" "),
+        source,
+    })
+}
+
+impl Walk {
+    /// Compiles the globs of `options`.
+    pub fn new(options: &WalkOptions) -> Result<Self, PatternError> {
+        let include = if options.include.is_empty() {
+            None
+        } else {
+            Some(Arc::new(glob_set(&options.include)?))
+        };
+        Ok(Self {
+            hidden: options.hidden,
+            follow_symlinks: options.follow_symlinks,
+            include,
+            exclude: Arc::new(glob_set(&options.exclude)?),
+        })
+    }
+}
+
+/// Why a walked entry is recorded as skipped rather than taken as an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A symbolic link, and `--follow-symlinks` was not given.
+    Symlink,
+    /// Not a regular file: a FIFO, socket or device, which could block or never end.
+    NotFile,
+}
+
+impl SkipReason {
+    /// A stable machine-readable name, as the batch manifest records it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Symlink => "symlink",
+            Self::NotFile => "not_file",
+        }
+    }
+
+    /// Why, for people.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Symlink => "symbolic link not followed (use --follow-symlinks)",
+            Self::NotFile => "not a regular file",
+        }
+    }
+}
+
+/// A walked entry that is not an input, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry.
+    pub input: Input,
+    /// Why it is not an input.
+    pub reason: SkipReason,
+}
+
+/// What [`expand`] found.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    /// Files to consider, in argument order and, below a directory, sorted by name.
+    pub inputs: Vec<Input>,
+    /// Walked entries set aside (links not followed, special files).
+    pub skipped: Vec<Skipped>,
+    /// Arguments or entries that could not be read, and symlink loops.
+    pub errors: Vec<FsError>,
+}
+
+/// Expands command-line paths. Directories are walked recursively in sorted order as `walk`
+/// says (by default: hidden entries left out, symbolic links not followed but recorded as
+/// skipped, no `.gitignore` rules since a media folder is not a repository); a file argument
+/// is taken as it is, whatever its name. Errors are returned beside the inputs so that one
+/// bad argument or entry does not stop the others.
+pub fn expand(args: &[PathBuf], walk: &Walk) -> Expanded {
+    let mut found = Expanded::default();
     for arg in args {
         let prefix = output_prefix(arg);
         match std::fs::metadata(arg) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => errors.push(FsError {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => found.errors.push(FsError {
                 path: arg.clone(),
                 kind: FsErrorKind::NotFound,
             }),
-            Err(e) => errors.push(FsError {
+            Err(e) => found.errors.push(FsError {
                 path: arg.clone(),
                 kind: FsErrorKind::ReadDir(e),
             }),
-            Ok(m) if m.is_dir() => walk(arg, &prefix, &mut inputs, &mut errors),
-            Ok(_) => inputs.push(Input {
+            Ok(m) if m.is_dir() => walk_dir(arg, &prefix, walk, &mut found),
+            Ok(_) => found.inputs.push(Input {
                 path: arg.clone(),
                 rel: prefix,
             }),
         }
     }
-    (inputs, errors)
+    found
 }
 
-fn walk(dir: &Path, rel: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<FsError>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            errors.push(FsError {
-                path: dir.to_path_buf(),
-                kind: FsErrorKind::ReadDir(e),
-            });
-            return;
-        }
-    };
-    let mut names: Vec<_> = entries.filter_map(Result::ok).collect();
-    names.sort_by_key(|e| e.file_name());
-    for entry in names {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
+/// The path an `ignore` error is about, and the error as ours.
+fn walk_error(root: &Path, err: ignore::Error) -> FsError {
+    let mut path = root.to_path_buf();
+    let mut err = err;
+    loop {
+        err = match err {
+            ignore::Error::WithPath { path: p, err } => {
+                path = p;
+                *err
+            }
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                *err
+            }
+            ignore::Error::Loop { ancestor, child } => {
+                return FsError {
+                    path: child,
+                    kind: FsErrorKind::Loop(ancestor),
+                }
+            }
+            ignore::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return FsError {
+                    path,
+                    kind: FsErrorKind::NotFound,
+                }
+            }
+            ignore::Error::Io(e) => {
+                return FsError {
+                    path,
+                    kind: FsErrorKind::ReadDir(e),
+                }
+            }
+            // Glob and ignore-file errors cannot come from a walk without ignore files;
+            // kept as an I/O error so nothing is lost if that changes.
+            other => {
+                return FsError {
+                    path,
+                    kind: FsErrorKind::ReadDir(std::io::Error::other(other.to_string())),
+                }
+            }
+        };
+    }
+}
+
+fn walk_dir(dir: &Path, prefix: &Path, walk: &Walk, found: &mut Expanded) {
+    let mut builder = WalkBuilder::new(dir);
+    // No .gitignore/.ignore rules and no parent-directory lookups: a media folder is not a
+    // repository, and a file hidden by a stray ignore file would be dropped without a word.
+    builder
+        .standard_filters(false)
+        .hidden(!walk.hidden)
+        .follow_links(walk.follow_symlinks)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    let exclude = Arc::clone(&walk.exclude);
+    let root = dir.to_path_buf();
+    // Pruning here keeps an excluded directory from being read at all.
+    builder.filter_entry(move |e| {
+        e.depth() == 0
+            || e.path()
+                .strip_prefix(&root)
+                .map_or(true, |rel| !exclude.is_match(rel))
+    });
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                found.errors.push(walk_error(dir, e));
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
             continue;
         }
-        let path = entry.path();
-        let child_rel = rel.join(&name);
-        // metadata() follows symlinks, so a link to a file counts as that file.
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => walk(&path, &child_rel, inputs, errors),
-            Ok(_) => inputs.push(Input {
-                path,
-                rel: child_rel,
-            }),
-            Err(e) => errors.push(FsError {
-                path,
-                kind: FsErrorKind::ReadDir(e),
-            }),
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        if ft.is_dir() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        if let Some(include) = &walk.include {
+            if !include.is_match(rel) {
+                continue;
+            }
+        }
+        let input = Input {
+            path: entry.path().to_path_buf(),
+            rel: prefix.join(rel),
+        };
+        // Without following, file_type() is the link's own type.
+        let reason = if ft.is_symlink() {
+            Some(SkipReason::Symlink)
+        } else if !ft.is_file() {
+            Some(SkipReason::NotFile)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => found.skipped.push(Skipped { input, reason }),
+            None => found.inputs.push(input),
         }
     }
 }
@@ -299,13 +503,14 @@ mod tests {
     #[test]
     fn expand_walks_sorted_and_skips_hidden() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["b.png", "a.png", ".hidden.png", "sub/c.png"] {
+        for f in ["b.png", "a.png", ".hidden.png", ".dot/d.png", "sub/c.png"] {
             let p = dir.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"x").unwrap();
         }
-        let (inputs, errors) = expand(&[dir.path().to_path_buf(), dir.path().join("nope")]);
-        let rels: Vec<_> = inputs.iter().map(|i| i.rel.clone()).collect();
+        let args = [dir.path().to_path_buf(), dir.path().join("nope")];
+        let found = expand(&args, &Walk::default());
+        let rels: Vec<_> = found.inputs.iter().map(|i| i.rel.clone()).collect();
         let base = PathBuf::from(dir.path().file_name().unwrap());
         assert_eq!(
             rels,
@@ -315,7 +520,88 @@ mod tests {
                 base.join("sub/c.png")
             ]
         );
-        assert_eq!(errors.len(), 1);
-        assert!(matches!(errors[0].kind, FsErrorKind::NotFound));
+        assert_eq!(found.errors.len(), 1);
+        assert!(matches!(found.errors[0].kind, FsErrorKind::NotFound));
+
+        let hidden = Walk::new(&WalkOptions {
+            hidden: true,
+            ..WalkOptions::default()
+        })
+        .unwrap();
+        let found = expand(&args[..1], &hidden);
+        let rels: Vec<_> = found.inputs.iter().map(|i| i.rel.clone()).collect();
+        assert_eq!(
+            rels,
+            vec![
+                base.join(".dot/d.png"),
+                base.join(".hidden.png"),
+                base.join("a.png"),
+                base.join("b.png"),
+                base.join("sub/c.png")
+            ]
+        );
+    }
+
+    #[test]
+    fn include_and_exclude_match_paths_relative_to_the_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.png", "b.wav", "raw/c.png", "raw/d.wav", "keep/e.png"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let walk = Walk::new(&WalkOptions {
+            include: vec!["*.png".into()],
+            exclude: vec!["./raw".into()],
+            ..WalkOptions::default()
+        })
+        .unwrap();
+        let found = expand(&[dir.path().to_path_buf()], &walk);
+        let paths: Vec<_> = found
+            .inputs
+            .iter()
+            .map(|i| i.path.strip_prefix(dir.path()).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            paths,
+            vec![PathBuf::from("a.png"), PathBuf::from("keep/e.png")]
+        );
+        let bad = Walk::new(&WalkOptions {
+            include: vec!["a[".into()],
+            ..WalkOptions::default()
+        });
+        assert!(bad.is_err_and(|e| e.to_string().contains("a[")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_skipped_unless_followed_and_loops_are_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/a.png"), b"x").unwrap();
+        std::os::unix::fs::symlink("a.png", d.join("sub/link.png")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("sub/loop")).unwrap();
+        let found = expand(&[d.join("sub")], &Walk::default());
+        assert_eq!(found.inputs.len(), 1);
+        assert_eq!(found.skipped.len(), 2);
+        assert!(found
+            .skipped
+            .iter()
+            .all(|s| s.reason == SkipReason::Symlink));
+        assert!(found.errors.is_empty());
+
+        let follow = Walk::new(&WalkOptions {
+            follow_symlinks: true,
+            ..WalkOptions::default()
+        })
+        .unwrap();
+        let found = expand(&[d.join("sub")], &follow);
+        // sub/loop -> d, which holds sub again: the walk sees d/sub/* once more below
+        // sub/loop/sub, whose `loop` entry then leads back to an ancestor.
+        assert!(found.skipped.is_empty());
+        assert_eq!(found.errors.len(), 1, "{:?}", found.errors);
+        assert_eq!(found.errors[0].code(), "symlink_loop");
+        assert!(found.errors[0].to_string().contains("loop"));
     }
 }

@@ -1,15 +1,16 @@
 //! The `mmprompt` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mmprompt::batch::{self, BatchOptions, OutputFormat};
+use mmprompt::batch::{self, BatchOptions, LogFormat, OutputFormat, ProgressMode, ReportOptions};
 use mmprompt::extract::{AudioParams, ExtractOptions};
+use mmprompt::fsio::{Walk, WalkOptions};
 use mmprompt::jsonld::{self, ContextMode};
 use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
 use mmprompt::media::image::DEFAULT_MAX_PIXELS;
 use mmprompt::pipeline::{ImageParams, MinAreaArg};
 use mmprompt::vision::preprocess::{Invert, Threshold};
 use mmprompt::vision::regions::RegionOptions;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +50,8 @@ enum Command {
         mmprompt extract a.png b.png --format text --threshold adaptive:31,5\n\n\
         With --out DIR, input photos/a.png is written to DIR/photos/a.png.jsonld.\n\
         Exit codes: 0 all inputs succeeded, 1 usage error, 2 some inputs failed.")]
-    Extract(ExtractArgs),
+    // Boxed: the flags make this variant far larger than the other.
+    Extract(Box<ExtractArgs>),
     /// Print the JSON Schema of the output, or with --context the JSON-LD context.
     Schema {
         /// Print the JSON-LD context instead of the JSON Schema.
@@ -60,9 +62,37 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct ExtractArgs {
-    /// Image or audio files, or directories (walked recursively; hidden entries skipped).
+    /// Image or audio files, or directories (walked recursively, in name order; hidden
+    /// entries and symbolic links skipped; .gitignore files are not applied).
     #[arg(required_unless_present = "files_from", value_name = "PATH")]
     paths: Vec<PathBuf>,
+
+    /// Also walk hidden files and directories (names starting with `.`).
+    #[arg(long)]
+    hidden: bool,
+
+    /// Follow symbolic links while walking directories; a link loop is reported once, as
+    /// an error naming the link, and not followed.
+    #[arg(long)]
+    follow_symlinks: bool,
+
+    /// Take only walked files whose path relative to the directory argument matches GLOB
+    /// (repeatable; `*` also matches `/`, so `*.png` matches at any depth).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+
+    /// Leave out walked files and directories whose path relative to the directory
+    /// argument matches GLOB (repeatable; wins over --include).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
+    /// No progress and no summary on stderr; error lines are still written.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+
+    /// Format of the error, progress and summary lines on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
 
     /// Also take paths from FILE, one per line; `-` reads them from stdin.
     #[arg(long, value_name = "FILE")]
@@ -168,6 +198,14 @@ enum Format {
     Ndjson,
     /// Compact text lines for prompts.
     Text,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    /// `mmprompt: error: PATH: reason` lines.
+    Text,
+    /// One JSON object per line, with `level` and `event`.
+    Json,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -281,7 +319,16 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
             Err(e) => return usage_error(&format!("--files-from {}: {e}", list.display())),
         }
     }
-    let mut plan = batch::plan(&paths);
+    let walk = match Walk::new(&WalkOptions {
+        hidden: args.hidden,
+        follow_symlinks: args.follow_symlinks,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+    }) {
+        Ok(w) => w,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let mut plan = batch::plan(&paths, &walk);
     if let Some(shard) = &args.shard {
         plan.retain_shard(shard);
     }
@@ -292,6 +339,24 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
             plan.inputs.len()
         ));
     }
+    let log_format = match args.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    // A single input printed to stdout needs no progress or report; a batch does.
+    let is_batch =
+        args.out.is_some() || plan.inputs.len() + plan.not_media.len() + plan.skipped.len() > 1;
+    let report = ReportOptions {
+        format: log_format,
+        progress: if args.quiet || !is_batch {
+            ProgressMode::Off
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines
+        },
+        summary: is_batch && !args.quiet,
+    };
     let batch_options = BatchOptions {
         extract: options,
         format: match args.format {
@@ -306,13 +371,24 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         force: args.force,
         shard: args.shard,
+        report,
     };
     let mut stdout = std::io::stdout();
-    let summary = batch::run(&plan, &batch_options, &mut stdout)?;
-    // A single input printed to stdout needs no report; a batch does.
-    if args.out.is_some() || plan.inputs.len() + plan.not_media.len() > 1 {
-        eprint!("{}", summary.report(args.out.as_deref()));
-    }
+    let summary = match batch::run(&plan, &batch_options, &mut stdout) {
+        Ok(s) => s,
+        Err(e) if log_format == LogFormat::Json => {
+            let e = anyhow::Error::from(e);
+            if is_broken_pipe(&e) {
+                return Ok(EXIT_OK);
+            }
+            eprintln!(
+                "{}",
+                batch::report::fatal_line(log_format, &format!("{e:#}"))
+            );
+            return Ok(EXIT_FAILED);
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(if summary.failed > 0 {
         EXIT_FAILED
     } else {

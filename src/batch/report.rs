@@ -1,0 +1,281 @@
+//! What a batch tells the user while it runs: per-file error lines, progress and the final
+//! summary, all on stderr so stdout stays clean for documents.
+//!
+//! Progress is an `indicatif` bar on a terminal and plain periodic lines otherwise (a log file
+//! or CI output would fill with bar redraws). A line is written whenever another 5 % of the
+//! files is done, or two seconds after the previous one, whichever comes first; the 5 % rule
+//! makes the lines depend on counts alone for small batches (every file of a batch of 20 or
+//! fewer), so tests see them without sleeping.
+//!
+//! With [`LogFormat::Json`] every line is one JSON object (serde_json; no tracing stack for a
+//! handful of line kinds) with `level` and `event` (`error`, `progress`, `summary`), and error
+//! lines carry `path`, `code` and `message` as the manifest does.
+
+use super::Summary;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How log, progress, error and summary lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `mmprompt: error: PATH: reason` and friends, for people.
+    #[default]
+    Text,
+    /// One JSON object per line, for programs.
+    Json,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressMode {
+    /// No progress at all (`--quiet`, or a single input printed to stdout).
+    #[default]
+    Off,
+    /// A live bar (stderr is a terminal).
+    Bar,
+    /// Periodic log lines (stderr is a file or a pipe).
+    Lines,
+}
+
+/// Everything that shapes what a run reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportOptions {
+    /// Line format.
+    pub format: LogFormat,
+    /// Progress display.
+    pub progress: ProgressMode,
+    /// Whether to write the summary at the end (errors are always written).
+    pub summary: bool,
+}
+
+/// Fraction of the files between two progress lines, as a divisor (5 %).
+const LINE_STEPS: usize = 20;
+/// Longest time between two progress lines.
+const LINE_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Debug)]
+struct State {
+    done: usize,
+    failed: usize,
+    bytes: u64,
+    last_step: usize,
+    last_line: Instant,
+}
+
+/// Writes the lines of one run; shared by the workers.
+#[derive(Debug)]
+pub struct Reporter {
+    options: ReportOptions,
+    total_files: usize,
+    total_bytes: u64,
+    start: Instant,
+    bar: Option<ProgressBar>,
+    state: Mutex<State>,
+}
+
+/// Writes one line to stderr. A closed stderr leaves nobody to tell, so failures are ignored.
+fn write_line(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+fn json_line(mut value: Value) -> String {
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("target".into(), json!("mmprompt"));
+    }
+    value.to_string()
+}
+
+impl Reporter {
+    /// A reporter for `total_files` inputs holding `total_bytes` (the bar's rate and ETA are
+    /// in bytes, since file sizes vary far more than per-byte cost).
+    pub fn new(options: ReportOptions, total_files: usize, total_bytes: u64) -> Self {
+        let bar = (options.progress == ProgressMode::Bar).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+            // The template is a constant, so this only falls back if indicatif changes it.
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {msg} {binary_bytes_per_sec} ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(format!("0/{total_files} files, 0 failed"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self {
+            options,
+            total_files,
+            total_bytes,
+            start: Instant::now(),
+            bar,
+            state: Mutex::new(State {
+                done: 0,
+                failed: 0,
+                bytes: 0,
+                last_step: 0,
+                last_line: Instant::now(),
+            }),
+        }
+    }
+
+    /// Writes a line above the bar, if there is one, so the bar is redrawn below it.
+    fn emit(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| write_line(line)),
+            None => write_line(line),
+        }
+    }
+
+    /// An error about `path`; `message` already names the path (it is what the manifest
+    /// records), `code` is the manifest's code. Written even with `--quiet`.
+    pub fn error(&self, path: &str, code: &str, message: &str) {
+        let line = match self.options.format {
+            LogFormat::Text => format!("mmprompt: error: {message}"),
+            LogFormat::Json => json_line(json!({
+                "level": "error",
+                "event": "error",
+                "path": path,
+                "code": code,
+                "message": message,
+            })),
+        };
+        self.emit(&line);
+    }
+
+    /// Counts an error found before the run (a bad argument) in the live failure count.
+    pub fn count_failure(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.failed += 1;
+        }
+    }
+
+    /// One input finished (`bytes` read, `failed` or not).
+    pub fn file_done(&self, bytes: u64, failed: bool) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        s.done += 1;
+        s.bytes += bytes;
+        if failed {
+            s.failed += 1;
+        }
+        match self.options.progress {
+            ProgressMode::Off => {}
+            ProgressMode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(bytes);
+                    bar.set_message(format!(
+                        "{}/{} files, {} failed",
+                        s.done, self.total_files, s.failed
+                    ));
+                }
+            }
+            ProgressMode::Lines => {
+                let step = s.done * LINE_STEPS / self.total_files.max(1);
+                if step > s.last_step || s.last_line.elapsed() >= LINE_INTERVAL {
+                    s.last_step = step;
+                    s.last_line = Instant::now();
+                    let line = self.progress_line(&s);
+                    // Under the lock, so lines leave in count order.
+                    self.emit(&line);
+                }
+            }
+        }
+    }
+
+    fn progress_line(&self, s: &State) -> String {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = s.bytes as f64 / secs;
+        let left = self.total_bytes.saturating_sub(s.bytes) as f64;
+        // Unknown until something has been read.
+        let eta = (rate > 0.0).then(|| left / rate);
+        let pct = 100 * s.done / self.total_files.max(1);
+        match self.options.format {
+            LogFormat::Text => format!(
+                "mmprompt: progress: {}/{} files ({pct}%), {} failed, {:.2} MB/s, ETA {}",
+                s.done,
+                self.total_files,
+                s.failed,
+                rate / 1e6,
+                eta.map_or_else(|| "?".to_owned(), |e| format!("{e:.0} s"))
+            ),
+            LogFormat::Json => json_line(json!({
+                "level": "info",
+                "event": "progress",
+                "done": s.done,
+                "total": self.total_files,
+                "failed": s.failed,
+                "bytesPerSecond": rate.round(),
+                "etaSeconds": eta.map(f64::round),
+            })),
+        }
+    }
+
+    /// Clears the bar and, unless quiet, writes the summary of the run.
+    pub fn finish(&self, summary: &Summary, out: Option<&Path>) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if !self.options.summary {
+            return;
+        }
+        match self.options.format {
+            LogFormat::Text => {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(summary.report(out).as_bytes());
+            }
+            LogFormat::Json => {
+                let secs = summary.elapsed.as_secs_f64().max(1e-9);
+                let processed = summary.ok + summary.failed;
+                let slowest: Vec<Value> = summary
+                    .slowest
+                    .iter()
+                    .map(|(p, d)| json!({"path": p, "ms": d.as_millis() as u64}))
+                    .collect();
+                write_line(&json_line(json!({
+                    "level": "info",
+                    "event": "summary",
+                    "out": out.map(|o| o.to_string_lossy().into_owned()),
+                    "ok": summary.ok,
+                    "failed": summary.failed,
+                    "notMedia": summary.not_media,
+                    "skipped": summary.skipped,
+                    "upToDate": summary.up_to_date,
+                    "bytes": summary.bytes,
+                    "elapsedMs": summary.elapsed.as_millis() as u64,
+                    "filesPerSecond": processed as f64 / secs,
+                    "slowest": slowest,
+                })));
+            }
+        }
+    }
+}
+
+impl Drop for Reporter {
+    /// A run ended by a fatal error never reaches [`Reporter::finish`]; the bar must not be
+    /// left on screen above the error message.
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            if !bar.is_finished() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// A line for an error that ended the whole run, in `format`.
+pub fn fatal_line(format: LogFormat, message: &str) -> String {
+    match format {
+        LogFormat::Text => format!("mmprompt: error: {message}"),
+        LogFormat::Json => json_line(json!({
+            "level": "error",
+            "event": "fatal",
+            "message": message,
+        })),
+    }
+}
