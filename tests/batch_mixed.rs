@@ -59,11 +59,17 @@ fn build(name: &str) -> PathBuf {
         std::fs::create_dir_all(m.join(d)).unwrap();
     }
     let good = shapes_png(1);
-    let tone = audio_signals::raw_wav(1, 16_000, 16, 1, 32_000, &audio_signals::pcm16(1.0, 16_000));
+    let pcm = audio_signals::pcm16(1.0, 16_000);
+    let tone = audio_signals::raw_wav(1, 16_000, 16, 1, pcm.len() as u32, &pcm);
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("good.png", good.clone()),
         ("sub/deeper/nested.png", shapes_png(2)),
         ("sub/tone.wav", tone),
+        // The header claims three times the data: a partial document plus an error.
+        (
+            "sub/truncated.wav",
+            audio_signals::raw_wav(1, 16_000, 16, 1, pcm.len() as u32 * 3, &pcm),
+        ),
         // Half a PNG: sniffed as an image, fails to decode.
         ("corrupt.png", good[..good.len() / 2].to_vec()),
         // A WAV header over garbage that claims an unsupported codec.
@@ -181,7 +187,7 @@ fn check(name: &str, extra: &[&str], expected: &Expected) -> (PathBuf, Output) {
         // ok always has an output; an error has one only when it is a partial result.
         assert_eq!(
             l.output.is_some(),
-            l.status == Status::Ok || l.code.as_deref() == Some("partial"),
+            l.status == Status::Ok || l.path == PARTIAL,
             "{l:?}"
         );
     }
@@ -189,11 +195,15 @@ fn check(name: &str, extra: &[&str], expected: &Expected) -> (PathBuf, Output) {
     (base, out)
 }
 
-/// The outcome every variant shares for the files it sees.
-const GOOD: [(&str, Status, Option<&str>); 3] = [
+/// The input whose error line comes with a (partial) output.
+const PARTIAL: &str = "media/sub/truncated.wav";
+
+/// The outcome every variant that walks `sub` shares.
+const GOOD: [(&str, Status, Option<&str>); 4] = [
     ("good.png", Status::Ok, None),
     ("sub/deeper/nested.png", Status::Ok, None),
     ("sub/tone.wav", Status::Ok, None),
+    ("sub/truncated.wav", Status::Error, Some("truncated")),
 ];
 
 fn with_good(rest: &[(&str, Status, Option<&str>)]) -> Expected {
@@ -314,7 +324,12 @@ fn json_log_lines_parse_and_name_the_failed_files() {
     let named: BTreeSet<&str> = errors.iter().filter_map(|v| v["path"].as_str()).collect();
     assert_eq!(
         named,
-        BTreeSet::from(["media/corrupt.png", "media/corrupt.wav", "media/locked.png"]),
+        BTreeSet::from([
+            "media/corrupt.png",
+            "media/corrupt.wav",
+            "media/locked.png",
+            PARTIAL
+        ]),
         "{err}"
     );
     for e in &errors {
@@ -326,7 +341,7 @@ fn json_log_lines_parse_and_name_the_failed_files() {
     assert!(progress.iter().any(|p| p["done"] == p["total"]), "{err}");
     let summary = events("summary");
     assert_eq!(summary.len(), 1, "{err}");
-    assert_eq!(summary[0]["failed"], 3);
+    assert_eq!(summary[0]["failed"], 4);
     assert_eq!(summary[0]["ok"], 3);
 }
 
@@ -337,7 +352,7 @@ fn quiet_prints_only_error_lines() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 3, "{err}");
+    assert_eq!(lines.len(), 4, "{err}");
     assert!(
         lines.iter().all(|l| l.starts_with("mmprompt: error: ")),
         "{err}"

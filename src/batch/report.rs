@@ -57,6 +57,13 @@ const LINE_STEPS: usize = 20;
 /// Longest time between two progress lines.
 const LINE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Whether a progress line is due after `done` of `total` files, given the 5 % step of the
+/// previous line and the time since it; returns the step to remember.
+fn line_due(done: usize, total: usize, last_step: usize, since: Duration) -> Option<usize> {
+    let step = done * LINE_STEPS / total.max(1);
+    (step > last_step || since >= LINE_INTERVAL).then_some(step)
+}
+
 #[derive(Debug)]
 struct State {
     done: usize,
@@ -176,8 +183,9 @@ impl Reporter {
                 }
             }
             ProgressMode::Lines => {
-                let step = s.done * LINE_STEPS / self.total_files.max(1);
-                if step > s.last_step || s.last_line.elapsed() >= LINE_INTERVAL {
+                if let Some(step) =
+                    line_due(s.done, self.total_files, s.last_step, s.last_line.elapsed())
+                {
                     s.last_step = step;
                     s.last_line = Instant::now();
                     let line = self.progress_line(&s);
@@ -277,5 +285,47 @@ pub fn fatal_line(format: LogFormat, message: &str) -> String {
             "event": "fatal",
             "message": message,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulates a run of `total` instant files and returns after which ones a line came.
+    fn lines_for(total: usize) -> Vec<usize> {
+        let mut last = 0;
+        let mut at = Vec::new();
+        for done in 1..=total {
+            if let Some(step) = line_due(done, total, last, Duration::ZERO) {
+                last = step;
+                at.push(done);
+            }
+        }
+        at
+    }
+
+    #[test]
+    fn progress_lines_come_every_five_percent_or_every_file_of_a_small_batch() {
+        assert_eq!(lines_for(7), (1..=7).collect::<Vec<_>>());
+        let big = lines_for(1000);
+        assert_eq!(big.len(), 20);
+        assert_eq!(big.first(), Some(&50));
+        assert_eq!(big.last(), Some(&1000));
+        // A slow file brings a line even without a new step.
+        assert_eq!(line_due(51, 1000, 1, LINE_INTERVAL), Some(1));
+        assert_eq!(line_due(51, 1000, 1, Duration::from_millis(10)), None);
+    }
+
+    #[test]
+    fn json_lines_are_objects_with_level_and_event() {
+        let v: Value = serde_json::from_str(&fatal_line(LogFormat::Json, "x: boom")).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["event"], "fatal");
+        assert_eq!(v["message"], "x: boom");
+        assert_eq!(
+            fatal_line(LogFormat::Text, "x: boom"),
+            "mmprompt: error: x: boom"
+        );
     }
 }
