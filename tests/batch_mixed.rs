@@ -89,6 +89,10 @@ fn build(name: &str) -> PathBuf {
     }
     std::os::unix::fs::symlink(".", m.join("loop")).unwrap();
     std::os::unix::fs::symlink("good.png", m.join("link.png")).unwrap();
+    std::os::unix::fs::symlink("missing.png", m.join("dangling.png")).unwrap();
+    // Opening a FIFO to sniff it would block forever; it must be set aside unopened.
+    let fifo = Command::new("mkfifo").arg(m.join("pipe")).status().unwrap();
+    assert!(fifo.success());
     std::fs::set_permissions(m.join("locked.png"), std::fs::Permissions::from_mode(0o000)).unwrap();
     // `nobody` writes the outputs.
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -223,6 +227,8 @@ fn default_walk_records_every_file() {
         ("locked.png", Status::Error, Some("io")),
         ("loop", Status::Skipped, Some("symlink")),
         ("link.png", Status::Skipped, Some("symlink")),
+        ("dangling.png", Status::Skipped, Some("symlink")),
+        ("pipe", Status::Skipped, Some("not_file")),
     ]);
     let (_, out) = check("default", &[], &expected);
     let err = stderr(&out);
@@ -246,6 +252,8 @@ fn follow_symlinks_takes_links_and_reports_the_loop_once() {
         ("locked.png", Status::Error, Some("io")),
         ("loop", Status::Error, Some("symlink_loop")),
         ("link.png", Status::Ok, None),
+        ("dangling.png", Status::Error, Some("not_found")),
+        ("pipe", Status::Skipped, Some("not_file")),
     ]);
     let (_, out) = check("follow", &["--follow-symlinks"], &expected);
     let err = stderr(&out);
@@ -267,6 +275,8 @@ fn hidden_takes_hidden_files_and_directories() {
         ("locked.png", Status::Error, Some("io")),
         ("loop", Status::Skipped, Some("symlink")),
         ("link.png", Status::Skipped, Some("symlink")),
+        ("dangling.png", Status::Skipped, Some("symlink")),
+        ("pipe", Status::Skipped, Some("not_file")),
     ]);
     check("hidden", &["--hidden"], &expected);
 }
@@ -279,6 +289,7 @@ fn include_and_exclude_filter_by_relative_path() {
         ("good.png", Status::Ok, None),
         ("empty.png", Status::Skipped, Some("not_media")),
         ("link.png", Status::Skipped, Some("symlink")),
+        ("dangling.png", Status::Skipped, Some("symlink")),
     ]);
     check(
         "filters",
