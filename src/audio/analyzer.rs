@@ -420,7 +420,9 @@ impl Analyzer {
         let floor_db = self.labeler.observe_level(features.power_db);
         // Pitch is the costliest feature; background frames have none worth reporting.
         if self.labeler.is_foreground(features.power_db, floor_db) {
-            if let Some(p) = self.yin.estimate(&self.buf) {
+            // The extractor's FFT of this very frame stands in for one of YIN's three.
+            let spectrum = self.extractor.raw_spectrum();
+            if let Some(p) = self.yin.estimate_with_spectrum(&self.buf, spectrum) {
                 features.voicing = p.confidence;
                 if p.confidence >= self.cfg.labels.voicing_threshold {
                     features.f0_hz = Some(p.f0_hz);

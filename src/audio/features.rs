@@ -162,6 +162,26 @@ fn split_exponent(x: f64) -> (i64, f64) {
     (e, f64::from_bits((bits & MANTISSA) | (1023 << 52)))
 }
 
+/// Applies the periodic Hann window `w[n] = ½ − ½·cos(2πn/N)` to the one-sided spectrum
+/// `raw` of an `n`-point real frame: `out[k] = ½·raw[k] − ¼·(raw[k−1] + raw[k+1])`, where bins
+/// past either end are the conjugates of their mirror images (`X[−k] = X[N−k] = conj X[k]`).
+fn hann_in_frequency(raw: &[Complex<f64>], n: usize, out: &mut [Complex<f64>]) {
+    let bins = raw.len();
+    if bins < 3 || out.len() != bins {
+        out.iter_mut().zip(raw).for_each(|(o, &r)| *o = r * 0.5);
+        return;
+    }
+    // The bin past the last one: X[K+1] = conj X[N−K−1].
+    let past_end = raw
+        .get(n - bins)
+        .map_or(Complex::new(0.0, 0.0), |c| c.conj());
+    out[0] = raw[0] * 0.5 - (raw[1].conj() + raw[1]) * 0.25;
+    for (o, w) in out[1..bins - 1].iter_mut().zip(raw.windows(3)) {
+        *o = w[1] * 0.5 - (w[0] + w[2]) * 0.25;
+    }
+    out[bins - 1] = raw[bins - 1] * 0.5 - (raw[bins - 2] + past_end) * 0.25;
+}
+
 /// Converts a mean square to dB, floored.
 pub(crate) fn power_to_db(ms: f64) -> f32 {
     if ms > 0.0 {
@@ -177,11 +197,13 @@ pub struct FeatureExtractor {
     frame_len: usize,
     sample_rate: f64,
     fft: Arc<dyn RealToComplex<f64>>,
-    window: Vec<f64>,
     /// Mean of w², so band powers are mean squares of the windowed frame relative to the window.
     window_norm: f64,
     fft_in: Vec<f64>,
+    /// Spectrum of the windowed frame.
     spectrum: Vec<Complex<f64>>,
+    /// Spectrum of the raw (unwindowed) frame.
+    raw: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
     power: Vec<f64>,
     mag: Vec<f64>,
@@ -220,8 +242,8 @@ impl FeatureExtractor {
             sample_rate: sr,
             scratch: fft.make_scratch_vec(),
             spectrum: fft.make_output_vec(),
+            raw: fft.make_output_vec(),
             fft,
-            window,
             window_norm,
             fft_in: vec![0.0; frame_len],
             power: vec![0.0; bins],
@@ -235,6 +257,12 @@ impl FeatureExtractor {
     /// Frame length in samples.
     pub fn frame_len(&self) -> usize {
         self.frame_len
+    }
+
+    /// The unnormalised real FFT (bins `0..=N/2`) of the raw, unwindowed frame last passed to
+    /// [`FeatureExtractor::compute`], in f64: pitch analysis needs the same transform.
+    pub fn raw_spectrum(&self) -> &[Complex<f64>] {
+        &self.raw
     }
 
     /// Measures one frame. `frame.len()` must equal the frame length; `new_from` is where the
@@ -280,19 +308,24 @@ impl FeatureExtractor {
 
         // Spectrum of the windowed frame, in double precision: bandwidth weighs far bins by
         // (f − centroid)², so a single-precision FFT's rounding floor (~1e-7 of the peak)
-        // moves a pure tone's bandwidth by half a percent against librosa.
-        for ((dst, &x), &w) in self.fft_in.iter_mut().zip(frame).zip(&self.window) {
-            *dst = f64::from(x) * w;
+        // moves a pure tone's bandwidth by half a percent against librosa. The FFT is taken
+        // of the raw frame, which pitch analysis reuses (see `raw_spectrum`), and the periodic
+        // Hann window is applied in the frequency domain, where it is exactly the three-tap
+        // kernel X_w[k] = ½·X[k] − ¼·(X[k−1] + X[k+1]) (indices mod N, X[N−k] = conj X[k]);
+        // in f64 that differs from windowing first by rounding at ~1e-16 of the peak.
+        for (dst, &x) in self.fft_in.iter_mut().zip(frame) {
+            *dst = f64::from(x);
         }
         if self
             .fft
-            .process_with_scratch(&mut self.fft_in, &mut self.spectrum, &mut self.scratch)
+            .process_with_scratch(&mut self.fft_in, &mut self.raw, &mut self.scratch)
             .is_err()
         {
             // Lengths are fixed at construction, so this cannot happen; a zero spectrum keeps
             // the frame well defined rather than panicking on a live stream.
-            self.spectrum.fill(Complex::new(0.0, 0.0));
+            self.raw.fill(Complex::new(0.0, 0.0));
         }
+        hann_in_frequency(&self.raw, n, &mut self.spectrum);
         let bin_hz = self.sample_rate / nf;
         let bins = self.power.len();
         // Power and magnitude first, in a loop of independent lanes that vectorises.

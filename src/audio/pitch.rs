@@ -23,8 +23,9 @@ pub struct Pitch {
 ///
 /// The difference function is computed through the FFT, as librosa's `yin` does:
 /// `d(τ) = e₀ + e_τ − 2·r(τ)` with the energies `e` from a prefix sum (in f64) and the
-/// cross-correlation `r(τ) = Σ_{j<W} x_j·x_{j+τ}` from one f32 real FFT of the frame, one of
-/// its first `W` samples (zero-padded) and one inverse FFT, all of the frame's length. Since
+/// cross-correlation `r(τ) = Σ_{j<W} x_j·x_{j+τ}` from one f32 real FFT of the frame (or the
+/// caller's, see [`Yin::estimate_with_spectrum`]), one of its first `W` samples (zero-padded)
+/// and one inverse FFT, all of the frame's length. Since
 /// `W + τ_max + 1` equals the frame length, the circular correlation never wraps. This costs
 /// three FFTs instead of the `τ_max·W` multiply-adds of the direct sum.
 pub struct Yin {
@@ -168,20 +169,37 @@ impl Yin {
 
     /// Fills `diff[1..=last]` with the difference function of `x` (`x.len() == frame_len`,
     /// `w + last == frame_len`). Returns false if an FFT refused its buffers.
-    fn difference(&mut self, x: &[f32], w: usize, last: usize) -> bool {
+    /// `spectrum`, if given, is the frame's own real FFT (any precision is rounded to f32),
+    /// which saves one of the three transforms.
+    fn difference(
+        &mut self,
+        x: &[f32],
+        w: usize,
+        last: usize,
+        spectrum: Option<&[Complex<f64>]>,
+    ) -> bool {
         let n = self.frame_len;
         self.prefix[0] = 0.0;
         for (p, &v) in self.prefix[1..].iter_mut().zip(x) {
             *p = f64::from(v) * f64::from(v);
         }
         prefix_sum_in_place(&mut self.prefix[1..]);
-        self.time.copy_from_slice(x);
-        if self
-            .fwd
-            .process_with_scratch(&mut self.time, &mut self.spec_b, &mut self.scratch)
-            .is_err()
-        {
-            return false;
+        match spectrum {
+            Some(given) if given.len() == self.spec_b.len() => {
+                for (b, g) in self.spec_b.iter_mut().zip(given) {
+                    *b = Complex::new(g.re as f32, g.im as f32);
+                }
+            }
+            _ => {
+                self.time.copy_from_slice(x);
+                if self
+                    .fwd
+                    .process_with_scratch(&mut self.time, &mut self.spec_b, &mut self.scratch)
+                    .is_err()
+                {
+                    return false;
+                }
+            }
         }
         self.time[..w].copy_from_slice(&x[..w]);
         self.time[w..].fill(0.0);
@@ -232,6 +250,25 @@ impl Yin {
     /// Estimates the pitch of `frame`; `None` when the frame is silent or no lag qualifies.
     /// `frame.len()` must be the frame length given to [`Yin::new`].
     pub fn estimate(&mut self, frame: &[f32]) -> Option<Pitch> {
+        self.estimate_inner(frame, None)
+    }
+
+    /// As [`Yin::estimate`], given the frame's unnormalised real FFT (bins `0..=N/2`, e.g.
+    /// [`FeatureExtractor::raw_spectrum`](super::features::FeatureExtractor::raw_spectrum)),
+    /// which saves one of the three transforms. A spectrum of the wrong length is ignored.
+    pub fn estimate_with_spectrum(
+        &mut self,
+        frame: &[f32],
+        spectrum: &[Complex<f64>],
+    ) -> Option<Pitch> {
+        self.estimate_inner(frame, Some(spectrum))
+    }
+
+    fn estimate_inner(
+        &mut self,
+        frame: &[f32],
+        spectrum: Option<&[Complex<f64>]>,
+    ) -> Option<Pitch> {
         let tau_max = self.tau_max;
         if frame.len() < tau_max * 2 || frame.len() != self.frame_len {
             return None;
@@ -240,7 +277,7 @@ impl Yin {
         let last = tau_max + 1;
         let w = frame.len() - last;
         self.diff[0] = 0.0;
-        if !self.difference(frame, w, last) {
+        if !self.difference(frame, w, last, spectrum) {
             return None;
         }
         // Cumulative mean normalisation: the running sums come from a prefix sum in
