@@ -83,6 +83,9 @@ pub struct WalkOptions {
     pub include: Vec<String>,
     /// Globs; walked files and directories matching one of them are left out entirely.
     pub exclude: Vec<String>,
+    /// A directory never entered, wherever it turns up: the output directory, so that the
+    /// outputs and overlay PNGs of one run are not the inputs of the next.
+    pub skip_dir: Option<PathBuf>,
 }
 
 /// An `--include` or `--exclude` pattern that is not a valid glob.
@@ -103,6 +106,8 @@ pub struct Walk {
     follow_symlinks: bool,
     include: Option<Arc<GlobSet>>,
     exclude: Arc<GlobSet>,
+    /// Canonical form of [`WalkOptions::skip_dir`], when it exists.
+    skip_dir: Option<Arc<PathBuf>>,
 }
 
 impl Default for Walk {
@@ -112,6 +117,7 @@ impl Default for Walk {
             follow_symlinks: false,
             include: None,
             exclude: Arc::new(GlobSet::empty()),
+            skip_dir: None,
         }
     }
 }
@@ -147,6 +153,12 @@ impl Walk {
             follow_symlinks: options.follow_symlinks,
             include,
             exclude: Arc::new(glob_set(&options.exclude)?),
+            // A directory that does not exist yet cannot be inside the tree being walked.
+            skip_dir: options
+                .skip_dir
+                .as_ref()
+                .and_then(|d| std::fs::canonicalize(d).ok())
+                .map(Arc::new),
         })
     }
 }
@@ -281,11 +293,24 @@ fn walk_dir(dir: &Path, prefix: &Path, walk: &Walk, found: &mut Expanded) {
     let exclude = Arc::clone(&walk.exclude);
     let root = dir.to_path_buf();
     // Pruning here keeps an excluded directory from being read at all.
+    let skip_dir = walk.skip_dir.clone();
     builder.filter_entry(move |e| {
-        e.depth() == 0
-            || e.path()
-                .strip_prefix(&root)
-                .map_or(true, |rel| !exclude.is_match(rel))
+        if e.depth() == 0 {
+            return true;
+        }
+        let excluded = e
+            .path()
+            .strip_prefix(&root)
+            .is_ok_and(|rel| exclude.is_match(rel));
+        // One realpath per directory (not per file) to recognise the output directory
+        // however it is reached.
+        let is_skip_dir = || {
+            skip_dir.as_ref().is_some_and(|skip| {
+                e.file_type().is_some_and(|t| t.is_dir())
+                    && std::fs::canonicalize(e.path()).is_ok_and(|p| p == **skip)
+            })
+        };
+        !excluded && !is_skip_dir()
     });
     for entry in builder.build() {
         let entry = match entry {

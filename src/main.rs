@@ -324,6 +324,7 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
         follow_symlinks: args.follow_symlinks,
         include: args.include.clone(),
         exclude: args.exclude.clone(),
+        skip_dir: args.out.clone(),
     }) {
         Ok(w) => w,
         Err(e) => return usage_error(&e.to_string()),

@@ -308,6 +308,34 @@ fn include_and_exclude_filter_by_relative_path() {
 }
 
 #[test]
+fn an_output_directory_inside_the_input_is_not_walked() {
+    let base = build("inside");
+    // `nobody` creates the output directory inside the input.
+    std::fs::set_permissions(base.join("media"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run_inside = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmprompt"));
+        cmd.args(["extract", "media", "--out", "media/out", "--overlay", "-q"])
+            .current_dir(&base);
+        if euid() == Some(0) {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.output().unwrap()
+    };
+    let first = run_inside();
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    assert!(base.join("media/out/media/good.png.overlay.png").exists());
+    // The second run must not take the first run's overlays (PNGs) or outputs as inputs.
+    let second = run_inside();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    let text = std::fs::read_to_string(base.join("media/out").join(MANIFEST_NAME)).unwrap();
+    for line in text.lines() {
+        let l: ManifestLine = serde_json::from_str(line).unwrap();
+        assert!(!l.path.starts_with("media/out"), "{text}");
+    }
+    assert!(text.contains("\"media/good.png\""), "{text}");
+}
+
+#[test]
 fn a_bad_glob_is_a_usage_error() {
     let base = build("badglob");
     let out = run(&base, &["--include", "a[b"]);
