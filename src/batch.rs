@@ -567,8 +567,8 @@ pub fn run(
         }
     };
 
-    // Sizes only feed the bar's rate and ETA; the lines and the summary count what was read.
-    let total_bytes = if options.report.progress == ProgressMode::Bar {
+    // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
+    let total_bytes = if options.report.progress != ProgressMode::Off {
         plan.inputs
             .iter()
             .map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len()))

@@ -351,7 +351,8 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
         format: log_format,
         progress: if args.quiet || !is_batch {
             ProgressMode::Off
-        } else if std::io::stderr().is_terminal() {
+        // JSON lines are for programs, so they never share stderr with a bar.
+        } else if log_format == LogFormat::Text && std::io::stderr().is_terminal() {
             ProgressMode::Bar
         } else {
             ProgressMode::Lines
