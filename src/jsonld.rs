@@ -167,6 +167,7 @@ fn image_annotation(
     source_obj: &Value,
 ) -> Value {
     let id = region_id(rank);
+    let m = &r.measures;
     let mut body = Map::new();
     body.insert("type".into(), json!("TextualBody"));
     body.insert("purpose".into(), json!("tagging"));
@@ -181,39 +182,26 @@ fn image_annotation(
     body.insert("colorName".into(), json!(r.color_name));
     body.insert("meanColor".into(), json!(hex(r.mean_color)));
     body.insert("dominantColor".into(), json!(hex(r.dominant_color)));
-    body.insert("salience".into(), json!(round(r.salience, 4)));
-    body.insert("area".into(), json!(round(r.measures.area, 2)));
-    body.insert("pixelCount".into(), json!(r.pixel_count));
-    body.insert("perimeter".into(), json!(round(r.measures.perimeter, 2)));
-    body.insert("centroidX".into(), json!(round(r.measures.centroid.0, 2)));
-    body.insert("centroidY".into(), json!(round(r.measures.centroid.1, 2)));
-    body.insert("vertexCount".into(), json!(r.measures.polygon.len()));
-    body.insert("hullArea".into(), json!(round(r.measures.hull_area, 2)));
-    body.insert("solidity".into(), json!(round(r.measures.solidity, 4)));
-    body.insert(
-        "circularity".into(),
-        json!(round(r.measures.circularity, 4)),
-    );
-    body.insert(
-        "rotatedCenterX".into(),
-        json!(round(r.measures.rotated.cx, 2)),
-    );
-    body.insert(
-        "rotatedCenterY".into(),
-        json!(round(r.measures.rotated.cy, 2)),
-    );
-    body.insert(
-        "rotatedWidth".into(),
-        json!(round(r.measures.rotated.width, 2)),
-    );
-    body.insert(
-        "rotatedHeight".into(),
-        json!(round(r.measures.rotated.height, 2)),
-    );
-    body.insert(
-        "rotatedAngle".into(),
-        json!(round(r.measures.rotated.angle, 2)),
-    );
+    // Rounded so outputs stay readable and stable: scores to 4 decimals, pixel measures to 2.
+    for (key, value) in [
+        ("salience", json!(round(r.salience, 4))),
+        ("area", json!(round(m.area, 2))),
+        ("pixelCount", json!(r.pixel_count)),
+        ("perimeter", json!(round(m.perimeter, 2))),
+        ("centroidX", json!(round(m.centroid.0, 2))),
+        ("centroidY", json!(round(m.centroid.1, 2))),
+        ("vertexCount", json!(m.polygon.len())),
+        ("hullArea", json!(round(m.hull_area, 2))),
+        ("solidity", json!(round(m.solidity, 4))),
+        ("circularity", json!(round(m.circularity, 4))),
+        ("rotatedCenterX", json!(round(m.rotated.cx, 2))),
+        ("rotatedCenterY", json!(round(m.rotated.cy, 2))),
+        ("rotatedWidth", json!(round(m.rotated.width, 2))),
+        ("rotatedHeight", json!(round(m.rotated.height, 2))),
+        ("rotatedAngle", json!(round(m.rotated.angle, 2))),
+    ] {
+        body.insert(key.into(), value);
+    }
     body.insert("holeCount".into(), json!(r.holes));
     if let Some(p) = r.parent {
         body.insert(
