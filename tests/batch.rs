@@ -22,28 +22,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A small picture with a few shapes whose positions depend on `seed`, so every file differs.
-fn shapes_png(seed: u32) -> Vec<u8> {
-    let (w, h) = (240u32, 180u32);
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let cx = 40 + (seed * 37) % 60;
-        let cy = 40 + (seed * 23) % 40;
-        let dx = x as i64 - cx as i64;
-        let dy = y as i64 - cy as i64;
-        if dx * dx + dy * dy < 900 {
-            image::Rgb([200, 30, 30])
-        } else if (120 + seed % 40..200).contains(&x) && (90..150 - seed % 30).contains(&y) {
-            image::Rgb([30, 60, 200])
-        } else {
-            image::Rgb([250, 250, 250])
-        }
-    });
-    let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
-        .unwrap();
-    v
-}
-
 /// `in/img-NN.png` for `n` images, plus a truncated PNG (an error) and a text file (skipped).
 fn make_inputs(dir: &Path, n: u32) -> Vec<String> {
     let inp = dir.join("in");
@@ -51,10 +29,10 @@ fn make_inputs(dir: &Path, n: u32) -> Vec<String> {
     let mut names = Vec::new();
     for i in 0..n {
         let name = format!("img-{i:02}.png");
-        std::fs::write(inp.join(&name), shapes_png(i)).unwrap();
+        std::fs::write(inp.join(&name), common::shapes_png(i)).unwrap();
         names.push(name);
     }
-    let good = shapes_png(99);
+    let good = common::shapes_png(99);
     std::fs::write(inp.join("broken.png"), &good[..good.len() / 2]).unwrap();
     std::fs::write(inp.join("notes.txt"), b"not media\n").unwrap();
     names
@@ -208,7 +186,7 @@ fn resume_redoes_changed_inputs_changed_parameters_and_everything_with_force() {
         stderr(&out)
     );
 
-    std::fs::write(d.join("in").join(&names[0]), shapes_png(77)).unwrap();
+    std::fs::write(d.join("in").join(&names[0]), common::shapes_png(77)).unwrap();
     let out = run(&["extract", "in", "--out", "out"], d);
     assert!(
         stderr(&out)

@@ -8,6 +8,7 @@
 #![cfg(unix)]
 
 mod audio_signals;
+mod common;
 
 use mmprompt::batch::{ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
@@ -16,25 +17,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// A small picture with two shapes placed by `seed`.
-fn shapes_png(seed: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(160, 120, |x, y| {
-        let (cx, cy) = (40 + seed * 7, 40 + seed * 3);
-        let (dx, dy) = (i64::from(x) - i64::from(cx), i64::from(y) - i64::from(cy));
-        if dx * dx + dy * dy < 400 {
-            image::Rgb([200, 30, 30])
-        } else if (90..140).contains(&x) && (60..100).contains(&y) {
-            image::Rgb([30, 60, 200])
-        } else {
-            image::Rgb([250, 250, 250])
-        }
-    });
-    let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
-        .unwrap();
-    v
-}
 
 /// The euid from /proc: root reads any file, so the binary drops to `nobody` when it is 0.
 fn euid() -> Option<u32> {
@@ -58,12 +40,12 @@ fn build(name: &str) -> PathBuf {
     for d in ["sub/deeper", ".hiddendir"] {
         std::fs::create_dir_all(m.join(d)).unwrap();
     }
-    let good = shapes_png(1);
+    let good = common::shapes_png(1);
     let pcm = audio_signals::pcm16(1.0, 16_000);
     let tone = audio_signals::raw_wav(1, 16_000, 16, 1, pcm.len() as u32, &pcm);
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("good.png", good.clone()),
-        ("sub/deeper/nested.png", shapes_png(2)),
+        ("sub/deeper/nested.png", common::shapes_png(2)),
         ("sub/tone.wav", tone),
         // The header claims three times the data: a partial document plus an error.
         (
@@ -80,9 +62,9 @@ fn build(name: &str) -> PathBuf {
         ("empty.png", Vec::new()),
         ("notes.txt", b"not media\n".to_vec()),
         ("sub/readme.md", b"# hello\n".to_vec()),
-        (".hidden.png", shapes_png(3)),
-        (".hiddendir/inside.png", shapes_png(4)),
-        ("locked.png", shapes_png(5)),
+        (".hidden.png", common::shapes_png(3)),
+        (".hiddendir/inside.png", common::shapes_png(4)),
+        ("locked.png", common::shapes_png(5)),
     ];
     for (name, bytes) in &files {
         std::fs::write(m.join(name), bytes).unwrap();

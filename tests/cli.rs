@@ -48,13 +48,6 @@ fn lying_png(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-fn png_bytes(img: &image::RgbImage) -> Vec<u8> {
-    let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
-        .unwrap();
-    v
-}
-
 struct BadCase {
     name: &'static str,
     bytes: Vec<u8>,
@@ -99,7 +92,7 @@ fn each_bad_input_gets_one_clear_line_and_the_good_ones_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let inp = dir.path().join("in");
     std::fs::create_dir(&inp).unwrap();
-    let good = png_bytes(&image::RgbImage::from_fn(40, 30, |x, y| {
+    let good = common::png_bytes(&image::RgbImage::from_fn(40, 30, |x, y| {
         if (10..20).contains(&x) && (5..15).contains(&y) {
             image::Rgb([0, 0, 0])
         } else {
@@ -160,7 +153,7 @@ fn a_one_pixel_image_is_a_valid_document() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("px.png"),
-        png_bytes(&image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))),
+        common::png_bytes(&image::RgbImage::from_pixel(1, 1, image::Rgb([9, 9, 9]))),
     )
     .unwrap();
     let out = run(&["extract", "px.png"], dir.path());
@@ -174,7 +167,7 @@ fn a_one_pixel_image_is_a_valid_document() {
 fn the_pixel_cap_is_configurable() {
     let dir = tempfile::tempdir().unwrap();
     let img = image::RgbImage::from_pixel(20, 10, image::Rgb([0, 0, 0]));
-    std::fs::write(dir.path().join("x.png"), png_bytes(&img)).unwrap();
+    std::fs::write(dir.path().join("x.png"), common::png_bytes(&img)).unwrap();
     let out = run(&["extract", "x.png", "--max-pixels", "199"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("x.png") && stderr(&out).contains("--max-pixels"));

@@ -46,25 +46,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A small PNG whose shapes depend on `seed`, so every input (and its output) differs.
-fn shapes_png(seed: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(160, 120, |x, y| {
-        let (cx, cy) = (30 + (seed * 37) % 60, 30 + (seed * 23) % 40);
-        let (dx, dy) = (i64::from(x) - i64::from(cx), i64::from(y) - i64::from(cy));
-        if dx * dx + dy * dy < 400 {
-            image::Rgb([200, 30, 30])
-        } else if (90 + seed % 30..150).contains(&x) && (60..110 - seed % 20).contains(&y) {
-            image::Rgb([30, 60, 200])
-        } else {
-            image::Rgb([250, 250, 250])
-        }
-    });
-    let mut v = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
-        .unwrap();
-    v
-}
-
 /// A mixed folder as users have them: images at two depths, two WAVs and a non-media file
 /// (which must also land in exactly one shard's manifest, as `skipped`). Returns the media
 /// paths relative to `dir`, in a deliberately unsorted order for the pipe test.
@@ -79,7 +60,7 @@ fn make_folder(dir: &Path) -> Vec<String> {
         };
         let p = dir.join(&rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, shapes_png(i)).unwrap();
+        std::fs::write(p, common::shapes_png(i)).unwrap();
         media.push(rel);
     }
     for (name, seconds, rate) in [("tone-a.wav", 1.0, 16_000), ("tone-b.wav", 1.5, 22_050)] {

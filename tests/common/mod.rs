@@ -79,3 +79,30 @@ pub fn assert_expands(files: &[PathBuf]) {
         "unexpected checker output: {stdout}"
     );
 }
+
+/// PNG-encodes `img` in memory.
+pub fn png_bytes(img: &image::RgbImage) -> Vec<u8> {
+    let mut v = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+        .expect("PNG encodes");
+    v
+}
+
+/// A small picture with a few shapes whose positions depend on `seed`, so every file differs.
+pub fn shapes_png(seed: u32) -> Vec<u8> {
+    let (w, h) = (240u32, 180u32);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let cx = 40 + (seed * 37) % 60;
+        let cy = 40 + (seed * 23) % 40;
+        let dx = x as i64 - cx as i64;
+        let dy = y as i64 - cy as i64;
+        if dx * dx + dy * dy < 900 {
+            image::Rgb([200, 30, 30])
+        } else if (120 + seed % 40..200).contains(&x) && (90..150 - seed % 30).contains(&y) {
+            image::Rgb([30, 60, 200])
+        } else {
+            image::Rgb([250, 250, 250])
+        }
+    });
+    png_bytes(&img)
+}
