@@ -3,24 +3,14 @@
 mod audio_signals;
 mod common;
 
+use common::{mmprompt, run, stderr};
+
 use mmprompt::batch::{compact_manifest, ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn mmprompt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mmprompt"))
-}
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    mmprompt().args(args).current_dir(cwd).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `in/img-NN.png` for `n` images, plus a truncated PNG (an error) and a text file (skipped).
 fn make_inputs(dir: &Path, n: u32) -> Vec<String> {

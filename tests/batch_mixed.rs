@@ -10,6 +10,8 @@
 mod audio_signals;
 mod common;
 
+use common::{euid, stderr};
+
 use mmprompt::batch::{ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,13 +19,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// The euid from /proc: root reads any file, so the binary drops to `nobody` when it is 0.
-fn euid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
-}
 
 /// Builds `BASE/media` (see the file list below) in a fresh directory named `name`.
 fn build(name: &str) -> PathBuf {
@@ -91,10 +86,6 @@ fn run(base: &Path, extra: &[&str]) -> Output {
         cmd.uid(65534).gid(65534);
     }
     cmd.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn manifest(base: &Path) -> Vec<ManifestLine> {

@@ -3,21 +3,10 @@
 mod audio_signals;
 mod common;
 
+use common::{euid, mmprompt, run, stderr};
+
 use audio_signals::{pcm16, raw_wav};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn mmprompt() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mmprompt"))
-}
-
-fn run(args: &[&str], cwd: &Path) -> Output {
-    mmprompt().args(args).current_dir(cwd).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::PathBuf;
 
 /// PNG chunk CRC (ISO 3309), so the test can forge a header that passes the decoder's checks.
 fn crc32(bytes: &[u8]) -> u32 {
@@ -173,13 +162,6 @@ fn the_pixel_cap_is_configurable() {
     assert!(stderr(&out).contains("x.png") && stderr(&out).contains("--max-pixels"));
     let out = run(&["extract", "x.png", "--max-pixels", "200"], dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-}
-
-/// The euid from /proc: root reads any directory, so the test drops to `nobody` for it.
-fn euid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 #[test]

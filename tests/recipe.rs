@@ -9,6 +9,8 @@
 mod audio_signals;
 mod common;
 
+use common::stderr;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -40,10 +42,6 @@ fn wait_bounded(child: Child, what: &str) -> Output {
             panic!("{what}: still running after {DEADLINE:?}; killed");
         }
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A mixed folder as users have them: images at two depths, two WAVs and a non-media file

@@ -106,3 +106,30 @@ pub fn shapes_png(seed: u32) -> Vec<u8> {
     });
     png_bytes(&img)
 }
+
+/// The `mmprompt` binary built for this test run.
+pub fn mmprompt() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mmprompt"))
+}
+
+/// Runs `mmprompt ARGS` in `cwd` and collects its output.
+pub fn run(args: &[&str], cwd: &Path) -> std::process::Output {
+    mmprompt()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs")
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The effective uid, from /proc: root reads any file, so tests that need something
+/// unreadable run the binary as `nobody` when this is 0.
+pub fn euid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
