@@ -10,7 +10,7 @@
 //! start, end), which is handy for comparing label output between builds.
 
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
-use mmprompt::jsonld::{audio_document, AudioSourceInfo, ContextMode};
+use mmprompt::jsonld::{audio_document, AudioSourceInfo, ContextMode, SourceInfo};
 use mmprompt::media::audio::{decode_stream, AudioDecodeOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,10 +32,12 @@ fn run_once(path: &Path) -> Result<(SegmentCollector, f64, usize), String> {
     .map_err(|e| format!("{}: {e}", path.display()))?;
     analyzer.finish(&mut out);
     let source = AudioSourceInfo {
-        content_url: path.display().to_string(),
-        mime: info.mime.to_string(),
-        sha256: info.sha256.clone(),
-        byte_len: info.byte_len,
+        file: SourceInfo {
+            content_url: path.display().to_string(),
+            mime: info.mime.to_string(),
+            sha256: info.sha256.clone(),
+            byte_len: info.byte_len,
+        },
         duration_s: info.duration_s,
         sample_rate: info.sample_rate,
         channels: info.channels,

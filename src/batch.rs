@@ -728,7 +728,13 @@ fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
             fsio::output_path(out, &input.rel, ".overlay.png"),
         )
     });
-    if let Some((output, overlay)) = &targets {
+    // The input is hashed up front only when a previous run may already have done it;
+    // otherwise the hash comes from the read that decodes it, so each file is read once.
+    let previous_ok = ctx
+        .previous
+        .get(&path_str)
+        .filter(|prev| !options.force && prev.status == Status::Ok);
+    if let (Some((output, overlay)), Some(prev)) = (&targets, previous_ok) {
         match sha256_file(&input.path) {
             Ok(h) => line.sha256 = Some(h),
             Err(e) => {
@@ -740,14 +746,10 @@ fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
                 )
             }
         }
-        let up_to_date = !options.force
-            && ctx.previous.get(&path_str).is_some_and(|prev| {
-                prev.status == Status::Ok
-                    && prev.sha256 == line.sha256
-                    && prev.params == line.params
-                    && output.is_file()
-                    && (!options.extract.overlay || overlay.is_file())
-            });
+        let up_to_date = prev.sha256 == line.sha256
+            && prev.params == line.params
+            && output.is_file()
+            && (!options.extract.overlay || overlay.is_file());
         if up_to_date {
             return Done {
                 outcome: Outcome::UpToDate,
@@ -759,8 +761,15 @@ fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
     }
     let extracted = match extract_file(&input.path, &path_str, &options.extract) {
         Ok(x) => x,
-        Err(e) => return failed(line, e.code(), e.to_string(), None),
+        Err(e) => {
+            // A failed input still records which bytes failed, when they can be read.
+            if line.sha256.is_none() {
+                line.sha256 = sha256_file(&input.path).ok();
+            }
+            return failed(line, e.code(), e.to_string(), None);
+        }
     };
+    line.sha256 = Some(extracted.sha256.clone());
     line.kind = Some(kind_name(extracted.kind).to_owned());
     line.count = Some(extracted.count);
     let text = match options.format {

@@ -77,6 +77,8 @@ pub struct Extracted {
     pub text: String,
     /// Regions or segments in the document.
     pub count: usize,
+    /// Lower-case hex SHA-256 of the file, computed while it was read for decoding.
+    pub sha256: String,
     /// The overlay PNG, when asked for.
     pub overlay_png: Option<Vec<u8>>,
     /// A stream damaged part-way: the document holds what came before the damage and this
@@ -208,6 +210,7 @@ fn extract_image(
         document: jsonld::image_document(&source, &analysis, params, options.context),
         text: jsonld::image_text(&source, &analysis),
         count: analysis.regions.len(),
+        sha256: decoded.sha256,
         overlay_png,
         partial_error: None,
     })
@@ -263,10 +266,12 @@ fn extract_audio(
     // is lost.
     let summary = analyzer.finish(&mut sink);
     let source = AudioSourceInfo {
-        content_url: content_url.to_owned(),
-        mime: info.mime.to_owned(),
-        sha256: info.sha256.clone(),
-        byte_len: info.byte_len,
+        file: SourceInfo {
+            content_url: content_url.to_owned(),
+            mime: info.mime.to_owned(),
+            sha256: info.sha256.clone(),
+            byte_len: info.byte_len,
+        },
         duration_s: info.duration_s,
         sample_rate: info.sample_rate,
         channels: info.channels,
@@ -307,6 +312,7 @@ fn extract_audio(
         ),
         text: jsonld::audio_text(&source, &sink.segments),
         count: sink.segments.len(),
+        sha256: info.sha256,
         overlay_png,
         partial_error,
     })

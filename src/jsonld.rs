@@ -113,6 +113,22 @@ fn svg_polygon(region: &Region, width: u32, height: u32) -> String {
     )
 }
 
+/// The `source` node shared by a page's `about` and every target: the fields every medium
+/// has, with the medium's own (`media`) between the size and the hash.
+fn source_node(base: &str, types: [&str; 2], file: &SourceInfo, media: Value) -> Value {
+    let mut node = Map::new();
+    node.insert("id".into(), json!(format!("{base}:source")));
+    node.insert("type".into(), json!(types));
+    node.insert("contentUrl".into(), json!(file.content_url));
+    node.insert("encodingFormat".into(), json!(file.mime));
+    node.insert("contentSize".into(), json!(file.byte_len));
+    if let Value::Object(extra) = media {
+        node.extend(extra);
+    }
+    node.insert("sha256".into(), json!(file.sha256));
+    Value::Object(node)
+}
+
 /// Builds the `AnnotationPage` for one image.
 pub fn image_document(
     source: &SourceInfo,
@@ -121,16 +137,12 @@ pub fn image_document(
     mode: ContextMode,
 ) -> Value {
     let base = doc_iri(&source.sha256);
-    let source_obj = json!({
-        "id": format!("{base}:source"),
-        "type": ["Image", "ImageObject"],
-        "contentUrl": source.content_url,
-        "encodingFormat": source.mime,
-        "contentSize": source.byte_len,
-        "width": analysis.width,
-        "height": analysis.height,
-        "sha256": source.sha256,
-    });
+    let source_obj = source_node(
+        &base,
+        ["Image", "ImageObject"],
+        source,
+        json!({ "width": analysis.width, "height": analysis.height }),
+    );
     let items: Vec<Value> = analysis
         .regions
         .iter()
@@ -269,14 +281,8 @@ pub fn image_text(source: &SourceInfo, analysis: &ImageAnalysis) -> String {
 /// What an audio document says about its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioSourceInfo {
-    /// The path or URL as the user gave it.
-    pub content_url: String,
-    /// MIME type detected from the content.
-    pub mime: String,
-    /// Lower-case hex SHA-256 of the file.
-    pub sha256: String,
-    /// File size in bytes.
-    pub byte_len: u64,
+    /// What every source says: path, MIME type, hash and size.
+    pub file: SourceInfo,
     /// Duration of the decoded audio in seconds.
     pub duration_s: f64,
     /// The file's own sample rate in Hz.
@@ -310,18 +316,17 @@ pub fn audio_document(
     error: Option<(&str, &str)>,
     mode: ContextMode,
 ) -> Value {
-    let base = doc_iri(&source.sha256);
-    let source_obj = json!({
-        "id": format!("{base}:source"),
-        "type": ["Sound", "AudioObject"],
-        "contentUrl": source.content_url,
-        "encodingFormat": source.mime,
-        "contentSize": source.byte_len,
-        "duration": iso_duration(source.duration_s),
-        "sampleRate": source.sample_rate,
-        "channels": source.channels,
-        "sha256": source.sha256,
-    });
+    let base = doc_iri(&source.file.sha256);
+    let source_obj = source_node(
+        &base,
+        ["Sound", "AudioObject"],
+        &source.file,
+        json!({
+            "duration": iso_duration(source.duration_s),
+            "sampleRate": source.sample_rate,
+            "channels": source.channels,
+        }),
+    );
     let items: Vec<Value> = segments
         .iter()
         .enumerate()
@@ -398,7 +403,7 @@ pub fn audio_document(
 pub fn audio_text(source: &AudioSourceInfo, segments: &[crate::audio::Segment]) -> String {
     let mut out = format!(
         "audio:[file={},duration={:.2},rate={},channels={},segments={}]\n",
-        source.content_url,
+        source.file.content_url,
         source.duration_s,
         source.sample_rate,
         source.channels,
