@@ -206,14 +206,6 @@ fn majority(labels: impl Iterator<Item = Label> + Clone) -> Label {
     Label::ALL[best]
 }
 
-fn timeline(out: &Collector) -> String {
-    out.segments
-        .iter()
-        .map(|s| format!("{:.2}-{:.2} {}", s.start_s, s.end_s, s.label))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[test]
 fn speech_decisions_agree_with_silero() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -69,14 +69,6 @@ fn speech_segments(out: &Collector) -> Vec<&Segment> {
         .collect()
 }
 
-fn timeline(out: &Collector) -> String {
-    out.segments
-        .iter()
-        .map(|s| format!("{:.2}-{:.2} {}", s.start_s, s.end_s, s.label))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[test]
 fn espeak_speech_is_found_where_it_is_at_several_snrs() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -160,3 +160,12 @@ pub fn pcm16(seconds: f64, rate: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The segments as `start-end label` text, for assertion messages.
+pub fn timeline(out: &mmprompt::audio::Collector) -> String {
+    out.segments
+        .iter()
+        .map(|s| format!("{:.2}-{:.2} {}", s.start_s, s.end_s, s.label))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
