@@ -205,10 +205,11 @@ fn extract_image(
     } else {
         None
     };
+    let document = jsonld::image_document(&source, &analysis, params, options.context);
     Ok(Extracted {
         kind: MediaKind::Image,
-        document: jsonld::image_document(&source, &analysis, params, options.context),
-        text: jsonld::image_text(&source, &analysis),
+        text: jsonld::document_text(&document),
+        document,
         count: analysis.regions.len(),
         sha256: decoded.sha256,
         overlay_png,
@@ -301,16 +302,17 @@ fn extract_audio(
             }),
         );
     }
+    let document = jsonld::audio_document(
+        &source,
+        &sink.segments,
+        parameters,
+        error_text.as_ref().map(|(c, m)| (*c, m.as_str())),
+        options.context,
+    );
     Ok(Extracted {
         kind: MediaKind::Audio,
-        document: jsonld::audio_document(
-            &source,
-            &sink.segments,
-            parameters,
-            error_text.as_ref().map(|(c, m)| (*c, m.as_str())),
-            options.context,
-        ),
-        text: jsonld::audio_text(&source, &sink.segments),
+        text: jsonld::document_text(&document),
+        document,
         count: sink.segments.len(),
         sha256: info.sha256,
         overlay_png,

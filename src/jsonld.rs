@@ -245,39 +245,6 @@ fn image_annotation(
     })
 }
 
-/// Compact text lines for prompts: a header line, then one line per region.
-///
-/// ```text
-/// image:[file=samples/shapes.png,w=640,h=480,regions=2]
-/// image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,size=medium,position=top-left]
-/// ```
-pub fn image_text(source: &SourceInfo, analysis: &ImageAnalysis) -> String {
-    let mut out = format!(
-        "image:[file={},w={},h={},regions={}]\n",
-        source.content_url,
-        analysis.width,
-        analysis.height,
-        analysis.regions.len()
-    );
-    for (rank, r) in analysis.regions.iter().enumerate() {
-        let b = r.bbox;
-        let _ = writeln!(
-            out,
-            "image_region:[id={},x={},y={},w={},h={},semantic={},color={},size={},position={}]",
-            region_id(rank),
-            b.x,
-            b.y,
-            b.w,
-            b.h,
-            region_label(r),
-            r.color_name,
-            r.size.as_str(),
-            r.position.as_str()
-        );
-    }
-    out
-}
-
 /// What an audio document says about its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioSourceInfo {
@@ -394,31 +361,91 @@ pub fn audio_document(
     page
 }
 
-/// Compact text lines for prompts: a header line, then one line per segment.
+/// Compact text lines for prompts, rendered from a document so that documents read back
+/// from disk render exactly as freshly extracted ones: a header line, then one line per
+/// annotation ([`annotation_line`]).
 ///
 /// ```text
+/// image:[file=samples/shapes.png,w=640,h=480,regions=2]
+/// image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,size=medium,position=top-left]
 /// audio:[file=door.wav,duration=3.20,rate=44100,channels=2,segments=3]
 /// audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]
 /// ```
-pub fn audio_text(source: &AudioSourceInfo, segments: &[crate::audio::Segment]) -> String {
-    let mut out = format!(
-        "audio:[file={},duration={:.2},rate={},channels={},segments={}]\n",
-        source.file.content_url,
-        source.duration_s,
-        source.sample_rate,
-        source.channels,
-        segments.len()
-    );
-    for (i, s) in segments.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "audio_segment:[id={},t={:.2}-{:.2},label={},confidence={:.2}]",
-            segment_id(i),
-            s.start_s,
-            s.end_s,
-            s.label.as_str(),
-            s.confidence
-        );
+pub fn document_text(doc: &Value) -> String {
+    let mut out = header_line(doc);
+    out.push('\n');
+    for item in doc["items"].as_array().into_iter().flatten() {
+        if let Some(line) = annotation_line(item) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     out
+}
+
+/// Whether a document (or its `about` node) describes audio.
+fn is_audio(about: &Value) -> bool {
+    about["duration"].is_string() || about["sampleRate"].is_number()
+}
+
+/// The header line of [`document_text`]: the file and its size in pixels or seconds.
+pub fn header_line(doc: &Value) -> String {
+    let about = &doc["about"];
+    let file = about["contentUrl"].as_str().unwrap_or("");
+    let count = doc["totalItems"].as_u64().unwrap_or(0);
+    if is_audio(about) {
+        let duration = about["duration"]
+            .as_str()
+            .and_then(parse_iso_duration)
+            .unwrap_or(0.0);
+        format!(
+            "audio:[file={file},duration={duration:.2},rate={},channels={},segments={count}]",
+            about["sampleRate"].as_u64().unwrap_or(0),
+            about["channels"].as_u64().unwrap_or(0),
+        )
+    } else {
+        format!(
+            "image:[file={file},w={},h={},regions={count}]",
+            about["width"].as_u64().unwrap_or(0),
+            about["height"].as_u64().unwrap_or(0),
+        )
+    }
+}
+
+/// One annotation as a text line, or `None` when it carries no media fragment selector.
+pub fn annotation_line(ann: &Value) -> Option<String> {
+    let body = &ann["body"];
+    let fragment = ann["target"]["selector"]
+        .as_array()?
+        .iter()
+        .find(|s| s["type"] == "FragmentSelector")?;
+    let value = fragment["value"].as_str()?;
+    let label = body["value"].as_str().unwrap_or("");
+    let s = |k: &str| body[k].as_str().unwrap_or("");
+    if let Some(xywh) = value.strip_prefix("xywh=") {
+        let mut it = xywh.split(',');
+        let (x, y, w, h) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        Some(format!(
+            "image_region:[id={},x={x},y={y},w={w},h={h},semantic={label},color={},size={},position={}]",
+            s("regionId"),
+            s("colorName"),
+            s("sizeClass"),
+            s("position"),
+        ))
+    } else if value.starts_with("t=") {
+        Some(format!(
+            "audio_segment:[id={},t={:.2}-{:.2},label={label},confidence={:.2}]",
+            s("segmentId"),
+            fragment["startOffset"].as_f64()?,
+            fragment["endOffset"].as_f64()?,
+            body["confidence"].as_f64().unwrap_or(0.0),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Seconds in an ISO 8601 duration of the form [`iso_duration`] writes (`PT83.250S`).
+pub fn parse_iso_duration(s: &str) -> Option<f64> {
+    s.strip_prefix("PT")?.strip_suffix('S')?.parse().ok()
 }
