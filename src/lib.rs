@@ -8,7 +8,9 @@
 //! - [`extract`] turns one media file into its document, whatever its kind;
 //! - [`batch`] runs many files on a bounded worker pool with a resumable manifest;
 //! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
-//! - [`overlay`] draws regions for people to check.
+//! - [`overlay`] draws regions for people to check;
+//! - [`prompt`] assembles fragments into provider requests within a token budget;
+//! - [`llm`] posts them: provider shapes, streaming, retries and endpoint profiles.
 #![forbid(unsafe_code)]
 
 pub mod audio;
@@ -16,8 +18,11 @@ pub mod batch;
 pub mod extract;
 pub mod fsio;
 pub mod jsonld;
+pub mod llm;
 pub mod media;
 pub mod overlay;
 pub mod pipeline;
+pub mod prompt;
+pub mod send;
 pub mod spectrogram;
 pub mod vision;

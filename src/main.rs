@@ -15,6 +15,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cmd_llm;
+
 /// Exit code when every input succeeded.
 const EXIT_OK: u8 = 0;
 /// Exit code for a usage error: bad flags or a combination that cannot work.
@@ -52,6 +54,12 @@ enum Command {
         Exit codes: 0 all inputs succeeded, 1 usage error, 2 some inputs failed.")]
     // Boxed: the flags make this variant far larger than the other.
     Extract(Box<ExtractArgs>),
+    /// Assemble the prompt for an LLM endpoint and print it without sending (a dry run).
+    #[command(after_help = cmd_llm::PROMPT_HELP)]
+    Prompt(Box<cmd_llm::DryRunArgs>),
+    /// Assemble the prompt, post it, stream the answer and save it with its citations.
+    #[command(after_help = cmd_llm::SEND_HELP)]
+    Send(Box<cmd_llm::SendArgs>),
     /// Print the JSON Schema of the output, or with --context the JSON-LD context.
     Schema {
         /// Print the JSON-LD context instead of the JSON Schema.
@@ -240,6 +248,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Extract(args) => extract(&args),
+        Command::Prompt(args) => cmd_llm::prompt(&args),
+        Command::Send(args) => cmd_llm::send(&args),
         Command::Schema { context } => schema(context).map(|()| EXIT_OK),
     };
     match result {

@@ -1,0 +1,501 @@
+//! The `prompt` and `send` subcommands: flags, and the loop over requests. Everything they
+//! do is in the library (`prompt`, `llm`, `send`).
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use mmprompt::extract::ExtractOptions;
+use mmprompt::llm::config::{Config, Endpoint, Overrides};
+use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
+use mmprompt::llm::{redact, Provider};
+use mmprompt::prompt::attach::AttachLimits;
+use mmprompt::prompt::{
+    check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
+    DEFAULT_SYSTEM, DEFAULT_TASK, DEFAULT_TEMPLATE,
+};
+use mmprompt::send::{dry_run_report, plan, send_one, Manifest, Outcome, RateLimiter, SendOptions};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ProviderArg {
+    Openai,
+    OpenaiResponses,
+    Ollama,
+    Anthropic,
+    Gemini,
+}
+
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Openai => Provider::OpenAi,
+            ProviderArg::OpenaiResponses => Provider::OpenAiResponses,
+            ProviderArg::Ollama => Provider::Ollama,
+            ProviderArg::Anthropic => Provider::Anthropic,
+            ProviderArg::Gemini => Provider::Gemini,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FragmentsArg {
+    /// Full JSON-LD documents.
+    Jsonld,
+    /// Compact text lines.
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum AttachArg {
+    None,
+    Image,
+    Audio,
+    All,
+}
+
+/// Flags shared by `prompt` and `send`.
+#[derive(Args, Debug)]
+pub(crate) struct PromptArgs {
+    /// Media files (extracted on the fly) or `.jsonld` documents written by `extract`.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Endpoint profile from mmprompt.toml (default: the file's `default`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Config file (default: $MMPROMPT_CONFIG, ./mmprompt.toml, then
+    /// $XDG_CONFIG_HOME/mmprompt/mmprompt.toml or ~/.config/mmprompt/mmprompt.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Request format; overrides the profile.
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// The server's base URL, e.g. http://127.0.0.1:8080; overrides the profile.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Model name; overrides the profile.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Environment variable holding the API key (default by provider: OPENAI_API_KEY,
+    /// ANTHROPIC_API_KEY, GEMINI_API_KEY; Ollama none). Keys are never printed or saved.
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+
+    /// How fragments are shown to the model.
+    #[arg(long, value_enum, default_value_t = FragmentsArg::Text)]
+    pub fragments: FragmentsArg,
+    /// User message template, inline or @FILE; placeholders {{fragments}} (required),
+    /// {{files}}, {{media}}, {{task}}.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub template: Option<String>,
+    /// System instruction, inline or @FILE (default: explains the anchor notation).
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub system: Option<String>,
+    /// The question or task, filled into {{task}}.
+    #[arg(long, value_name = "TEXT")]
+    pub task: Option<String>,
+    /// Attach the media themselves: images downscaled to --max-image-side and re-encoded,
+    /// audio as 16 kHz WAV (OpenAI chat and Gemini only).
+    #[arg(long, value_enum, default_value_t = AttachArg::None)]
+    pub attach: AttachArg,
+    /// Longest side of attached images, in pixels.
+    #[arg(long, default_value_t = 2048, value_name = "PX")]
+    pub max_image_side: u32,
+    /// Cap on the whole request body, in MB.
+    #[arg(long, default_value_t = 20.0, value_name = "MB")]
+    pub max_body_mb: f64,
+    /// Keep the most salient fragments that fit this many prompt tokens (tiktoken:
+    /// cl100k_base for GPT-4/3.5, o200k_base for everything else).
+    #[arg(long, value_name = "N")]
+    pub max_prompt_tokens: Option<usize>,
+    /// JSON Schema for the answer: `default` (an answer and claims citing fragment ids),
+    /// `none`, or a file.
+    #[arg(long, default_value = "default", value_name = "default|none|FILE")]
+    pub answer_schema: String,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Cap on generated tokens.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_tokens: u32,
+}
+
+pub(crate) const PROMPT_HELP: &str = "Examples:\n  \
+    mmprompt prompt photo.jpg --provider openai --model gpt-4o-mini\n  \
+    mmprompt prompt out/photo.jpg.jsonld --profile local --max-prompt-tokens 800\n  \
+    mmprompt prompt a.png b.wav --provider gemini --model gemini-2.5-flash --attach all --full-body\n\n\
+    Prints the request that `send` would post (JSON: url, headers with keys redacted, body,\n\
+    token account) and sends nothing. Exit codes: 0 ok, 1 usage error, 2 failure.";
+
+pub(crate) const SEND_HELP: &str = "Examples:\n  \
+    mmprompt send photo.jpg --provider openai --endpoint http://127.0.0.1:8080 --model smollm2-135m\n  \
+    mmprompt send out/*.jsonld --profile claude --each --concurrency 4 --rate 60\n\n\
+    The answer streams to stdout and is saved as <fragments>.response.json (one input) or\n\
+    OUT/prompt-<hash>.response.json (several), with provider, model, request id, usage,\n\
+    latency, text, the validated answer and its citations resolved to anchors. Each request\n\
+    gets a line in OUT/send.ndjson; a later run skips requests whose saved answer matches and\n\
+    retries the rest. Exit codes: 0 ok, 1 usage error, 2 some request failed.";
+
+/// `prompt`-only flags.
+#[derive(Args, Debug)]
+pub(crate) struct DryRunArgs {
+    #[command(flatten)]
+    pub common: PromptArgs,
+    /// Show attached media in full instead of eliding their base64.
+    #[arg(long)]
+    pub full_body: bool,
+    /// Print only the exact request body (e.g. to pipe into curl).
+    #[arg(long)]
+    pub body_only: bool,
+}
+
+/// `send`-only flags.
+#[derive(Args, Debug)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub common: PromptArgs,
+    /// Where fragments of media inputs, answers and send.ndjson go.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// One prompt per input instead of one prompt over all inputs.
+    #[arg(long)]
+    pub each: bool,
+    /// Requests in flight at once with --each.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub concurrency: usize,
+    /// At most this many requests started per minute.
+    #[arg(long, value_name = "PER_MIN")]
+    pub rate: Option<f64>,
+    /// Send again even when a saved answer matches the request.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not stream; print each answer when it is complete.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Connection timeout in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+    /// Total timeout per attempt chain in seconds, from connecting to the last byte.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Attempts in all per request (connection errors, 408/409/429/5xx/529).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_attempts: u32,
+    /// First retry backoff in milliseconds (doubles per retry, with jitter).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub retry_base_ms: u64,
+    /// Trace each request and response on stderr, secrets redacted.
+    #[arg(long)]
+    pub verbose: bool,
+    /// No answer text on stdout (it is still saved).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Finite and above zero (NaN is not).
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+fn text_or_file(v: &str) -> anyhow::Result<String> {
+    match v.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read")),
+        None => Ok(v.to_string()),
+    }
+}
+
+/// Builds the endpoint and the options shared by both commands; `Err` is a usage error.
+fn options(
+    a: &PromptArgs,
+    out_dir: &Path,
+    stream: bool,
+) -> anyhow::Result<Result<SendOptions, String>> {
+    let config = match Config::load(a.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let profile = match config.profile(a.profile.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let endpoint = match Endpoint::resolve(
+        &profile,
+        &Overrides {
+            provider: a.provider.map(Into::into),
+            endpoint: a.endpoint.clone(),
+            model: a.model.clone(),
+            api_key_env: a.api_key_env.clone(),
+        },
+    ) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let template = a.template.as_deref().map(text_or_file).transpose()?;
+    let template = template.unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+    if let Err(e) = check_template(&template) {
+        return Ok(Err(e.to_string()));
+    }
+    let answer_schema = match a.answer_schema.as_str() {
+        "default" => Some(default_answer_schema()),
+        "none" => None,
+        file => {
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("{file}: cannot read"))?;
+            let v: Value =
+                serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
+            if let Err(e) = jsonschema::validator_for(&v) {
+                return Ok(Err(format!("{file}: not a valid JSON Schema: {e}")));
+            }
+            Some(v)
+        }
+    };
+    if !positive(a.max_body_mb) || !(0.0..=2.0).contains(&a.temperature) || a.max_image_side < 16 {
+        return Ok(Err(
+            "--max-body-mb must be > 0, --temperature within 0..2, --max-image-side at least 16"
+                .into(),
+        ));
+    }
+    Ok(Ok(SendOptions {
+        endpoint,
+        prompt: PromptOptions {
+            system: a
+                .system
+                .as_deref()
+                .map(text_or_file)
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_SYSTEM.into()),
+            template,
+            task: a.task.clone().unwrap_or_else(|| DEFAULT_TASK.into()),
+            format: match a.fragments {
+                FragmentsArg::Jsonld => FragmentFormat::Jsonld,
+                FragmentsArg::Text => FragmentFormat::Text,
+            },
+            max_prompt_tokens: a.max_prompt_tokens,
+            attach: match a.attach {
+                AttachArg::None => AttachMode::None,
+                AttachArg::Image => AttachMode::Image,
+                AttachArg::Audio => AttachMode::Audio,
+                AttachArg::All => AttachMode::All,
+            },
+            limits: AttachLimits {
+                max_image_side: a.max_image_side,
+                max_body_bytes: (a.max_body_mb * 1_000_000.0) as usize,
+                ..AttachLimits::default()
+            },
+            answer_schema,
+            temperature: a.temperature,
+            max_tokens: a.max_tokens,
+            stream,
+        },
+        extract: ExtractOptions::default(),
+        out_dir: out_dir.to_path_buf(),
+        force: false,
+    }))
+}
+
+fn usage(msg: &str) -> anyhow::Result<u8> {
+    eprintln!("mmprompt: usage error: {msg}");
+    Ok(crate::EXIT_USAGE)
+}
+
+/// `mmprompt prompt`: the dry run.
+pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
+    let opts = match options(&args.common, Path::new("out"), true)? {
+        Ok(o) => o,
+        Err(m) => return usage(&m),
+    };
+    // The key is only looked at to show whether one would be sent; it is never printed.
+    let key = opts.endpoint.api_key().ok().flatten();
+    let secrets: Vec<&str> = key.as_deref().into_iter().collect();
+    let planned = match plan(&args.common.inputs, &opts, key.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            return Ok(crate::EXIT_FAILED);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.body_only {
+        serde_json::to_writer(&mut stdout, &planned.request.body)?;
+    } else {
+        let report = dry_run_report(&planned, &opts, args.full_body, &secrets);
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+    }
+    writeln!(stdout)?;
+    let a = &planned.assembled;
+    eprintln!(
+        "prompt: {} tokens ({}{}), {} fragments kept, {} dropped{}{}",
+        a.tokens,
+        a.encoding.as_str(),
+        opts.prompt
+            .max_prompt_tokens
+            .map_or(String::new(), |b| format!(", budget {b}")),
+        a.kept.len(),
+        a.dropped.len(),
+        if a.dropped.is_empty() { "" } else { ": " },
+        a.dropped.join(" ")
+    );
+    if key.is_none() && opts.endpoint.api_key().is_err() {
+        eprintln!(
+            "note: {} is not set; `send` would fail until it is",
+            opts.endpoint
+                .api_key_env
+                .as_deref()
+                .unwrap_or("the key variable")
+        );
+    }
+    Ok(crate::EXIT_OK)
+}
+
+/// `mmprompt send`.
+pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
+    let stream = !args.no_stream;
+    let mut opts = match options(&args.common, &args.out, stream)? {
+        Ok(o) => o,
+        Err(m) => return usage(&m),
+    };
+    opts.force = args.force;
+    if args.concurrency == 0
+        || args.max_attempts == 0
+        || !positive(args.timeout)
+        || !positive(args.connect_timeout)
+    {
+        return usage(
+            "--concurrency, --max-attempts, --timeout and --connect-timeout must be positive",
+        );
+    }
+    if args.rate.is_some_and(|r| !positive(r)) {
+        return usage("--rate must be positive");
+    }
+    let key = match opts.endpoint.api_key() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("mmprompt: error: {e}");
+            return Ok(crate::EXIT_FAILED);
+        }
+    };
+    let client = Client::new(ClientOptions {
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout),
+        total_timeout: Duration::from_secs_f64(args.timeout),
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            base_backoff: Duration::from_millis(args.retry_base_ms),
+            ..RetryPolicy::default()
+        },
+        ..ClientOptions::default()
+    });
+    let manifest = Manifest::open(&args.out)?;
+    let groups: Vec<Vec<PathBuf>> = if args.each {
+        args.common.inputs.iter().map(|p| vec![p.clone()]).collect()
+    } else {
+        vec![args.common.inputs.clone()]
+    };
+    let limiter = args.rate.map(RateLimiter::per_minute);
+    let failed = AtomicUsize::new(0);
+    let secrets: Vec<&str> = key.as_deref().into_iter().collect();
+    // Streaming several answers at once would interleave them; only a lone request streams.
+    let live = groups.len() == 1 || args.concurrency == 1;
+    let print_lock = Mutex::new(());
+    let run = |group: &Vec<PathBuf>| {
+        if let Some(l) = &limiter {
+            l.wait();
+        }
+        let name = group
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut streamed = false;
+        let mut on_delta = |d: &str| {
+            if live && !args.quiet {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(d.as_bytes());
+                let _ = out.flush();
+                streamed = true;
+            }
+        };
+        let mut trace_fn = |line: &str| eprintln!("{line}");
+        let trace: Option<&mut dyn FnMut(&str)> = if args.verbose {
+            Some(&mut trace_fn)
+        } else {
+            None
+        };
+        if live && groups.len() > 1 && !args.quiet {
+            println!("==> {name} <==");
+        }
+        let result = send_one(
+            group,
+            &opts,
+            &client,
+            key.as_deref(),
+            &manifest,
+            &mut on_delta,
+            trace,
+        );
+        let _guard = print_lock.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(Outcome::Ok { response, record }) => {
+                if !args.quiet {
+                    let mut out = std::io::stdout().lock();
+                    if !streamed {
+                        if !live {
+                            let _ = writeln!(out, "==> {name} <==");
+                        }
+                        let _ = out.write_all(record["text"].as_str().unwrap_or("").as_bytes());
+                    }
+                    let _ = writeln!(out);
+                }
+                if record["answerValid"] == Value::Bool(false) {
+                    eprintln!(
+                        "warning: {name}: the answer does not match the answer schema: {}",
+                        record["validationErrors"]
+                    );
+                }
+                eprintln!("saved {}", response.display());
+            }
+            Ok(Outcome::UpToDate { response }) => {
+                eprintln!(
+                    "{name}: up to date ({}); --force sends again",
+                    response.display()
+                );
+            }
+            Err(e) => {
+                if streamed {
+                    println!();
+                }
+                failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "mmprompt: error: {name}: {}",
+                    redact(&e.to_string(), &secrets)
+                );
+            }
+        }
+    };
+    if groups.len() > 1 && args.concurrency > 1 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(args.concurrency)
+            .build()?;
+        pool.install(|| groups.par_iter().for_each(run));
+    } else {
+        groups.iter().for_each(run);
+    }
+    let n = failed.load(Ordering::Relaxed);
+    if n > 0 {
+        eprintln!(
+            "{n} of {} requests failed; see {}",
+            groups.len(),
+            args.out.join("send.ndjson").display()
+        );
+        Ok(crate::EXIT_FAILED)
+    } else {
+        if !std::io::stderr().is_terminal() && args.verbose {
+            eprintln!("all {} requests done", groups.len());
+        }
+        Ok(crate::EXIT_OK)
+    }
+}

@@ -1,0 +1,258 @@
+//! Endpoint profiles from `mmprompt.toml`, and how flags override them.
+//!
+//! The file is looked for, first match wins: `--config FILE`, `$MMPROMPT_CONFIG`,
+//! `./mmprompt.toml`, `$XDG_CONFIG_HOME/mmprompt/mmprompt.toml` (or
+//! `~/.config/mmprompt/mmprompt.toml`). It never holds keys, only the names of the
+//! variables that do:
+//!
+//! ```toml
+//! default = "local"
+//!
+//! [profiles.local]
+//! provider = "openai"
+//! endpoint = "http://127.0.0.1:8080"
+//! model = "smollm2-135m"
+//!
+//! [profiles.claude]
+//! provider = "anthropic"
+//! model = "claude-sonnet-4-5"
+//! api_key_env = "ANTHROPIC_API_KEY"
+//! ```
+
+use super::{LlmError, Provider};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One named endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Request format.
+    pub provider: Option<String>,
+    /// Base URL.
+    pub endpoint: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Name of the environment variable holding the key.
+    pub api_key_env: Option<String>,
+}
+
+/// The config file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The profile used when none is named.
+    pub default: Option<String>,
+    /// Profiles by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// A config file and where it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    /// Its path, when one was found.
+    pub path: Option<PathBuf>,
+    /// Its content.
+    pub file: ConfigFile,
+}
+
+/// Where the config file is looked for, in order, without `--config`.
+pub fn search_paths() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("MMPROMPT_CONFIG").filter(|p| !p.is_empty()) {
+        v.push(PathBuf::from(p));
+    }
+    v.push(PathBuf::from("mmprompt.toml"));
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
+        v.push(PathBuf::from(x).join("mmprompt/mmprompt.toml"));
+    } else if let Some(h) = std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+        v.push(PathBuf::from(h).join(".config/mmprompt/mmprompt.toml"));
+    }
+    v
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist) or the first file on [`search_paths`] (none is
+    /// fine).
+    pub fn load(explicit: Option<&Path>) -> Result<Self, LlmError> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => search_paths().into_iter().find(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| LlmError::Config(format!("{}: cannot read: {e}", path.display())))?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| LlmError::Config(format!("{}: {}", path.display(), e.message())))?;
+        Ok(Self {
+            path: Some(path),
+            file,
+        })
+    }
+
+    /// The named profile, or the default one, or none.
+    pub fn profile(&self, name: Option<&str>) -> Result<Profile, LlmError> {
+        let where_ = || {
+            self.path
+                .as_ref()
+                .map_or("no config file was found".to_string(), |p| {
+                    p.display().to_string()
+                })
+        };
+        match name.or(self.file.default.as_deref()) {
+            None => Ok(Profile::default()),
+            Some(n) => self.file.profiles.get(n).cloned().ok_or_else(|| {
+                let known: Vec<_> = self.file.profiles.keys().cloned().collect();
+                LlmError::Config(format!(
+                    "no profile {n:?} in {} (profiles: {})",
+                    where_(),
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            }),
+        }
+    }
+}
+
+/// A fully decided endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Request format.
+    pub provider: Provider,
+    /// Base URL.
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// The key variable, if the endpoint takes a key.
+    pub api_key_env: Option<String>,
+}
+
+/// Flags that override a profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--provider`.
+    pub provider: Option<Provider>,
+    /// `--endpoint`.
+    pub endpoint: Option<String>,
+    /// `--model`.
+    pub model: Option<String>,
+    /// `--api-key-env`.
+    pub api_key_env: Option<String>,
+}
+
+impl Endpoint {
+    /// Flags over profile over provider defaults.
+    pub fn resolve(profile: &Profile, flags: &Overrides) -> Result<Self, LlmError> {
+        let provider = match (flags.provider, &profile.provider) {
+            (Some(p), _) => p,
+            (None, Some(s)) => s.parse().map_err(LlmError::Config)?,
+            (None, None) => {
+                return Err(LlmError::Config(
+                    "no provider: give --provider, or --profile with a provider".into(),
+                ))
+            }
+        };
+        let base_url = flags
+            .endpoint
+            .clone()
+            .or_else(|| profile.endpoint.clone())
+            .unwrap_or_else(|| provider.default_endpoint().to_string());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(LlmError::Config(format!(
+                "endpoint {base_url:?} is not an http:// or https:// URL"
+            )));
+        }
+        let model = flags
+            .model
+            .clone()
+            .or_else(|| profile.model.clone())
+            .ok_or_else(|| {
+                LlmError::Config("no model: give --model, or a profile with a model".into())
+            })?;
+        let api_key_env = flags
+            .api_key_env
+            .clone()
+            .or_else(|| profile.api_key_env.clone())
+            .or_else(|| provider.default_key_env().map(str::to_string));
+        Ok(Self {
+            provider,
+            base_url,
+            model,
+            api_key_env,
+        })
+    }
+
+    /// Reads the key from the environment. A local endpoint (loopback) may go without one;
+    /// a remote one may not.
+    pub fn api_key(&self) -> Result<Option<String>, LlmError> {
+        let Some(var) = &self.api_key_env else {
+            return Ok(None);
+        };
+        match std::env::var(var) {
+            Ok(k) if !k.trim().is_empty() => Ok(Some(k.trim().to_string())),
+            _ if self.is_local() => Ok(None),
+            _ => Err(LlmError::MissingKey { var: var.clone() }),
+        }
+    }
+
+    /// Whether the endpoint is on this machine.
+    pub fn is_local(&self) -> bool {
+        let rest = self
+            .base_url
+            .split_once("://")
+            .map_or(self.base_url.as_str(), |(_, r)| r);
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        matches!(host, "127.0.0.1" | "localhost" | "[") || rest.starts_with("[::1]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_profile_over_defaults() {
+        let file: ConfigFile = toml::from_str(
+            "default = \"a\"\n[profiles.a]\nprovider = \"anthropic\"\nmodel = \"m1\"\n\
+             [profiles.b]\nprovider = \"ollama\"\nendpoint = \"http://127.0.0.1:1\"\nmodel = \"m2\"\n",
+        )
+        .unwrap();
+        let cfg = Config { path: None, file };
+        let a = Endpoint::resolve(&cfg.profile(None).unwrap(), &Overrides::default()).unwrap();
+        assert_eq!(a.provider, Provider::Anthropic);
+        assert_eq!(a.base_url, "https://api.anthropic.com");
+        assert_eq!(a.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+        let b = Endpoint::resolve(
+            &cfg.profile(Some("b")).unwrap(),
+            &Overrides {
+                model: Some("m3".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((b.provider, b.model.as_str()), (Provider::Ollama, "m3"));
+        assert!(b.is_local());
+        assert!(b.api_key().unwrap().is_none());
+        let e = cfg.profile(Some("zz")).unwrap_err().to_string();
+        assert!(e.contains("\"zz\"") && e.contains("a, b"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_urls_are_errors() {
+        assert!(toml::from_str::<ConfigFile>("[profiles.a]\nmodle = \"x\"\n").is_err());
+        let p = Profile {
+            provider: Some("openai".into()),
+            endpoint: Some("127.0.0.1:8080".into()),
+            model: Some("m".into()),
+            api_key_env: None,
+        };
+        assert!(Endpoint::resolve(&p, &Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,444 @@
+//! The one HTTP client: rustls, proxies from `HTTPS_PROXY`/`NO_PROXY`, a connect and a total
+//! timeout, retries with backoff and jitter that honour `Retry-After`, and streamed answers.
+
+use super::provider::{parse_answer, Answer, HttpRequest, Provider, StreamState};
+use super::stream::{read_ndjson, read_sse, StreamEnd};
+use super::{redact, LlmError};
+use serde_json::Value;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufReader, Read};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How a request is retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first backoff; each later one doubles, up to `max_backoff`.
+    pub base_backoff: Duration,
+    /// Cap on one computed backoff.
+    pub max_backoff: Duration,
+    /// Longest server-requested wait (`Retry-After`) that is honoured; a longer one ends the
+    /// retries with an error that says so.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Statuses worth another attempt: timeouts, conflicts, rate limits, server errors and
+/// Anthropic's 529 "overloaded".
+pub const RETRY_STATUSES: [u16; 8] = [408, 409, 429, 500, 502, 503, 504, 529];
+
+/// Whether a failed status may be retried. Anthropic answers 429 both for rate limits and
+/// for an exhausted spend limit; only the first passes with time.
+pub fn is_retryable(provider: Provider, status: u16, message: &str) -> bool {
+    if !RETRY_STATUSES.contains(&status) {
+        return false;
+    }
+    if provider == Provider::Anthropic && status == 429 {
+        let m = message.to_ascii_lowercase();
+        return !(m.contains("spend limit")
+            || m.contains("spending limit")
+            || m.contains("usage limit")
+            || m.contains("credit balance"));
+    }
+    true
+}
+
+/// The wait a response asks for: `retry-after-ms` (milliseconds, OpenAI) first, then
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &[(String, String)], now: SystemTime) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let v = get("retry-after")?;
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Exponential backoff with "full jitter" between half and all of the step, so clients that
+/// failed together do not retry together.
+pub fn backoff(policy: &RetryPolicy, retry: u32, random: u64) -> Duration {
+    let step = policy
+        .base_backoff
+        .saturating_mul(1u32 << retry.min(16))
+        .min(policy.max_backoff);
+    let frac = 0.5 + (random % 1000) as f64 / 2000.0;
+    step.mul_f64(frac)
+}
+
+fn random_u64() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
+/// Timeouts and retry settings of a [`Client`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    /// Connection setup, TLS included.
+    pub connect_timeout: Duration,
+    /// The whole exchange, from connecting to the last byte of the answer.
+    pub total_timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Largest answer body read.
+    pub max_body: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+            max_body: 64 << 20,
+        }
+    }
+}
+
+/// What one posted request came to.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The answer.
+    pub answer: Answer,
+    /// The HTTP status of the last attempt.
+    pub status: u16,
+    /// The server's request id header, when sent.
+    pub request_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// From the first attempt to the end of the answer.
+    pub latency: Duration,
+}
+
+/// Called with each piece of text as it streams in.
+pub type DeltaSink<'a> = &'a mut dyn FnMut(&str);
+/// Called with each trace line when `--verbose` is on; lines are already redacted.
+pub type TraceSink<'a> = &'a mut dyn FnMut(&str);
+
+/// The HTTP client. Cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// A client with the given timeouts. Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/
+    /// `ALL_PROXY`, with hosts on `NO_PROXY` reached directly.
+    pub fn new(options: ClientOptions) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.total_timeout))
+            .http_status_as_error(false)
+            .proxy(ureq::Proxy::try_from_env())
+            .user_agent(concat!("mmprompt/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Self { agent, options }
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Posts `req`, retrying as the policy allows, and reads the answer; streamed text goes
+    /// to `on_delta` as it arrives. `secrets` are removed from every trace line and error.
+    pub fn post(
+        &self,
+        provider: Provider,
+        req: &HttpRequest,
+        stream: bool,
+        secrets: &[&str],
+        on_delta: DeltaSink<'_>,
+        mut trace: Option<TraceSink<'_>>,
+    ) -> Result<Exchange, LlmError> {
+        let started = Instant::now();
+        let body = serde_json::to_vec(&req.body)
+            .map_err(|e| LlmError::BadResponse(format!("request body: {e}")))?;
+        let policy = &self.options.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(t) = trace.as_mut() {
+                t(&redact(
+                    &format!("> POST {} (attempt {attempt})", req.url),
+                    secrets,
+                ));
+                for (k, v) in &req.headers {
+                    t(&redact(&format!("> {k}: {}", show_header(k, v)), secrets));
+                }
+                let shown = super::provider::elide_media(&req.body).to_string();
+                t(&redact(&format!("> {}", clip(&shown, 4000)), secrets));
+            }
+            let mut builder = self.agent.post(&req.url);
+            for (k, v) in &req.headers {
+                builder = builder.header(k, v);
+            }
+            let sent = Instant::now();
+            let result = builder.send(&body[..]);
+            let wait = match result {
+                Err(e) => {
+                    let err = LlmError::from_ureq(&e, &req.url, self.options.total_timeout);
+                    if let Some(t) = trace.as_mut() {
+                        t(&redact(&format!("< {err}"), secrets));
+                    }
+                    if !err.is_transient() || attempt >= policy.max_attempts {
+                        return Err(err.with_attempts(attempt).redacted(secrets));
+                    }
+                    backoff(policy, attempt - 1, random_u64())
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers: Vec<(String, String)> = resp
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").into()))
+                        .collect();
+                    if let Some(t) = trace.as_mut() {
+                        t(&format!("< {status} ({} ms)", sent.elapsed().as_millis()));
+                        for (k, v) in &headers {
+                            t(&redact(&format!("< {k}: {v}"), secrets));
+                        }
+                    }
+                    let request_id = ["x-request-id", "request-id", "x-goog-request-id"]
+                        .iter()
+                        .find_map(|n| {
+                            headers
+                                .iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                                .map(|(_, v)| v.clone())
+                        });
+                    let reader = resp
+                        .into_body()
+                        .into_with_config()
+                        .limit(self.options.max_body)
+                        .reader();
+                    if (200..300).contains(&status) {
+                        let answer = if stream {
+                            read_stream(provider, reader, on_delta)
+                        } else {
+                            read_whole(provider, reader)
+                        }
+                        .map_err(|e| e.with_attempts(attempt).redacted(secrets))?;
+                        if let Some(t) = trace.as_mut() {
+                            t(&redact(
+                                &format!("< answer: {}", clip(&answer.text, 4000)),
+                                secrets,
+                            ));
+                        }
+                        return Ok(Exchange {
+                            answer,
+                            status,
+                            request_id,
+                            attempts: attempt,
+                            latency: started.elapsed(),
+                        });
+                    }
+                    let message = error_body(reader);
+                    if let Some(t) = trace.as_mut() {
+                        t(&redact(&format!("< {}", clip(&message, 4000)), secrets));
+                    }
+                    let err = LlmError::Status {
+                        status,
+                        message: message.clone(),
+                        attempts: attempt,
+                    };
+                    if !is_retryable(provider, status, &message) || attempt >= policy.max_attempts {
+                        return Err(err.redacted(secrets));
+                    }
+                    match retry_after(&headers, SystemTime::now()) {
+                        Some(w) if w > policy.max_retry_after => {
+                            return Err(LlmError::RetryAfterTooLong {
+                                status,
+                                wait: w,
+                                limit: policy.max_retry_after,
+                            })
+                        }
+                        Some(w) => w,
+                        None => backoff(policy, attempt - 1, random_u64()),
+                    }
+                }
+            };
+            if let Some(t) = trace.as_mut() {
+                t(&format!("  retrying in {} ms", wait.as_millis()));
+            }
+            // A retry must not outlive the total timeout the user set.
+            if started.elapsed() + wait > self.options.total_timeout {
+                return Err(LlmError::Timeout {
+                    url: req.url.clone(),
+                    after: self.options.total_timeout,
+                }
+                .with_attempts(attempt));
+            }
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+fn show_header(name: &str, value: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    if n == "authorization" || n == "x-api-key" || n == "x-goog-api-key" || n.contains("token") {
+        "[redacted]".into()
+    } else {
+        value.to_string()
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
+fn read_whole(provider: Provider, mut reader: impl Read) -> Result<Answer, LlmError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| LlmError::from_io_read(&e))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        LlmError::BadResponse(format!(
+            "answer is not JSON ({e}): {}",
+            clip(&String::from_utf8_lossy(&bytes), 200)
+        ))
+    })?;
+    parse_answer(provider, &v)
+}
+
+fn read_stream(
+    provider: Provider,
+    reader: impl Read,
+    on_delta: DeltaSink<'_>,
+) -> Result<Answer, LlmError> {
+    let mut reader = BufReader::new(reader);
+    let mut state = StreamState::default();
+    let mut on_event = |ev| {
+        let delta = state.apply(provider, &ev)?;
+        if !delta.is_empty() {
+            on_delta(&delta);
+        }
+        Ok(())
+    };
+    let end = if provider.streams_ndjson() {
+        read_ndjson(&mut reader, &mut on_event)?
+    } else {
+        read_sse(&mut reader, &mut on_event)?
+    };
+    state.finish(provider, end == StreamEnd::DoneMarker)
+}
+
+fn error_body(mut reader: impl Read) -> String {
+    let mut bytes = Vec::new();
+    let _ = reader.by_ref().take(1 << 20).read_to_end(&mut bytes);
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) => super::provider::error_message(&v).unwrap_or_else(|| v.to_string()),
+        Err(_) => clip(String::from_utf8_lossy(&bytes).trim(), 500),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(k: &str, v: &str) -> Vec<(String, String)> {
+        vec![(k.to_string(), v.to_string())]
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            retry_after(&h("Retry-After", "3"), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&h("retry-after-ms", "250"), now),
+            Some(Duration::from_millis(250))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(
+            retry_after(&h("retry-after", &date), now),
+            Some(Duration::from_secs(7))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(
+            retry_after(&h("retry-after", &past), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h("retry-after", "soon"), now), None);
+        assert_eq!(retry_after(&h("retry-after", "-1"), now), None);
+        assert_eq!(retry_after(&[], now), None);
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in RETRY_STATUSES {
+            assert!(is_retryable(Provider::OpenAi, s, ""));
+        }
+        for s in [400, 401, 403, 404, 413, 422] {
+            assert!(!is_retryable(Provider::OpenAi, s, ""));
+        }
+        assert!(is_retryable(
+            Provider::Anthropic,
+            429,
+            "Number of requests has exceeded your rate limit"
+        ));
+        assert!(!is_retryable(
+            Provider::Anthropic,
+            429,
+            "You have reached your specified workspace API usage limits (spend limit)"
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let p = RetryPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        for (retry, step) in [
+            (0u32, 100u64),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1000),
+            (30, 1000),
+        ] {
+            for r in [0u64, 499, 999, 12345] {
+                let d = backoff(&p, retry, r).as_secs_f64() * 1000.0;
+                assert!(
+                    d >= step as f64 * 0.5 - 1e-6 && d <= step as f64 + 1e-6,
+                    "{retry} {d}"
+                );
+            }
+        }
+    }
+}

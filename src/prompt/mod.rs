@@ -1,0 +1,651 @@
+//! Prompt assembly: inputs (media extracted on the fly, or `.jsonld` documents written
+//! earlier) become fragments; the most salient fragments that fit the token budget are
+//! rendered into the instruction template; media are attached as each provider allows; and
+//! the answer's fragment citations are resolved back to their anchors.
+
+pub mod attach;
+pub mod budget;
+
+use crate::extract::{extract_file, ExtractError, ExtractOptions};
+use crate::jsonld;
+use crate::llm::Prompt;
+use crate::media::{sniff_file, MediaKind};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+pub use budget::TokenEncoding;
+
+/// Why a prompt could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// Extraction of a media input failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// An input could not be read.
+    #[error("{path}: {detail}")]
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// A `.jsonld` input is not an mmprompt document.
+    #[error("{path}: not an mmprompt document: {detail}")]
+    NotADocument {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// A template, schema or option is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The budget cannot hold even the prompt without fragments.
+    #[error(
+        "the prompt needs {needed} tokens before any fragment, over --max-prompt-tokens {budget}"
+    )]
+    OverBudget {
+        /// Tokens needed with no fragment.
+        needed: usize,
+        /// The budget.
+        budget: usize,
+    },
+    /// A medium could not be attached.
+    #[error("cannot attach {name}: {reason}")]
+    Attach {
+        /// The medium.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PromptError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PromptError::Extract(e) => e.code(),
+            PromptError::Read { .. } => "read",
+            PromptError::NotADocument { .. } => "not_a_document",
+            PromptError::Invalid(_) => "invalid",
+            PromptError::OverBudget { .. } => "over_budget",
+            PromptError::Attach { .. } => "attach",
+        }
+    }
+}
+
+/// One input of a prompt and its document.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The path as given.
+    pub path: PathBuf,
+    /// Image or audio.
+    pub kind: MediaKind,
+    /// The JSON-LD document.
+    pub document: Value,
+    /// Where the medium itself is, when it can be found (for attaching).
+    pub media_path: Option<PathBuf>,
+    /// Whether the document was read from a `.jsonld` file (not extracted now).
+    pub from_jsonld: bool,
+}
+
+/// Largest `.jsonld` input read.
+const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
+fn looks_like_json(path: &Path) -> Result<bool, std::io::Error> {
+    use std::io::Read;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "jsonld" || ext == "json" {
+        return Ok(true);
+    }
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)?.read(&mut head)?;
+    Ok(head[..n]
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{'))
+}
+
+/// Reads an input: a media file is extracted with `options`; a `.jsonld` (or any JSON)
+/// file is read as a document written earlier.
+pub fn load_input(path: &Path, options: &ExtractOptions) -> Result<Input, PromptError> {
+    let read_err = |e: std::io::Error| PromptError::Read {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    if looks_like_json(path).map_err(read_err)? {
+        return load_document(path);
+    }
+    let kind = sniff_file(path).map_err(read_err)?;
+    let content_url = path.to_string_lossy().into_owned();
+    let out = extract_file(path, &content_url, options)?;
+    if let Some(e) = out.partial_error {
+        return Err(PromptError::Read {
+            path: path.to_path_buf(),
+            detail: format!("damaged part-way: {e}"),
+        });
+    }
+    Ok(Input {
+        path: path.to_path_buf(),
+        kind,
+        document: out.document,
+        media_path: Some(path.to_path_buf()),
+        from_jsonld: false,
+    })
+}
+
+fn load_document(path: &Path) -> Result<Input, PromptError> {
+    let bad = |detail: String| PromptError::NotADocument {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| PromptError::Read {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    if meta.len() > MAX_DOCUMENT_BYTES {
+        return Err(bad(format!("{} bytes is over the 64 MiB cap", meta.len())));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| PromptError::Read {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let document: Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    if document["type"] != "AnnotationPage" || !document["items"].is_array() {
+        return Err(bad(
+            "expected an AnnotationPage with items (the output of `mmprompt extract`)".into(),
+        ));
+    }
+    let about = &document["about"];
+    let kind = if about["duration"].is_string() || about["sampleRate"].is_number() {
+        MediaKind::Audio
+    } else {
+        MediaKind::Image
+    };
+    // contentUrl is the path as given to `extract`: try it from here, then from the
+    // document's folder.
+    let media_path = about["contentUrl"].as_str().and_then(|u| {
+        let p = PathBuf::from(u);
+        if p.is_file() {
+            return Some(p);
+        }
+        path.parent().map(|d| d.join(u)).filter(|q| q.is_file())
+    });
+    Ok(Input {
+        path: path.to_path_buf(),
+        kind,
+        document,
+        media_path,
+        from_jsonld: true,
+    })
+}
+
+/// One annotation, ready to be rendered, ranked and cited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fragment {
+    /// Index of its input.
+    pub input: usize,
+    /// The id the model cites: `r1`/`s2` with one input, `m2.r1` with several.
+    pub id: String,
+    /// The annotation's own IRI.
+    pub annotation_id: String,
+    /// Ranking weight: region salience, or segment confidence (silence counts a tenth).
+    pub salience: f64,
+    /// Position within its document.
+    pub order: usize,
+    /// Its selectors (the anchors), as in the document.
+    pub selectors: Value,
+    /// The annotation with the cite id in its body and its source reduced to the IRI.
+    pub annotation: Value,
+}
+
+/// Prefix of the cite ids of input `i` when several inputs share a prompt.
+pub fn input_key(i: usize) -> String {
+    format!("m{}", i + 1)
+}
+
+/// Fragments of every input, in document order.
+pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
+    let qualify = inputs.len() > 1;
+    let mut out = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        for (order, ann) in input.document["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let body = &ann["body"];
+            let local = body["regionId"]
+                .as_str()
+                .or_else(|| body["segmentId"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("a{}", order + 1));
+            let id = if qualify {
+                format!("{}.{local}", input_key(i))
+            } else {
+                local
+            };
+            let salience = match body["salience"].as_f64() {
+                Some(s) => s,
+                None => {
+                    let c = body["confidence"].as_f64().unwrap_or(0.0);
+                    let silent = body["value"]
+                        .as_str()
+                        .is_some_and(|v| v.ends_with(":silence"));
+                    if silent {
+                        c * 0.1
+                    } else {
+                        c
+                    }
+                }
+            };
+            let mut annotation = ann.clone();
+            if let Some(b) = annotation["body"].as_object_mut() {
+                for k in ["regionId", "segmentId"] {
+                    if b.contains_key(k) {
+                        b.insert(k.into(), Value::String(id.clone()));
+                    }
+                }
+            }
+            // The source node repeats in every annotation; the IRI alone names it.
+            if let Some(src) = ann["target"]["source"]["id"].as_str() {
+                annotation["target"]["source"] = Value::String(src.to_string());
+            }
+            out.push(Fragment {
+                input: i,
+                id,
+                annotation_id: ann["id"].as_str().unwrap_or("").to_string(),
+                salience,
+                order,
+                selectors: ann["target"]["selector"].clone(),
+                annotation,
+            });
+        }
+    }
+    out
+}
+
+/// How fragments are shown to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FragmentFormat {
+    /// The JSON-LD documents (compact JSON).
+    Jsonld,
+    /// The compact text lines.
+    #[default]
+    Text,
+}
+
+/// Which media are attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttachMode {
+    /// None: fragments only.
+    #[default]
+    None,
+    /// Images only.
+    Image,
+    /// Audio only.
+    Audio,
+    /// Every medium.
+    All,
+}
+
+/// The built-in system instruction: what the anchors mean and how to cite them.
+pub const DEFAULT_SYSTEM: &str = "You analyse images and audio through anchored fragments \
+extracted from them. An image region has a box `x,y,w,h` in pixels (origin at the top-left \
+corner, x to the right, y down; in JSON-LD a FragmentSelector `xywh=x,y,w,h` and an SVG \
+polygon) with its shape, colour, size class and position words. An audio segment spans \
+`t=start,end` in seconds from the start of the file (end exclusive) with a namespaced label \
+(voice:, music:, event:, ambient:) and a confidence in [0,1]. Every fragment has an id \
+(`r1`, `s2`; with several inputs `m2.r1`). Base every statement on the fragments and the \
+attached media, cite the ids of the fragments that support it, and say so when the \
+fragments cannot answer.";
+
+/// The built-in user template.
+pub const DEFAULT_TEMPLATE: &str = "Inputs: {{files}}\nAttached media: {{media}}\n\n\
+Fragments:\n{{fragments}}\n\nTask: {{task}}";
+
+/// The built-in task.
+pub const DEFAULT_TASK: &str =
+    "Describe what the media contain and where or when it happens, citing fragment ids.";
+
+/// The built-in answer schema: an answer and claims that cite fragment ids.
+pub fn default_answer_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string"},
+            "claims": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "fragments": {"type": "array", "items": {"type": "string"}}
+                    },
+                    "required": ["text", "fragments"]
+                }
+            }
+        },
+        "required": ["answer", "claims"]
+    })
+}
+
+/// Placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 4] = ["{{fragments}}", "{{files}}", "{{media}}", "{{task}}"];
+
+/// Checks a template: it must show the fragments, and use no unknown `{{...}}`.
+pub fn check_template(t: &str) -> Result<(), PromptError> {
+    if !t.contains("{{fragments}}") {
+        return Err(PromptError::Invalid(
+            "the template has no {{fragments}} placeholder".into(),
+        ));
+    }
+    let mut rest = t;
+    while let Some(at) = rest.find("{{") {
+        let tail = &rest[at..];
+        let end = tail.find("}}").map_or(tail.len(), |e| e + 2);
+        let ph = &tail[..end];
+        if !PLACEHOLDERS.contains(&ph) {
+            return Err(PromptError::Invalid(format!(
+                "unknown placeholder {ph} in the template (known: {})",
+                PLACEHOLDERS.join(" ")
+            )));
+        }
+        rest = &tail[end..];
+    }
+    Ok(())
+}
+
+/// Everything that shapes a prompt apart from the endpoint.
+#[derive(Debug, Clone)]
+pub struct PromptOptions {
+    /// System instruction.
+    pub system: String,
+    /// User template with placeholders.
+    pub template: String,
+    /// The task filled into `{{task}}`.
+    pub task: String,
+    /// How fragments are shown.
+    pub format: FragmentFormat,
+    /// Token budget for the text (system + user).
+    pub max_prompt_tokens: Option<usize>,
+    /// Which media are attached.
+    pub attach: AttachMode,
+    /// Limits on attachments.
+    pub limits: attach::AttachLimits,
+    /// The answer schema, if any.
+    pub answer_schema: Option<Value>,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Cap on generated tokens.
+    pub max_tokens: u32,
+    /// Stream the answer.
+    pub stream: bool,
+}
+
+impl Default for PromptOptions {
+    fn default() -> Self {
+        Self {
+            system: DEFAULT_SYSTEM.into(),
+            template: DEFAULT_TEMPLATE.into(),
+            task: DEFAULT_TASK.into(),
+            format: FragmentFormat::Text,
+            max_prompt_tokens: None,
+            attach: AttachMode::None,
+            limits: attach::AttachLimits::default(),
+            answer_schema: Some(default_answer_schema()),
+            temperature: 0.0,
+            max_tokens: 1024,
+            stream: true,
+        }
+    }
+}
+
+/// An assembled prompt and the account of what went into it.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// The prompt, ready for a provider.
+    pub prompt: Prompt,
+    /// Fragments shown to the model, in rendering order.
+    pub kept: Vec<Fragment>,
+    /// Ids of fragments left out to fit the budget, least salient last.
+    pub dropped: Vec<String>,
+    /// Tokens of system + user text.
+    pub tokens: usize,
+    /// The tokenizer used.
+    pub encoding: TokenEncoding,
+    /// Attachment notes (what was attached, how it was fitted).
+    pub attachments: Vec<Value>,
+}
+
+fn render_fragments(inputs: &[Input], kept: &[&Fragment], format: FragmentFormat) -> String {
+    let mut out = String::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let mine: Vec<&&Fragment> = kept.iter().filter(|f| f.input == i).collect();
+        match format {
+            FragmentFormat::Text => {
+                if inputs.len() > 1 {
+                    out.push_str(&format!("[{}] ", input_key(i)));
+                }
+                out.push_str(&jsonld::header_line(&input.document));
+                out.push('\n');
+                for f in mine {
+                    if let Some(line) = jsonld::annotation_line(&f.annotation) {
+                        out.push_str(&line);
+                        out.push('\n');
+                    }
+                }
+            }
+            FragmentFormat::Jsonld => {
+                let mut doc = Map::new();
+                for (k, v) in input.document.as_object().into_iter().flatten() {
+                    if k != "items" {
+                        doc.insert(k.clone(), v.clone());
+                    }
+                }
+                doc.insert(
+                    "items".into(),
+                    Value::Array(mine.iter().map(|f| f.annotation.clone()).collect()),
+                );
+                if inputs.len() > 1 {
+                    out.push_str(&format!("[{}] ", input_key(i)));
+                }
+                out.push_str(&Value::Object(doc).to_string());
+                out.push('\n');
+            }
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn fill(template: &str, fragments: &str, files: &str, media: &str, task: &str) -> String {
+    // One pass, so text inside the fragments is never taken for a placeholder.
+    let mut out = String::with_capacity(template.len() + fragments.len());
+    let mut rest = template;
+    while let Some(at) = rest.find("{{") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let (value, len) = [
+            ("{{fragments}}", fragments),
+            ("{{files}}", files),
+            ("{{media}}", media),
+            ("{{task}}", task),
+        ]
+        .iter()
+        .find(|(ph, _)| tail.starts_with(ph))
+        .map_or(("{{", 2), |(ph, v)| (*v, ph.len()));
+        out.push_str(value);
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Assembles the prompt for `inputs`: ranks fragments, keeps the most salient ones that fit
+/// the budget, renders the template and attaches media.
+pub fn assemble(
+    inputs: &[Input],
+    options: &PromptOptions,
+    provider: crate::llm::Provider,
+    model: &str,
+) -> Result<Assembled, PromptError> {
+    check_template(&options.template)?;
+    let all = fragments(inputs);
+    let encoding = TokenEncoding::for_model(model);
+    let counter = budget::Counter::new(encoding);
+    let (attachments, notes) =
+        attach::attach_all(inputs, options.attach, provider, &options.limits)?;
+    let files = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let name = x.document["about"]["contentUrl"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| x.path.display().to_string());
+            if inputs.len() > 1 {
+                format!("{} = {name}", input_key(i))
+            } else {
+                name
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let media = if attachments.is_empty() {
+        "none".to_string()
+    } else {
+        attachments
+            .iter()
+            .map(|a| format!("{} ({})", a.name, a.mime))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let render = |kept: &[&Fragment]| {
+        fill(
+            &options.template,
+            &render_fragments(inputs, kept, options.format),
+            &files,
+            &media,
+            &options.task,
+        )
+    };
+    let count = |user: &str| counter.count(&options.system) + counter.count(user);
+
+    // Most salient first; ties keep document order.
+    let mut ranked: Vec<&Fragment> = all.iter().collect();
+    ranked.sort_by(|a, b| {
+        b.salience
+            .total_cmp(&a.salience)
+            .then(a.input.cmp(&b.input))
+            .then(a.order.cmp(&b.order))
+    });
+    let mut keep_n = ranked.len();
+    if let Some(budget) = options.max_prompt_tokens {
+        let base = count(&render(&[]));
+        if base > budget {
+            return Err(PromptError::OverBudget {
+                needed: base,
+                budget,
+            });
+        }
+        // Estimate with per-fragment costs, then correct with exact counts of the render.
+        let mut used = base;
+        keep_n = 0;
+        for f in &ranked {
+            let cost = match options.format {
+                FragmentFormat::Text => {
+                    counter.count(&jsonld::annotation_line(&f.annotation).unwrap_or_default()) + 1
+                }
+                FragmentFormat::Jsonld => counter.count(&f.annotation.to_string()) + 1,
+            };
+            if used + cost > budget {
+                break;
+            }
+            used += cost;
+            keep_n += 1;
+        }
+        while keep_n > 0 && count(&render(&in_order(&ranked[..keep_n]))) > budget {
+            keep_n -= 1;
+        }
+    }
+    let kept = in_order(&ranked[..keep_n]);
+    let dropped = ranked[keep_n..].iter().map(|f| f.id.clone()).collect();
+    let user = render(&kept);
+    let tokens = count(&user);
+    Ok(Assembled {
+        prompt: Prompt {
+            model: model.to_string(),
+            system: options.system.clone(),
+            user,
+            attachments,
+            answer_schema: options.answer_schema.clone(),
+            temperature: options.temperature,
+            max_tokens: options.max_tokens,
+            stream: options.stream,
+        },
+        kept: kept.into_iter().cloned().collect(),
+        dropped,
+        tokens,
+        encoding,
+        attachments: notes,
+    })
+}
+
+fn in_order<'a>(fs: &[&'a Fragment]) -> Vec<&'a Fragment> {
+    let mut v = fs.to_vec();
+    v.sort_by_key(|f| (f.input, f.order));
+    v
+}
+
+/// Finds the fragments an answer cites: every string in the answer equal to a fragment's
+/// cite id or annotation IRI. Returns the resolved citations and the strings under a
+/// `fragments` key that match nothing.
+pub fn resolve_citations(answer: &Value, fragments: &[Fragment], inputs: &[Input]) -> Value {
+    let mut cited: Vec<&Fragment> = Vec::new();
+    let mut unresolved: Vec<String> = Vec::new();
+    fn walk<'a>(
+        v: &Value,
+        under_fragments: bool,
+        fragments: &'a [Fragment],
+        cited: &mut Vec<&'a Fragment>,
+        unresolved: &mut Vec<String>,
+    ) {
+        match v {
+            Value::String(s) => {
+                let t = s.trim();
+                let found = fragments.iter().find(|f| f.id == t || f.annotation_id == t);
+                let known =
+                    |f: &&Fragment| cited.iter().any(|c| c.annotation_id == f.annotation_id);
+                if let Some(f) = found.filter(|f| !known(f)) {
+                    cited.push(f);
+                } else if found.is_none() && under_fragments && !unresolved.iter().any(|u| u == t) {
+                    unresolved.push(t.to_string());
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .for_each(|x| walk(x, under_fragments, fragments, cited, unresolved)),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| walk(x, k == "fragments", fragments, cited, unresolved)),
+            _ => {}
+        }
+    }
+    walk(answer, false, fragments, &mut cited, &mut unresolved);
+    json!({
+        "citations": cited.iter().map(|f| json!({
+            "id": f.id,
+            "annotation": f.annotation_id,
+            "source": inputs.get(f.input).map(|x| x.document["about"]["contentUrl"].clone()),
+            "label": f.annotation["body"]["value"],
+            "selector": f.selectors,
+        })).collect::<Vec<_>>(),
+        "unresolved": unresolved,
+    })
+}

@@ -1,0 +1,455 @@
+//! `prompt` and `send` as library calls: load inputs, assemble the prompt, shape it for the
+//! provider, post it, validate the answer against the schema, resolve its citations and
+//! save the result atomically beside the fragments, with a manifest line per request.
+
+use crate::extract::ExtractOptions;
+use crate::fsio::{output_path, write_atomic};
+use crate::llm::config::Endpoint;
+use crate::llm::http::{Client, Exchange};
+use crate::llm::provider::{build_request, elide_media, HttpRequest};
+use crate::llm::{redact, LlmError};
+use crate::prompt::{
+    assemble, load_input, resolve_citations, Assembled, Input, PromptError, PromptOptions,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Why a prompt was not sent or its answer not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Assembly failed.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    /// The endpoint failed.
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    /// The request body is over the cap even with attachments shrunk.
+    #[error("the request body would be {bytes} bytes, over the {cap}-byte cap (--max-body-mb); attach fewer or smaller media")]
+    BodyTooLarge {
+        /// Body size.
+        bytes: usize,
+        /// The cap.
+        cap: usize,
+    },
+    /// An output could not be written.
+    #[error("{path}: cannot write: {detail}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The answer schema does not compile.
+    #[error("answer schema: {0}")]
+    Schema(String),
+}
+
+impl SendError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SendError::Prompt(e) => e.code(),
+            SendError::Llm(e) => e.code(),
+            SendError::BodyTooLarge { .. } => "body_too_large",
+            SendError::Write { .. } => "write",
+            SendError::Schema(_) => "answer_schema",
+        }
+    }
+}
+
+/// Everything `prompt` and `send` need besides the inputs.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Where to send.
+    pub endpoint: Endpoint,
+    /// How to build the prompt.
+    pub prompt: PromptOptions,
+    /// How media inputs are extracted.
+    pub extract: ExtractOptions,
+    /// Where fragments, answers and the manifest go.
+    pub out_dir: PathBuf,
+    /// Send again even when a saved answer matches the request.
+    pub force: bool,
+}
+
+/// A prompt shaped for its provider.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The inputs.
+    pub inputs: Vec<Input>,
+    /// The assembled prompt.
+    pub assembled: Assembled,
+    /// The HTTP request (its headers may hold the key).
+    pub request: HttpRequest,
+    /// Hash of URL and body: a saved answer with the same hash answers the same request.
+    pub request_hash: String,
+}
+
+/// Loads the inputs and shapes the request, shrinking attached images until the body fits
+/// the cap.
+pub fn plan(
+    paths: &[PathBuf],
+    opts: &SendOptions,
+    api_key: Option<&str>,
+) -> Result<Planned, SendError> {
+    let inputs = paths
+        .iter()
+        .map(|p| load_input(p, &opts.extract))
+        .collect::<Result<Vec<_>, _>>()?;
+    plan_inputs(inputs, opts, api_key)
+}
+
+/// [`plan`] for inputs already loaded.
+pub fn plan_inputs(
+    inputs: Vec<Input>,
+    opts: &SendOptions,
+    api_key: Option<&str>,
+) -> Result<Planned, SendError> {
+    let ep = &opts.endpoint;
+    let mut popts = opts.prompt.clone();
+    let cap = popts.limits.max_body_bytes;
+    loop {
+        let assembled = assemble(&inputs, &popts, ep.provider, &ep.model)?;
+        let request = build_request(ep.provider, &ep.base_url, &assembled.prompt, api_key)?;
+        let body = serde_json::to_vec(&request.body).unwrap_or_default();
+        if body.len() <= cap {
+            let mut h = Sha256::new();
+            h.update(request.url.as_bytes());
+            h.update([0]);
+            h.update(&body);
+            let request_hash = format!("{:x}", h.finalize());
+            return Ok(Planned {
+                inputs,
+                assembled,
+                request,
+                request_hash,
+            });
+        }
+        let has_images = assembled.prompt.attachments.iter().any(|a| a.is_image());
+        if !has_images || popts.limits.max_image_side <= 256 {
+            return Err(SendError::BodyTooLarge {
+                bytes: body.len(),
+                cap,
+            });
+        }
+        popts.limits.max_image_side /= 2;
+    }
+}
+
+/// The dry-run report: where the request would go, its headers with secrets redacted, its
+/// body (media elided unless `full`), and the token account.
+pub fn dry_run_report(p: &Planned, opts: &SendOptions, full: bool, secrets: &[&str]) -> Value {
+    let headers: serde_json::Map<String, Value> = p
+        .request
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let shown = match k.as_str() {
+                "authorization" | "x-api-key" | "x-goog-api-key" => "[redacted]".to_string(),
+                _ => redact(v, secrets),
+            };
+            (k.clone(), Value::String(shown))
+        })
+        .collect();
+    let body = if full {
+        p.request.body.clone()
+    } else {
+        elide_media(&p.request.body)
+    };
+    let a = &p.assembled;
+    json!({
+        "provider": opts.endpoint.provider.as_str(),
+        "model": opts.endpoint.model,
+        "url": redact(&p.request.url, secrets),
+        "apiKeyEnv": opts.endpoint.api_key_env,
+        "headers": headers,
+        "body": body,
+        "tokens": {
+            "count": a.tokens,
+            "encoding": a.encoding.as_str(),
+            "budget": opts.prompt.max_prompt_tokens,
+            "kept": a.kept.len(),
+            "dropped": a.dropped,
+        },
+        "attachments": a.attachments,
+        "bodyBytes": serde_json::to_vec(&p.request.body).map(|b| b.len()).unwrap_or(0),
+        "requestHash": p.request_hash,
+    })
+}
+
+/// Path of an input relative to nothing: root, prefix and `..` parts dropped, so outputs
+/// of any input land inside the output folder.
+fn contained(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
+}
+
+/// Where an input's fragments live: the `.jsonld` itself, or `OUT/<path>.jsonld`.
+pub fn fragments_path(input: &Input, out_dir: &Path) -> PathBuf {
+    if input.from_jsonld {
+        input.path.clone()
+    } else {
+        output_path(out_dir, &contained(&input.path), ".jsonld")
+    }
+}
+
+/// Where the answer to a prompt is saved: beside the fragments of a single input as
+/// `<file>.response.json`, or `OUT/prompt-<hash>.response.json` for several.
+pub fn response_path(p: &Planned, out_dir: &Path) -> PathBuf {
+    if let [one] = p.inputs.as_slice() {
+        let f = fragments_path(one, out_dir);
+        let s = f.to_string_lossy();
+        let stem = s.strip_suffix(".jsonld").unwrap_or(&s);
+        PathBuf::from(format!("{stem}.response.json"))
+    } else {
+        out_dir.join(format!("prompt-{}.response.json", &p.request_hash[..16]))
+    }
+}
+
+/// Whether a saved answer already answers this request.
+pub fn up_to_date(p: &Planned, out_dir: &Path) -> bool {
+    std::fs::read(response_path(p, out_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v["requestHash"] == p.request_hash.as_str())
+}
+
+/// Writes the fragments of media inputs (extracted now) into the output folder.
+pub fn save_fragments(p: &Planned, out_dir: &Path) -> Result<Vec<PathBuf>, SendError> {
+    let mut paths = Vec::new();
+    for input in &p.inputs {
+        let path = fragments_path(input, out_dir);
+        if !input.from_jsonld {
+            let mut bytes = serde_json::to_vec_pretty(&input.document).unwrap_or_default();
+            bytes.push(b'\n');
+            write_atomic(&path, &bytes).map_err(|e| SendError::Write {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// Validates an answer text against the schema: `(parsed answer, errors)`.
+pub fn validate_answer(
+    text: &str,
+    schema: &Value,
+) -> Result<(Option<Value>, Vec<String>), SendError> {
+    let validator =
+        jsonschema::validator_for(schema).map_err(|e| SendError::Schema(e.to_string()))?;
+    // Models sometimes fence JSON in markdown; the fence is not part of the answer.
+    let t = text.trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .and_then(|x| x.strip_suffix("```"))
+        .unwrap_or(t)
+        .trim();
+    match serde_json::from_str::<Value>(t) {
+        Err(e) => Ok((None, vec![format!("the answer is not JSON: {e}")])),
+        Ok(v) => {
+            let errors: Vec<String> = validator
+                .iter_errors(&v)
+                .map(|e| format!("{}: {}", e.instance_path(), e))
+                .collect();
+            Ok((Some(v), errors))
+        }
+    }
+}
+
+/// Builds the saved response record.
+pub fn response_record(
+    p: &Planned,
+    opts: &SendOptions,
+    ex: &Exchange,
+    fragments: &[PathBuf],
+    secrets: &[&str],
+) -> Result<Value, SendError> {
+    let text = redact(&ex.answer.text, secrets);
+    let mut rec = json!({
+        "provider": opts.endpoint.provider.as_str(),
+        "model": opts.endpoint.model,
+        "endpoint": redact(&opts.endpoint.base_url, secrets),
+        "requestId": ex.request_id,
+        "responseId": ex.answer.response_id,
+        "status": ex.status,
+        "attempts": ex.attempts,
+        "latencyMs": ex.latency.as_millis() as u64,
+        "usage": ex.answer.usage.to_json(),
+        "finishReason": ex.answer.finish_reason,
+        "text": text,
+        "fragments": fragments.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "promptTokens": {"count": p.assembled.tokens, "encoding": p.assembled.encoding.as_str(), "dropped": p.assembled.dropped},
+        "requestHash": p.request_hash,
+    });
+    if let Some(schema) = &p.assembled.prompt.answer_schema {
+        let (answer, errors) = validate_answer(&text, schema)?;
+        rec["answerValid"] = Value::Bool(answer.is_some() && errors.is_empty());
+        rec["validationErrors"] = json!(errors);
+        if let Some(a) = &answer {
+            let c = resolve_citations(a, &p.assembled.kept, &p.inputs);
+            rec["citations"] = c["citations"].clone();
+            rec["unresolvedCitations"] = c["unresolved"].clone();
+        }
+        rec["answer"] = answer.unwrap_or(Value::Null);
+    }
+    Ok(rec)
+}
+
+/// Saves the response record atomically.
+pub fn save_response(path: &Path, rec: &Value) -> Result<(), SendError> {
+    let mut bytes = serde_json::to_vec_pretty(rec).unwrap_or_default();
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(|e| SendError::Write {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// Appends lines to `OUT/send.ndjson`, one whole line per write so concurrent senders never
+/// interleave.
+#[derive(Debug)]
+pub struct Manifest {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl Manifest {
+    /// Opens (creating) the manifest in `out_dir`.
+    pub fn open(out_dir: &Path) -> Result<Self, SendError> {
+        let path = out_dir.join("send.ndjson");
+        let werr = |e: std::io::Error| SendError::Write {
+            path: path.clone(),
+            detail: e.to_string(),
+        };
+        std::fs::create_dir_all(out_dir).map_err(werr)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(werr)?;
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one record.
+    pub fn append(&self, rec: &Value) -> Result<(), SendError> {
+        let mut line = rec.to_string();
+        line.push('\n');
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(line.as_bytes()).map_err(|e| SendError::Write {
+            path: self.path.clone(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Spaces request starts at least `1/rate` seconds apart across threads.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    /// At most `per_minute` request starts per minute.
+    pub fn per_minute(per_minute: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(60.0 / per_minute.max(1e-3)),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Blocks until this caller's slot.
+    pub fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + self.interval;
+            slot
+        };
+        let now = Instant::now();
+        if slot > now {
+            std::thread::sleep(slot - now);
+        }
+    }
+}
+
+/// The outcome of one request, for the manifest and the summary.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Sent and saved.
+    Ok {
+        /// Where the answer went.
+        response: PathBuf,
+        /// The saved record.
+        record: Value,
+    },
+    /// A saved answer already matched.
+    UpToDate {
+        /// Its path.
+        response: PathBuf,
+    },
+}
+
+/// Plans, posts and saves one prompt over `paths`. Streamed text goes to `on_delta`; trace
+/// lines (already redacted) to `trace`.
+#[allow(clippy::too_many_arguments)]
+pub fn send_one(
+    paths: &[PathBuf],
+    opts: &SendOptions,
+    client: &Client,
+    api_key: Option<&str>,
+    manifest: &Manifest,
+    on_delta: &mut dyn FnMut(&str),
+    trace: Option<&mut dyn FnMut(&str)>,
+) -> Result<Outcome, SendError> {
+    let secrets: Vec<&str> = api_key.into_iter().collect();
+    let inputs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let result = (|| -> Result<(Outcome, String), SendError> {
+        let planned = plan(paths, opts, api_key)?;
+        let fragments = save_fragments(&planned, &opts.out_dir)?;
+        let response = response_path(&planned, &opts.out_dir);
+        if !opts.force && up_to_date(&planned, &opts.out_dir) {
+            return Ok((Outcome::UpToDate { response }, planned.request_hash));
+        }
+        let ex = client.post(
+            opts.endpoint.provider,
+            &planned.request,
+            planned.assembled.prompt.stream,
+            &secrets,
+            on_delta,
+            trace,
+        )?;
+        let record = response_record(&planned, opts, &ex, &fragments, &secrets)?;
+        save_response(&response, &record)?;
+        Ok((Outcome::Ok { response, record }, planned.request_hash))
+    })();
+    let line = match &result {
+        Ok((Outcome::Ok { response, record }, hash)) => json!({
+            "inputs": inputs, "status": "ok", "response": response.display().to_string(),
+            "attempts": record["attempts"], "latencyMs": record["latencyMs"],
+            "answerValid": record.get("answerValid"), "requestHash": hash,
+        }),
+        Ok((Outcome::UpToDate { response }, hash)) => json!({
+            "inputs": inputs, "status": "skipped", "reason": "up_to_date",
+            "response": response.display().to_string(), "requestHash": hash,
+        }),
+        Err(e) => json!({
+            "inputs": inputs, "status": "error",
+            "error": {"kind": e.code(), "message": redact(&e.to_string(), &secrets)},
+        }),
+    };
+    manifest.append(&line)?;
+    result.map(|(o, _)| o)
+}
