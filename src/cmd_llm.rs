@@ -402,9 +402,6 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     let live = groups.len() == 1 || args.concurrency == 1;
     let print_lock = Mutex::new(());
     let run = |group: &Vec<PathBuf>| {
-        if let Some(l) = &limiter {
-            l.wait();
-        }
         let name = group
             .iter()
             .map(|p| p.display().to_string())
@@ -434,6 +431,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
             &client,
             key.as_deref(),
             &manifest,
+            limiter.as_ref(),
             &mut on_delta,
             trace,
         );

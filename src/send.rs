@@ -411,6 +411,7 @@ pub fn send_one(
     client: &Client,
     api_key: Option<&str>,
     manifest: &Manifest,
+    limiter: Option<&RateLimiter>,
     on_delta: &mut dyn FnMut(&str),
     trace: Option<&mut dyn FnMut(&str)>,
 ) -> Result<Outcome, SendError> {
@@ -422,6 +423,11 @@ pub fn send_one(
         let response = response_path(&planned, &opts.out_dir);
         if !opts.force && up_to_date(&planned, &opts.out_dir) {
             return Ok((Outcome::UpToDate { response }, planned.request_hash));
+        }
+        // The limit spaces the requests themselves, so it applies after the (variable)
+        // extraction time, right before posting.
+        if let Some(l) = limiter {
+            l.wait();
         }
         let ex = client.post(
             opts.endpoint.provider,

@@ -1,0 +1,931 @@
+//! `prompt` and `send` against the local fake server (tests/fake_llm.py): the wire shapes of
+//! providers no real server here speaks, fault injection, attachments, secrets, resume,
+//! batch limits and the token budget. All traffic stays on 127.0.0.1.
+
+mod common;
+mod llm_support;
+
+use base64::Engine as _;
+use llm_support::{
+    all_output, closed_port, files_below, mm, mm_in, read_json, read_ndjson, Server,
+};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::OnceLock;
+
+const KEY: &str = "sk-test-SECRET-7f3a9c51";
+
+fn server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(Server::fake)
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("valid base64")
+}
+
+/// The key variable and the header that must carry it, per provider.
+fn key_of(provider: &str) -> (&'static str, &'static str, String) {
+    match provider {
+        "anthropic" => ("ANTHROPIC_API_KEY", "x-api-key", KEY.into()),
+        "gemini" => ("GEMINI_API_KEY", "x-goog-api-key", KEY.into()),
+        "ollama" => ("OLLAMA_KEY_UNUSED", "authorization", String::new()),
+        _ => ("OPENAI_API_KEY", "authorization", format!("Bearer {KEY}")),
+    }
+}
+
+fn send(provider: &str, seg: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let url = server().url(seg);
+    let mut args = vec![
+        "send",
+        "samples/shapes.png",
+        "--provider",
+        provider,
+        "--endpoint",
+        &url,
+        "--model",
+        "fake-model",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let (var, _, _) = key_of(provider);
+    mm(&args, out, &[(var, KEY)])
+}
+
+fn assert_no_key_anywhere(o: &std::process::Output, out: &Path) {
+    assert!(!all_output(o).contains(KEY), "key leaked to the terminal");
+    for f in files_below(out) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
+        assert!(!text.contains(KEY), "key leaked into {}", f.display());
+    }
+}
+
+#[test]
+fn every_provider_streams_and_answers_whole_and_saves_the_result() {
+    for provider in [
+        "openai",
+        "openai-responses",
+        "ollama",
+        "anthropic",
+        "gemini",
+    ] {
+        for stream in [true, false] {
+            let seg = format!("ok.{provider}-{stream}");
+            let out = tempfile::tempdir().expect("tempdir");
+            let extra: &[&str] = if stream { &[] } else { &["--no-stream"] };
+            let o = send(provider, &seg, out.path(), extra);
+            let what = format!("{provider} stream={stream}: {}", all_output(&o));
+            assert_eq!(o.status.code(), Some(0), "{what}");
+            assert!(
+                String::from_utf8_lossy(&o.stdout).contains("fake answer"),
+                "{what}"
+            );
+
+            let saved = read_json(&out.path().join("samples/shapes.png.response.json"));
+            assert_eq!(saved["provider"], provider, "{what}");
+            assert_eq!(saved["model"], "fake-model");
+            assert!(
+                saved["requestId"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("req-fake")),
+                "{what}"
+            );
+            assert_eq!(saved["usage"]["inputTokens"], 11, "{what}");
+            assert_eq!(saved["usage"]["outputTokens"], 7, "{what}");
+            assert_eq!(saved["attempts"], 1);
+            assert!(saved["latencyMs"].is_u64());
+            assert_eq!(saved["answerValid"], true, "{what}");
+            assert_eq!(saved["answer"]["answer"], "fake answer");
+            // The fake cites r1 (the first id in the prompt) and a made-up zz9.
+            let cit = &saved["citations"][0];
+            assert_eq!(cit["id"], "r1", "{what}");
+            assert_eq!(cit["source"], "samples/shapes.png");
+            let frag = read_json(&out.path().join("samples/shapes.png.jsonld"));
+            assert_eq!(cit["selector"], frag["items"][0]["target"]["selector"]);
+            assert_eq!(saved["unresolvedCitations"], serde_json::json!(["zz9"]));
+            if provider != "gemini" && provider != "ollama" {
+                assert!(saved["responseId"].is_string(), "{what}");
+            }
+
+            let (reqs, _) = server().recorded(&seg);
+            assert_eq!(reqs.len(), 1, "{what}");
+            let r = &reqs[0];
+            let path = r["path"].as_str().unwrap_or("");
+            let expect_path = match (provider, stream) {
+                ("openai", _) => "/v1/chat/completions".to_string(),
+                ("openai-responses", _) => "/v1/responses".into(),
+                ("ollama", _) => "/api/chat".into(),
+                ("anthropic", _) => "/v1/messages".into(),
+                (_, true) => "/v1beta/models/fake-model:streamGenerateContent?alt=sse".into(),
+                (_, false) => "/v1beta/models/fake-model:generateContent".into(),
+            };
+            assert_eq!(path, expect_path, "{what}");
+            let (_, header, value) = key_of(provider);
+            let headers: std::collections::HashMap<String, String> = r["headers"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or("").to_string()))
+                .collect();
+            if !value.is_empty() {
+                assert_eq!(headers.get(header), Some(&value), "{what}");
+            }
+            if provider == "anthropic" {
+                assert_eq!(
+                    headers.get("anthropic-version").map(String::as_str),
+                    Some("2023-06-01")
+                );
+            }
+            // The answer schema sits in each provider's structured-output slot.
+            let body = &r["body"];
+            let schema = match provider {
+                "openai" => &body["response_format"]["json_schema"]["schema"],
+                "openai-responses" => &body["text"]["format"]["schema"],
+                "ollama" => &body["format"],
+                "anthropic" => &body["output_config"]["format"]["schema"],
+                _ => &body["generationConfig"]["responseJsonSchema"],
+            };
+            assert_eq!(
+                schema["required"],
+                serde_json::json!(["answer", "claims"]),
+                "{what}"
+            );
+            assert_no_key_anywhere(&o, out.path());
+        }
+    }
+}
+
+fn times(reqs: &[Value]) -> Vec<f64> {
+    reqs.iter()
+        .map(|r| r["t"].as_f64().unwrap_or(0.0))
+        .collect()
+}
+
+#[test]
+fn retries_honour_retry_after_and_back_off() {
+    // 429 with Retry-After in seconds, then as an HTTP date: the second attempt waits.
+    for (seg, min_gap) in [("retry429.a", 0.95), ("retrydate.a", 0.95)] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let o = send("openai", seg, out.path(), &["--no-stream"]);
+        assert_eq!(o.status.code(), Some(0), "{seg}: {}", all_output(&o));
+        let saved = read_json(&out.path().join("samples/shapes.png.response.json"));
+        assert_eq!(saved["attempts"], 2, "{seg}");
+        let t = times(&server().recorded(seg).0);
+        assert!(
+            t[1] - t[0] >= min_gap,
+            "{seg}: waited only {}s",
+            t[1] - t[0]
+        );
+    }
+    // Two 500s then success; a reset connection then success.
+    for (seg, attempts) in [("flaky500.a", 3), ("reset.a", 2)] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let o = send(
+            "openai",
+            seg,
+            out.path(),
+            &["--no-stream", "--retry-base-ms", "20"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{seg}: {}", all_output(&o));
+        let saved = read_json(&out.path().join("samples/shapes.png.response.json"));
+        assert_eq!(saved["attempts"], attempts, "{seg}");
+    }
+    // A 500 that never heals: bounded attempts, a clear error, a manifest record.
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = send(
+        "openai",
+        "always500.a",
+        out.path(),
+        &[
+            "--no-stream",
+            "--retry-base-ms",
+            "20",
+            "--max-attempts",
+            "3",
+        ],
+    );
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("500") && text.contains("still broken") && text.contains("after 3 attempts"),
+        "{text}"
+    );
+    assert_eq!(server().recorded("always500.a").0.len(), 3);
+    let m = read_ndjson(&out.path().join("send.ndjson"));
+    assert_eq!(m.last().map(|l| l["status"].clone()), Some("error".into()));
+    assert_eq!(
+        m.last().map(|l| l["error"]["kind"].clone()),
+        Some("http_status".into())
+    );
+    // The fragments are kept for a later run.
+    assert!(out.path().join("samples/shapes.png.jsonld").is_file());
+}
+
+#[test]
+fn errors_that_must_not_be_retried_fail_once_with_the_servers_words() {
+    for (provider, seg, words) in [
+        ("openai", "e413.a", "413"),
+        ("openai", "e401.a", "401"),
+        ("anthropic", "spend.a", "spend limit"),
+        ("openai", "retrylong.a", "retry after 3600s"),
+        ("openai", "okerror.a", "model overloaded"),
+    ] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let o = send(
+            provider,
+            seg,
+            out.path(),
+            &["--no-stream", "--retry-base-ms", "20"],
+        );
+        let text = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{seg}: {text}");
+        assert!(text.contains(words), "{seg}: {text}");
+        assert_eq!(server().recorded(seg).0.len(), 1, "{seg} was retried");
+        assert!(!out.path().join("samples/shapes.png.response.json").exists());
+        // e401 echoes the key back; it must be redacted everywhere.
+        assert_no_key_anywhere(&o, out.path());
+    }
+}
+
+#[test]
+fn broken_streams_end_with_a_clear_error() {
+    for (provider, seg, words, extra) in [
+        ("openai", "malformed.a", "malformed", vec![]),
+        (
+            "ollama",
+            "midstream.a",
+            "model runner has unexpectedly stopped",
+            vec![],
+        ),
+        ("openai", "slow.a", "timed out", vec!["--timeout", "1"]),
+    ] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let o = send(provider, seg, out.path(), &extra);
+        let text = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{seg}: {text}");
+        assert!(text.contains(words), "{seg}: {text}");
+        let m = read_ndjson(&out.path().join("send.ndjson"));
+        assert_eq!(m[0]["status"], "error", "{seg}");
+    }
+}
+
+#[test]
+fn secrets_never_reach_dry_runs_traces_or_files() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let url = server().url("ok.secret");
+    let o = mm(
+        &[
+            "prompt",
+            "samples/shapes.png",
+            "--provider",
+            "openai",
+            "--endpoint",
+            &url,
+            "--model",
+            "m",
+        ],
+        out.path(),
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("dry run prints JSON");
+    assert_eq!(report["headers"]["authorization"], "[redacted]");
+    assert!(!all_output(&o).contains(KEY));
+    assert!(
+        server().recorded("ok.secret").0.is_empty(),
+        "a dry run sent a request"
+    );
+
+    let o = send("openai", "ok.verbose", out.path(), &["--verbose"]);
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("> authorization: [redacted]"), "{text}");
+    assert!(text.contains("< 200"), "{text}");
+    assert_no_key_anywhere(&o, out.path());
+
+    let o = send("openai", "e401.verbose", out.path(), &["--verbose"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("invalid api key: Bearer [redacted]"),
+        "{}",
+        all_output(&o)
+    );
+    assert_no_key_anywhere(&o, out.path());
+}
+
+#[test]
+fn a_failed_send_is_picked_up_later_and_a_done_one_is_skipped() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let args = |url: &str| -> Vec<String> {
+        [
+            "send",
+            "samples/shapes.png",
+            "--provider",
+            "openai",
+            "--endpoint",
+            url,
+            "--model",
+            "m",
+            "--out",
+            out.path().to_str().expect("utf-8"),
+            "--retry-base-ms",
+            "20",
+            "--max-attempts",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |url: &str, more: &[&str]| {
+        let mut a = args(url);
+        a.extend(more.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        mm(&refs, out.path(), &[])
+    };
+    let o = run(&dead, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("cannot reach"),
+        "{}",
+        all_output(&o)
+    );
+    assert!(out.path().join("samples/shapes.png.jsonld").is_file());
+
+    let url = server().url("ok.resume");
+    let o = run(&url, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(out
+        .path()
+        .join("samples/shapes.png.response.json")
+        .is_file());
+    let o = run(&url, &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(all_output(&o).contains("up to date"), "{}", all_output(&o));
+    assert_eq!(
+        server().recorded("ok.resume").0.len(),
+        1,
+        "an up-to-date request was sent again"
+    );
+    let o = run(&url, &["--force"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(server().recorded("ok.resume").0.len(), 2);
+
+    let statuses: Vec<String> = read_ndjson(&out.path().join("send.ndjson"))
+        .iter()
+        .map(|l| l["status"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(statuses, ["error", "ok", "skipped", "ok"]);
+}
+
+#[test]
+fn batch_sends_respect_the_concurrency_and_rate_limits() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let url = server().url("slowok.batch");
+    let o = mm(
+        &[
+            "send",
+            "samples/shapes.png",
+            "samples/nested.png",
+            "samples/coins.png",
+            "samples/chelsea.png",
+            "--each",
+            "--concurrency",
+            "2",
+            "--rate",
+            "300",
+            "--provider",
+            "openai",
+            "--endpoint",
+            &url,
+            "--model",
+            "m",
+            "--out",
+            out.path().to_str().expect("utf-8"),
+        ],
+        out.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    for f in ["shapes.png", "nested.png", "coins.png", "chelsea.png"] {
+        assert!(
+            out.path()
+                .join(format!("samples/{f}.response.json"))
+                .is_file(),
+            "{f}"
+        );
+    }
+    let (reqs, peak) = server().recorded("slowok.batch");
+    assert_eq!(reqs.len(), 4);
+    assert!(peak <= 2, "{peak} requests in flight with --concurrency 2");
+    // 300 per minute: starts at least 0.2 s apart.
+    let mut t = times(&reqs);
+    t.sort_by(f64::total_cmp);
+    for w in t.windows(2) {
+        assert!(
+            w[1] - w[0] >= 0.18,
+            "requests started {}s apart",
+            w[1] - w[0]
+        );
+    }
+}
+
+#[test]
+fn images_and_audio_are_attached_fitted_to_each_provider() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 3000x1500 gradient: must arrive as 2048x1024, same picture.
+    let big = image::RgbImage::from_fn(3000, 1500, |x, y| {
+        image::Rgb([(x * 255 / 2999) as u8, (y * 255 / 1499) as u8, 128])
+    });
+    let big_path = dir.path().join("big.png");
+    big.save(&big_path).expect("save");
+    // 44.1 kHz stereo audio: must arrive as 16 kHz mono WAV of the same duration.
+    let wav_path = dir.path().join("tone.wav");
+    {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav_path, spec).expect("wav");
+        for i in 0..44_100u32 {
+            let s = ((i as f32 * 440.0 * std::f32::consts::TAU / 44_100.0).sin() * 12000.0) as i16;
+            w.write_sample(s).expect("sample");
+            w.write_sample(s).expect("sample");
+        }
+        w.finalize().expect("finalize");
+    }
+    let bigs = big_path.to_str().expect("utf-8");
+    let wavs = wav_path.to_str().expect("utf-8");
+    let check_image = |bytes: &[u8], what: &str| {
+        let img = image::load_from_memory(bytes)
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (2048, 1024), "{what}");
+        // Same picture: compare with the source sampled at the same relative spots.
+        for (fx, fy) in [(0.1, 0.1), (0.5, 0.5), (0.9, 0.8)] {
+            let a = img.get_pixel((fx * 2047.0) as u32, (fy * 1023.0) as u32);
+            let b = big.get_pixel((fx * 2999.0) as u32, (fy * 1499.0) as u32);
+            for c in 0..3 {
+                assert!(
+                    (a[c] as i32 - b[c] as i32).abs() <= 3,
+                    "{what}: {a:?} vs {b:?}"
+                );
+            }
+        }
+    };
+    let check_wav = |bytes: &[u8], what: &str| {
+        let r = hound::WavReader::new(std::io::Cursor::new(bytes))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let s = r.spec();
+        assert_eq!(
+            (s.sample_rate, s.channels, s.bits_per_sample),
+            (16_000, 1, 16),
+            "{what}"
+        );
+        assert_eq!(r.duration(), 16_000, "{what}: one second at 16 kHz");
+    };
+    for provider in [
+        "openai",
+        "openai-responses",
+        "ollama",
+        "anthropic",
+        "gemini",
+    ] {
+        let seg = format!("ok.attach-{provider}");
+        let url = server().url(&seg);
+        let out = tempfile::tempdir().expect("tempdir");
+        let (var, _, _) = key_of(provider);
+        let o = mm(
+            &[
+                "send",
+                bigs,
+                "--attach",
+                "image",
+                "--no-stream",
+                "--provider",
+                provider,
+                "--endpoint",
+                &url,
+                "--model",
+                "m",
+                "--out",
+                out.path().to_str().expect("utf-8"),
+            ],
+            out.path(),
+            &[(var, KEY)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
+        let body = &server().recorded(&seg).0[0]["body"];
+        let (payload, mime) = match provider {
+            "openai" => {
+                let url = body["messages"][1]["content"][1]["image_url"]["url"]
+                    .as_str()
+                    .unwrap_or("");
+                let (head, data) = url.split_once(";base64,").expect("a data: URL");
+                (
+                    data.to_string(),
+                    head.trim_start_matches("data:").to_string(),
+                )
+            }
+            "openai-responses" => {
+                let url = body["input"][0]["content"][1]["image_url"]
+                    .as_str()
+                    .unwrap_or("");
+                let (head, data) = url.split_once(";base64,").expect("a data: URL string");
+                (
+                    data.to_string(),
+                    head.trim_start_matches("data:").to_string(),
+                )
+            }
+            "ollama" => {
+                let d = body["messages"][1]["images"][0].as_str().unwrap_or("");
+                assert!(!d.starts_with("data:"), "ollama takes raw base64");
+                (d.to_string(), "image/png".to_string())
+            }
+            "anthropic" => {
+                let src = &body["messages"][0]["content"][0]["source"];
+                assert_eq!(src["type"], "base64");
+                (
+                    src["data"].as_str().unwrap_or("").into(),
+                    src["media_type"].as_str().unwrap_or("").into(),
+                )
+            }
+            _ => {
+                let d = &body["contents"][0]["parts"][1]["inline_data"];
+                (
+                    d["data"].as_str().unwrap_or("").into(),
+                    d["mime_type"].as_str().unwrap_or("").into(),
+                )
+            }
+        };
+        assert_eq!(mime, "image/png", "{provider}");
+        check_image(&b64(&payload), provider);
+    }
+    // Audio: OpenAI chat (input_audio, raw base64) and Gemini (inline_data) take it.
+    for provider in ["openai", "gemini"] {
+        let seg = format!("ok.audio-{provider}");
+        let url = server().url(&seg);
+        let out = tempfile::tempdir().expect("tempdir");
+        let (var, _, _) = key_of(provider);
+        let o = mm(
+            &[
+                "send",
+                wavs,
+                "--attach",
+                "audio",
+                "--no-stream",
+                "--provider",
+                provider,
+                "--endpoint",
+                &url,
+                "--model",
+                "m",
+                "--out",
+                out.path().to_str().expect("utf-8"),
+            ],
+            out.path(),
+            &[(var, KEY)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
+        let body = &server().recorded(&seg).0[0]["body"];
+        let data = if provider == "openai" {
+            let a = &body["messages"][1]["content"][1]["input_audio"];
+            assert_eq!(a["format"], "wav");
+            a["data"].as_str().unwrap_or("").to_string()
+        } else {
+            let d = &body["contents"][0]["parts"][1]["inline_data"];
+            assert_eq!(d["mime_type"], "audio/wav");
+            d["data"].as_str().unwrap_or("").to_string()
+        };
+        check_wav(&b64(&data), provider);
+    }
+    // Providers without audio say so: an error for --attach audio, a note for --attach all.
+    for provider in ["ollama", "anthropic", "openai-responses"] {
+        let url = server().url("ok.noaudio");
+        let (var, _, _) = key_of(provider);
+        let o = mm(
+            &[
+                "prompt",
+                wavs,
+                "--attach",
+                "audio",
+                "--provider",
+                provider,
+                "--endpoint",
+                &url,
+                "--model",
+                "m",
+            ],
+            dir.path(),
+            &[(var, KEY)],
+        );
+        assert_eq!(o.status.code(), Some(2), "{provider}");
+        assert!(
+            all_output(&o).contains("does not accept audio"),
+            "{provider}: {}",
+            all_output(&o)
+        );
+        let o = mm(
+            &[
+                "prompt",
+                wavs,
+                bigs,
+                "--attach",
+                "all",
+                "--provider",
+                provider,
+                "--endpoint",
+                &url,
+                "--model",
+                "m",
+            ],
+            dir.path(),
+            &[(var, KEY)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
+        let report: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(report["attachments"][0]["attached"], false, "{provider}");
+        assert!(report["attachments"][0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("audio"));
+        assert_eq!(report["attachments"][1]["attached"], true, "{provider}");
+    }
+    // The body cap: images shrink to fit; audio cannot, so it is refused.
+    let url = server().url("ok.cap");
+    let o = mm(
+        &[
+            "prompt",
+            bigs,
+            "--attach",
+            "image",
+            "--max-body-mb",
+            "0.2",
+            "--provider",
+            "openai",
+            "--endpoint",
+            &url,
+            "--model",
+            "m",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert!(report["bodyBytes"].as_u64().unwrap_or(u64::MAX) <= 200_000);
+    let o = mm(
+        &[
+            "prompt",
+            wavs,
+            "--attach",
+            "audio",
+            "--max-body-mb",
+            "0.01",
+            "--provider",
+            "openai",
+            "--endpoint",
+            &url,
+            "--model",
+            "m",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("over the 10000-byte cap"),
+        "{}",
+        all_output(&o)
+    );
+}
+
+#[test]
+fn the_token_budget_keeps_the_most_salient_fragments() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dry = |budget: Option<&str>| {
+        let mut args = vec![
+            "prompt",
+            "samples/coins.png",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ];
+        if let Some(b) = budget {
+            args.extend(["--max-prompt-tokens", b]);
+        }
+        mm(&args, home.path(), &[])
+    };
+    let full = dry(None);
+    assert_eq!(full.status.code(), Some(0), "{}", all_output(&full));
+    let full: Value = serde_json::from_slice(&full.stdout).expect("JSON");
+    let all_tokens = full["tokens"]["count"].as_u64().expect("count") as usize;
+    let budget = all_tokens * 2 / 3;
+    let o = dry(Some(&budget.to_string()));
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let count = r["tokens"]["count"].as_u64().expect("count") as usize;
+    assert!(
+        count <= budget && count > budget / 2,
+        "{count} tokens for a budget of {budget}"
+    );
+    let dropped: Vec<String> = r["tokens"]["dropped"]
+        .as_array()
+        .expect("dropped")
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(!dropped.is_empty());
+    assert!(all_output(&o).contains(&format!("{} dropped", dropped.len())));
+    // Kept fragments are exactly the most salient ones: every kept region outranks every
+    // dropped one (salience read from the document itself).
+    let doc = common::document_for(
+        Path::new("samples/coins.png"),
+        &mmprompt::pipeline::ImageParams::default(),
+        mmprompt::jsonld::ContextMode::Reference,
+    );
+    let salience = |id: &str| {
+        doc["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|a| a["body"]["regionId"] == id)
+            .and_then(|a| a["body"]["salience"].as_f64())
+            .expect("salience")
+    };
+    let user = r["body"]["messages"][1]["content"]
+        .as_str()
+        .expect("user text");
+    let kept: Vec<String> = doc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| a["body"]["regionId"].as_str().unwrap_or("").to_string())
+        .filter(|id| user.contains(&format!("id={id},")))
+        .collect();
+    assert_eq!(
+        kept.len() + dropped.len(),
+        doc["items"].as_array().map_or(0, Vec::len)
+    );
+    let min_kept = kept
+        .iter()
+        .map(|k| salience(k))
+        .fold(f64::INFINITY, f64::min);
+    let max_dropped = dropped
+        .iter()
+        .map(|d| salience(d))
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert!(
+        min_kept >= max_dropped,
+        "kept {min_kept} < dropped {max_dropped}"
+    );
+
+    let o = dry(Some("50"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("before any fragment"),
+        "{}",
+        all_output(&o)
+    );
+}
+
+#[test]
+fn profiles_several_inputs_and_documents_written_earlier() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let url = server().url("ok.profile");
+    std::fs::write(
+        work.path().join("mmprompt.toml"),
+        format!("default = \"fake\"\n[profiles.fake]\nprovider = \"anthropic\"\nendpoint = \"{url}\"\nmodel = \"from-profile\"\napi_key_env = \"MY_KEY\"\n"),
+    )
+    .expect("write config");
+    let shapes = common::root().join("samples/shapes.png");
+    let speech = common::root().join("samples/audio/speech_front_center.wav");
+    let out = work.path().join("out");
+    // The profile from ./mmprompt.toml, with --model overriding it; two inputs in one prompt.
+    let o = mm_in(
+        &[
+            "send",
+            shapes.to_str().expect("utf-8"),
+            speech.to_str().expect("utf-8"),
+            "--model",
+            "flag-model",
+            "--out",
+            "out",
+        ],
+        work.path(),
+        work.path(),
+        &[("MY_KEY", KEY)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let (reqs, _) = server().recorded("ok.profile");
+    let body = &reqs[0]["body"];
+    assert_eq!(body["model"], "flag-model");
+    let text = body["messages"][0]["content"][0]["text"]
+        .as_str()
+        .expect("text part");
+    assert!(
+        text.contains("[m1] image:") && text.contains("[m2] audio:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("id=m1.r1,") && text.contains("id=m2.s1,"),
+        "{text}"
+    );
+    let responses: Vec<_> = files_below(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".response.json"))
+        .collect();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    assert!(responses[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("prompt-")));
+    let saved = read_json(&responses[0]);
+    assert_eq!(saved["citations"][0]["id"], "m1.r1");
+    assert_eq!(
+        saved["citations"][0]["source"],
+        shapes.to_str().expect("utf-8")
+    );
+
+    // A .jsonld written by `extract` goes in as is; the answer lands beside it.
+    let ex = work.path().join("ex");
+    let o = mm_in(
+        &[
+            "extract",
+            "samples/nested.png",
+            "--out",
+            ex.to_str().expect("utf-8"),
+        ],
+        &common::root(),
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let doc = ex.join("samples/nested.png.jsonld");
+    let o = mm_in(
+        &["send", doc.to_str().expect("utf-8"), "--out", "out"],
+        work.path(),
+        work.path(),
+        &[("MY_KEY", KEY)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(ex.join("samples/nested.png.response.json").is_file());
+
+    // A missing profile names the ones that exist; a bad document is refused by name.
+    let o = mm_in(
+        &["prompt", doc.to_str().expect("utf-8"), "--profile", "nope"],
+        work.path(),
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        all_output(&o).contains("no profile \"nope\"") && all_output(&o).contains("fake"),
+        "{}",
+        all_output(&o)
+    );
+    let bad = work.path().join("bad.jsonld");
+    std::fs::write(&bad, "{\"hello\": 1}").expect("write");
+    let o = mm_in(
+        &["prompt", bad.to_str().expect("utf-8")],
+        work.path(),
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("bad.jsonld: not an mmprompt document"),
+        "{}",
+        all_output(&o)
+    );
+    // A remote endpoint without its key is refused before anything is sent.
+    let o = mm(
+        &[
+            "send",
+            doc.to_str().expect("utf-8"),
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o",
+            "--endpoint",
+            "https://api.example.invalid",
+        ],
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("OPENAI_API_KEY is not set"),
+        "{}",
+        all_output(&o)
+    );
+}

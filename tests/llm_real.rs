@@ -1,0 +1,184 @@
+//! `send` against a real llama.cpp server (tests/llm/serve.sh, installed by
+//! tests/llm/setup.sh, which `make test` runs) with SmolLM2-135M-Instruct. Checks statuses,
+//! answer shapes, streaming, structured output and how the server's errors reach the user;
+//! never the model's words.
+
+mod common;
+mod llm_support;
+
+use llm_support::{all_output, closed_port, mm, read_json, Server};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| {
+        let port = closed_port();
+        let script = common::root().join("tests/llm/serve.sh");
+        let cmd = Server::watchdog(
+            Path::new("bash"),
+            &[script.display().to_string(), port.to_string()],
+        );
+        Server::spawn_until_healthy(cmd, port, Duration::from_secs(60))
+    })
+}
+
+fn send(provider: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+    let url = format!("http://127.0.0.1:{}", server().port);
+    let mut args = vec![
+        "send",
+        "samples/shapes.png",
+        "--provider",
+        provider,
+        "--endpoint",
+        &url,
+        "--model",
+        "smollm2-135m",
+        "--max-tokens",
+        "160",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    mm(&args, out, &[])
+}
+
+fn saved(out: &Path) -> Value {
+    read_json(&out.join("samples/shapes.png.response.json"))
+}
+
+#[test]
+fn chat_completions_stream_and_whole_agree_and_follow_the_schema() {
+    let a = tempfile::tempdir().expect("tempdir");
+    let b = tempfile::tempdir().expect("tempdir");
+    let streamed = send("openai", a.path(), &[]);
+    assert_eq!(streamed.status.code(), Some(0), "{}", all_output(&streamed));
+    let whole = send("openai", b.path(), &["--no-stream"]);
+    assert_eq!(whole.status.code(), Some(0), "{}", all_output(&whole));
+    let (sa, sb) = (saved(a.path()), saved(b.path()));
+    for s in [&sa, &sb] {
+        assert_eq!(s["provider"], "openai");
+        assert_eq!(s["status"], 200);
+        assert!(
+            s["usage"]["inputTokens"].as_u64().is_some_and(|n| n > 50),
+            "{s}"
+        );
+        assert!(
+            s["usage"]["outputTokens"].as_u64().is_some_and(|n| n > 0),
+            "{s}"
+        );
+        assert!(
+            s["responseId"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("chatcmpl")),
+            "{s}"
+        );
+        assert!(s["finishReason"].is_string(), "{s}");
+        assert!(!s["text"].as_str().unwrap_or("").is_empty());
+    }
+    // Temperature 0 is deterministic, so streaming must deliver exactly the whole answer.
+    assert_eq!(sa["text"], sb["text"]);
+    assert_eq!(
+        String::from_utf8_lossy(&streamed.stdout).trim(),
+        sa["text"].as_str().unwrap_or("").trim()
+    );
+    // The schema went into response_format and the server's grammar enforced it, unless the
+    // token cap cut the answer short, which the record must then say.
+    if sa["finishReason"] == "stop" {
+        assert_eq!(sa["answerValid"], true, "{sa}");
+        assert!(sa["answer"]["claims"].is_array());
+        assert!(sa["citations"].is_array() && sa["unresolvedCitations"].is_array());
+    } else {
+        assert_eq!(sa["finishReason"], "length");
+        assert_eq!(sa["answerValid"], false);
+        assert!(sa["validationErrors"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty()));
+    }
+}
+
+#[test]
+fn responses_and_messages_apis_stream_and_answer_whole() {
+    for provider in ["openai-responses", "anthropic"] {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        let streamed = send(provider, a.path(), &["--answer-schema", "none"]);
+        assert_eq!(
+            streamed.status.code(),
+            Some(0),
+            "{provider}: {}",
+            all_output(&streamed)
+        );
+        let whole = send(
+            provider,
+            b.path(),
+            &["--answer-schema", "none", "--no-stream"],
+        );
+        assert_eq!(
+            whole.status.code(),
+            Some(0),
+            "{provider}: {}",
+            all_output(&whole)
+        );
+        let (sa, sb) = (saved(a.path()), saved(b.path()));
+        for s in [&sa, &sb] {
+            assert_eq!(s["provider"], provider);
+            assert!(
+                s["usage"]["inputTokens"].as_u64().is_some_and(|n| n > 50),
+                "{provider}: {s}"
+            );
+            assert!(
+                s["usage"]["outputTokens"].as_u64().is_some_and(|n| n > 0),
+                "{provider}: {s}"
+            );
+            assert!(s["responseId"].is_string(), "{provider}: {s}");
+            assert!(s.get("answerValid").is_none(), "no schema, no validation");
+        }
+        assert_eq!(
+            sa["text"], sb["text"],
+            "{provider}: stream and whole differ"
+        );
+        assert!(!sa["text"].as_str().unwrap_or("").is_empty());
+    }
+}
+
+#[test]
+fn server_errors_reach_the_user_in_its_own_words() {
+    // Without a multimodal projector the server refuses images (with a 500, which is
+    // retried, so the attempts are bounded here).
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = send(
+        "openai",
+        out.path(),
+        &[
+            "--attach",
+            "image",
+            "--max-attempts",
+            "2",
+            "--retry-base-ms",
+            "20",
+            "--no-stream",
+        ],
+    );
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(text.contains("image input is not supported"), "{text}");
+    assert!(text.contains("after 2 attempts"), "{text}");
+    assert!(
+        out.path().join("samples/shapes.png.jsonld").is_file(),
+        "fragments kept"
+    );
+
+    // llama.cpp has no Ollama API: a 404, not retried.
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = send("ollama", out.path(), &[]);
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("404") && text.contains("File Not Found"),
+        "{text}"
+    );
+    assert!(!text.contains("attempts"), "a 404 was retried: {text}");
+}
