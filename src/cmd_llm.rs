@@ -195,6 +195,10 @@ pub(crate) struct SendArgs {
     /// No answer text on stdout (it is still saved).
     #[arg(long)]
     pub quiet: bool,
+    /// Count an answer that fails the answer schema as a failure (exit 2); by default it is
+    /// saved with answerValid=false and a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Finite and above zero (NaN is not).
@@ -449,6 +453,9 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                     let _ = writeln!(out);
                 }
                 if record["answerValid"] == Value::Bool(false) {
+                    if args.strict {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                     eprintln!(
                         "warning: {name}: the answer does not match the answer schema: {}",
                         record["validationErrors"]

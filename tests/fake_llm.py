@@ -90,6 +90,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(out.encode())
         self.wfile.flush()
 
+    def do_CONNECT(self):
+        # Act as an HTTP CONNECT proxy that is also the destination: acknowledge the tunnel,
+        # then keep serving requests on this connection as if they came directly.
+        with LOCK:
+            RECORDS.setdefault("_connect", []).append({"target": self.path, "t": time.time()})
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = False
+
     def do_GET(self):
         m = re.match(r"^/_requests/([^/]+)$", self.path)
         if m:
@@ -175,7 +184,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"data: {not json\n\n")
             self.wfile.flush()
             return
-        text = answer_for(body)
+        text = answer_for(body) if scenario != "notjson" else "just some words"
         if scenario == "slowok":
             time.sleep(0.3)
         if prov == "ollama":

@@ -929,3 +929,139 @@ fn profiles_several_inputs_and_documents_written_earlier() {
         all_output(&o)
     );
 }
+
+#[test]
+fn proxies_come_from_the_environment_and_no_proxy_is_honoured() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let proxy = format!("http://127.0.0.1:{}", server().port);
+    let outs = out.path().to_str().expect("utf-8");
+    // Through the proxy: the fake server is the proxy too, and records the CONNECT target.
+    let o = mm(
+        &[
+            "send",
+            "samples/shapes.png",
+            "--provider",
+            "openai",
+            "--endpoint",
+            "http://llm.proxied.test/s/ok.viaproxy",
+            "--model",
+            "m",
+            "--out",
+            outs,
+            "--no-stream",
+        ],
+        out.path(),
+        &[
+            ("HTTP_PROXY", &proxy),
+            ("HTTPS_PROXY", &proxy),
+            ("OPENAI_API_KEY", KEY),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let (connects, _) = server().recorded("_connect");
+    assert!(
+        connects.iter().any(|c| c["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("llm.proxied.test"))),
+        "{connects:?}"
+    );
+    assert_eq!(server().recorded("ok.viaproxy").0.len(), 1);
+    // NO_PROXY: the proxy is dead, but 127.0.0.1 is reached directly.
+    let dead = format!("http://127.0.0.1:{}", closed_port());
+    let url = server().url("ok.noproxy");
+    let o = mm(
+        &[
+            "send",
+            "samples/shapes.png",
+            "--provider",
+            "openai",
+            "--endpoint",
+            &url,
+            "--model",
+            "m",
+            "--out",
+            outs,
+            "--no-stream",
+            "--force",
+        ],
+        out.path(),
+        &[("HTTP_PROXY", &dead), ("NO_PROXY", "localhost,127.0.0.1")],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert_eq!(server().recorded("ok.noproxy").0.len(), 1);
+}
+
+#[test]
+fn jsonld_fragments_carry_the_documents_within_the_budget() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dry = |budget: &str| {
+        let o = mm(
+            &[
+                "prompt",
+                "samples/shapes.png",
+                "--fragments",
+                "jsonld",
+                "--provider",
+                "gemini",
+                "--model",
+                "g",
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--max-prompt-tokens",
+                budget,
+            ],
+            home.path(),
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+        serde_json::from_slice::<Value>(&o.stdout).expect("JSON")
+    };
+    let r = dry("100000");
+    let user = r["body"]["contents"][0]["parts"][0]["text"]
+        .as_str()
+        .expect("text")
+        .to_string();
+    let json_start = user
+        .find("{\"@context\"")
+        .expect("a JSON-LD document in the prompt");
+    let doc: Value = serde_json::Deserializer::from_str(&user[json_start..])
+        .into_iter::<Value>()
+        .next()
+        .expect("one document")
+        .expect("valid JSON");
+    assert_eq!(doc["type"], "AnnotationPage");
+    assert_eq!(doc["items"].as_array().map(Vec::len), Some(4));
+    assert!(doc["items"][0]["target"]["selector"][0]["value"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("xywh="));
+    let full = r["tokens"]["count"].as_u64().expect("count");
+    let r = dry(&(full - 60).to_string());
+    assert!(r["tokens"]["count"].as_u64().expect("count") <= full - 60);
+    assert!(!r["tokens"]["dropped"]
+        .as_array()
+        .expect("dropped")
+        .is_empty());
+}
+
+#[test]
+fn an_answer_that_breaks_the_schema_is_recorded_and_fails_under_strict() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = send("openai", "notjson.a", out.path(), &["--no-stream"]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(all_output(&o).contains("does not match the answer schema"));
+    let saved = read_json(&out.path().join("samples/shapes.png.response.json"));
+    assert_eq!(saved["answerValid"], false);
+    assert_eq!(saved["text"], "just some words");
+    assert!(saved["validationErrors"][0]
+        .as_str()
+        .unwrap_or("")
+        .contains("not JSON"));
+    let o = send(
+        "openai",
+        "notjson.b",
+        out.path(),
+        &["--no-stream", "--strict", "--force"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+}
