@@ -361,8 +361,43 @@ pub fn output_path(out_dir: &Path, rel: &Path, suffix: &str) -> PathBuf {
     out_dir.join(name)
 }
 
-/// Name prefix of the temporary files [`write_atomic`] creates (followed by the pid).
+/// Name prefix of the temporary files [`write_atomic`] creates, followed by
+/// `<pid>@<host>-`.
 pub const TEMP_PREFIX: &str = ".mmprompt-";
+
+/// How old another machine's temporary file must be before a cleaner removes it. Its
+/// writer's liveness cannot be checked from here, and no single output takes this long.
+pub const FOREIGN_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// This machine's name as it appears in temporary file names: shards on several machines
+/// can share one output folder (a network file system), and only the machine that wrote a
+/// temporary can tell whether its writer still runs.
+pub fn temp_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+            .unwrap_or_default();
+        // `-` separates the fields of the name, so it is mapped away.
+        let clean: String = raw
+            .trim()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        if clean.is_empty() {
+            "localhost".into()
+        } else {
+            clean
+        }
+    })
+}
 /// Name suffix of the temporary files [`write_atomic`] creates.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
@@ -374,7 +409,8 @@ fn process_alive(pid: u32) -> bool {
 
 /// Removes, below `dir`, the temporary files [`write_atomic`] left behind when its process
 /// was killed between creating and renaming them (a SIGKILL runs no destructors). Temporaries
-/// of processes still running are left alone. Returns how many were removed.
+/// of processes still running on this machine are left alone, and so are other machines'
+/// unless older than [`FOREIGN_TEMP_AGE`]. Returns how many were removed.
 pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
     let err = |path: &Path, e: std::io::Error| FsError {
         path: path.to_path_buf(),
@@ -405,9 +441,20 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
             else {
                 continue;
             };
-            // Files from before the pid was in the name have no pid: stale by definition.
-            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(process_alive) {
+            // `<pid>@<host>`; files from before the host (or the pid) was in the name are
+            // this machine's.
+            let owner = rest.split('-').next().unwrap_or("");
+            let (pid, host) = owner.split_once('@').unwrap_or((owner, temp_host()));
+            if host != temp_host() {
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok());
+                if age.is_none_or(|a| a < FOREIGN_TEMP_AGE) {
+                    continue;
+                }
+            } else if pid.parse::<u32>().is_ok_and(process_alive) {
                 continue;
             }
             match std::fs::remove_file(entry.path()) {
@@ -439,7 +486,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     // The writer's pid is in the name so that a later run can tell the leftovers of a killed
     // process (safe to delete) from the live temporaries of a concurrent one.
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .prefix(&format!(
+            "{TEMP_PREFIX}{}@{}-",
+            std::process::id(),
+            temp_host()
+        ))
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(err)?;
@@ -460,6 +511,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temps_are_told_apart_by_machine_and_pid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = temp_host();
+        let me = std::process::id();
+        // pid 0 is never a user process; u32::MAX - 1 exceeds pid_max.
+        let dead = u32::MAX - 1;
+        let names = [
+            (format!(".mmprompt-{me}@{host}-a.tmp"), true),
+            (format!(".mmprompt-{dead}@{host}-b.tmp"), false),
+            (format!(".mmprompt-{dead}-c.tmp"), false),
+            (format!(".mmprompt-{dead}@other.node-d.tmp"), true),
+            ("keep.tmp".to_string(), true),
+        ];
+        for (n, _) in &names {
+            std::fs::write(dir.path().join(n), b"x").expect("write");
+        }
+        assert_eq!(remove_stale_temps(dir.path()).expect("scan"), 2);
+        for (n, kept) in &names {
+            assert_eq!(dir.path().join(n).exists(), *kept, "{n}");
+        }
+        // An old foreign temporary is stale: its machine had a day to rename it.
+        let old =
+            std::time::SystemTime::now() - FOREIGN_TEMP_AGE - std::time::Duration::from_secs(60);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join(&names[3].0))
+            .expect("open");
+        f.set_modified(old).expect("set mtime");
+        assert_eq!(remove_stale_temps(dir.path()).expect("scan"), 1);
+        assert!(!dir.path().join(&names[3].0).exists());
+    }
 
     #[test]
     fn prefixes_never_escape_the_output_dir() {
