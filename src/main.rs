@@ -98,7 +98,8 @@ struct ExtractArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
 
-    /// Format of the error, progress and summary lines on stderr.
+    /// Format of the error, progress and summary lines on stderr: text for people, or json
+    /// (one tracing event per line: timestamp, level, event and its fields).
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
     log_format: LogFormatArg,
 
@@ -352,7 +353,10 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
     }
     let log_format = match args.log_format {
         LogFormatArg::Text => LogFormat::Text,
-        LogFormatArg::Json => LogFormat::Json,
+        LogFormatArg::Json => {
+            batch::report::install_json_logging();
+            LogFormat::Json
+        }
     };
     // A single input printed to stdout needs no progress or report; a batch does.
     let is_batch =
@@ -393,10 +397,7 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
             if is_broken_pipe(&e) {
                 return Ok(EXIT_OK);
             }
-            eprintln!(
-                "{}",
-                batch::report::fatal_line(log_format, &format!("{e:#}"))
-            );
+            batch::report::fatal(log_format, &format!("{e:#}"));
             return Ok(EXIT_FAILED);
         }
         Err(e) => return Err(e.into()),

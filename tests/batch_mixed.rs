@@ -10,7 +10,7 @@
 mod audio_signals;
 mod common;
 
-use common::{euid, stderr};
+use common::{euid, mmprompt, stderr};
 
 use mmprompt::batch::{ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
@@ -345,7 +345,10 @@ fn json_log_lines_parse_and_name_the_failed_files() {
         "{err}"
     );
     for e in &errors {
-        assert_eq!(e["level"], "error");
+        // tracing's JSON formatter spells levels in capitals.
+        assert_eq!(e["level"], "ERROR");
+        assert_eq!(e["target"], "mmprompt");
+        assert!(e["timestamp"].is_string(), "{e}");
         assert!(e["code"].is_string() && e["message"].is_string(), "{e}");
     }
     let progress = events("progress");
@@ -355,6 +358,37 @@ fn json_log_lines_parse_and_name_the_failed_files() {
     assert_eq!(summary.len(), 1, "{err}");
     assert_eq!(summary[0]["failed"], 4);
     assert_eq!(summary[0]["ok"], 3);
+    assert!(!events("slow_file").is_empty(), "{err}");
+
+    // An error that ends the run is a `fatal` event: here the output dir is a file.
+    let blocker = base.join("blocker");
+    std::fs::write(&blocker, b"x").expect("write");
+    let out = mmprompt()
+        .args([
+            "extract",
+            "media",
+            "--out",
+            "blocker",
+            "--log-format",
+            "json",
+        ])
+        .current_dir(&base)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let fatal: Vec<Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "fatal")
+        .collect();
+    assert_eq!(fatal.len(), 1, "{}", stderr(&out));
+    assert!(
+        fatal[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("blocker")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

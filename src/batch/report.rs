@@ -7,13 +7,14 @@
 //! makes the lines depend on counts alone for small batches (every file of a batch of 20 or
 //! fewer), so tests see them without sleeping.
 //!
-//! With [`LogFormat::Json`] every line is one JSON object (serde_json; no tracing stack for a
-//! handful of line kinds) with `level` and `event` (`error`, `progress`, `summary`), and error
-//! lines carry `path`, `code` and `message` as the manifest does.
+//! With [`LogFormat::Json`] every line is a `tracing` event (target `mmprompt`) with an
+//! `event` field (`error`, `progress`, `slow_file`, `summary`, `fatal`); the binary installs a
+//! JSON subscriber, so each becomes one JSON object per line with `timestamp`, `level` and
+//! the fields flattened. Error events carry `path`, `code` and `message` as the manifest does.
+//! A program embedding the library sees the same events through its own subscriber.
 
 use super::Summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
@@ -90,13 +91,6 @@ fn write_line(line: &str) {
     let _ = writeln!(err, "{line}");
 }
 
-fn json_line(mut value: Value) -> String {
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("target".into(), json!("mmprompt"));
-    }
-    value.to_string()
-}
-
 impl Reporter {
     /// A reporter for `total_files` inputs holding `total_bytes` (the bar's rate and ETA are
     /// in bytes, since file sizes vary far more than per-byte cost).
@@ -141,17 +135,12 @@ impl Reporter {
     /// An error about `path`; `message` already names the path (it is what the manifest
     /// records), `code` is the manifest's code. Written even with `--quiet`.
     pub fn error(&self, path: &str, code: &str, message: &str) {
-        let line = match self.options.format {
-            LogFormat::Text => format!("mmprompt: error: {message}"),
-            LogFormat::Json => json_line(json!({
-                "level": "error",
-                "event": "error",
-                "path": path,
-                "code": code,
-                "message": message,
-            })),
-        };
-        self.emit(&line);
+        match self.options.format {
+            LogFormat::Text => self.emit(&format!("mmprompt: error: {message}")),
+            LogFormat::Json => {
+                tracing::error!(target: "mmprompt", event = "error", path, code, message)
+            }
+        }
     }
 
     /// Counts an error found before the run (a bad argument) in the live failure count.
@@ -188,15 +177,14 @@ impl Reporter {
                 {
                     s.last_step = step;
                     s.last_line = Instant::now();
-                    let line = self.progress_line(&s);
                     // Under the lock, so lines leave in count order.
-                    self.emit(&line);
+                    self.progress_line(&s);
                 }
             }
         }
     }
 
-    fn progress_line(&self, s: &State) -> String {
+    fn progress_line(&self, s: &State) {
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         let rate = s.bytes as f64 / secs;
         let left = self.total_bytes.saturating_sub(s.bytes) as f64;
@@ -204,23 +192,23 @@ impl Reporter {
         let eta = (rate > 0.0).then(|| left / rate);
         let pct = 100 * s.done / self.total_files.max(1);
         match self.options.format {
-            LogFormat::Text => format!(
+            LogFormat::Text => self.emit(&format!(
                 "mmprompt: progress: {}/{} files ({pct}%), {} failed, {:.2} MB/s, ETA {}",
                 s.done,
                 self.total_files,
                 s.failed,
                 rate / 1e6,
                 eta.map_or_else(|| "?".to_owned(), |e| format!("{e:.0} s"))
+            )),
+            LogFormat::Json => tracing::info!(
+                target: "mmprompt",
+                event = "progress",
+                done = s.done,
+                total = self.total_files,
+                failed = s.failed,
+                bytesPerSecond = rate.round(),
+                etaSeconds = eta.map(f64::round),
             ),
-            LogFormat::Json => json_line(json!({
-                "level": "info",
-                "event": "progress",
-                "done": s.done,
-                "total": self.total_files,
-                "failed": s.failed,
-                "bytesPerSecond": rate.round(),
-                "etaSeconds": eta.map(f64::round),
-            })),
         }
     }
 
@@ -240,25 +228,22 @@ impl Reporter {
             LogFormat::Json => {
                 let secs = summary.elapsed.as_secs_f64().max(1e-9);
                 let processed = summary.ok + summary.failed;
-                let slowest: Vec<Value> = summary
-                    .slowest
-                    .iter()
-                    .map(|(p, d)| json!({"path": p, "ms": d.as_millis() as u64}))
-                    .collect();
-                write_line(&json_line(json!({
-                    "level": "info",
-                    "event": "summary",
-                    "out": out.map(|o| o.to_string_lossy().into_owned()),
-                    "ok": summary.ok,
-                    "failed": summary.failed,
-                    "notMedia": summary.not_media,
-                    "skipped": summary.skipped,
-                    "upToDate": summary.up_to_date,
-                    "bytes": summary.bytes,
-                    "elapsedMs": summary.elapsed.as_millis() as u64,
-                    "filesPerSecond": processed as f64 / secs,
-                    "slowest": slowest,
-                })));
+                for (p, d) in &summary.slowest {
+                    tracing::info!(target: "mmprompt", event = "slow_file", path = %p, ms = d.as_millis() as u64);
+                }
+                tracing::info!(
+                    target: "mmprompt",
+                    event = "summary",
+                    out = out.map(|o| o.to_string_lossy().into_owned()),
+                    ok = summary.ok,
+                    failed = summary.failed,
+                    notMedia = summary.not_media,
+                    skipped = summary.skipped,
+                    upToDate = summary.up_to_date,
+                    bytes = summary.bytes,
+                    elapsedMs = summary.elapsed.as_millis() as u64,
+                    filesPerSecond = processed as f64 / secs,
+                );
             }
         }
     }
@@ -276,16 +261,26 @@ impl Drop for Reporter {
     }
 }
 
-/// A line for an error that ended the whole run, in `format`.
-pub fn fatal_line(format: LogFormat, message: &str) -> String {
+/// Reports an error that ended the whole run, in `format`.
+pub fn fatal(format: LogFormat, message: &str) {
     match format {
-        LogFormat::Text => format!("mmprompt: error: {message}"),
-        LogFormat::Json => json_line(json!({
-            "level": "error",
-            "event": "fatal",
-            "message": message,
-        })),
+        LogFormat::Text => write_line(&format!("mmprompt: error: {message}")),
+        LogFormat::Json => tracing::error!(target: "mmprompt", event = "fatal", message),
     }
+}
+
+/// Installs the JSON subscriber for [`LogFormat::Json`]: one object per line on stderr,
+/// event fields flattened beside `timestamp`, `level` and `target`. For binaries; a library
+/// user installs their own. Does nothing if a subscriber is already set.
+pub fn install_json_logging() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(true)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 #[cfg(test)]
@@ -315,17 +310,5 @@ mod tests {
         // A slow file brings a line even without a new step.
         assert_eq!(line_due(51, 1000, 1, LINE_INTERVAL), Some(1));
         assert_eq!(line_due(51, 1000, 1, Duration::from_millis(10)), None);
-    }
-
-    #[test]
-    fn json_lines_are_objects_with_level_and_event() {
-        let v: Value = serde_json::from_str(&fatal_line(LogFormat::Json, "x: boom")).unwrap();
-        assert_eq!(v["level"], "error");
-        assert_eq!(v["event"], "fatal");
-        assert_eq!(v["message"], "x: boom");
-        assert_eq!(
-            fatal_line(LogFormat::Text, "x: boom"),
-            "mmprompt: error: x: boom"
-        );
     }
 }
