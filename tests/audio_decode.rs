@@ -142,6 +142,26 @@ fn codecs_are_detected_from_content_not_extension() {
 }
 
 #[test]
+fn aac_in_mp4_decodes_and_alac_is_an_unsupported_codec() {
+    // Facts from mutagen's own tests of this file: AAC, 2 channels, 44.1 kHz, 3.7 s, a
+    // 2914 bit/s stream (near-silence).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let renamed = dir.path().join("codec_aac.mp3");
+    std::fs::copy(fixture("codec_aac.m4a"), &renamed).expect("copy");
+    let (samples, info) =
+        decode_file(&renamed, &AudioDecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((info.mime, info.codec.as_str()), ("audio/mp4", "aac"));
+    assert_eq!((info.sample_rate, info.channels), (44_100, 2));
+    assert!((info.duration_s - 3.7).abs() < 0.05, "{}", info.duration_s);
+    assert_eq!(samples.len() as f64, (info.duration_s * 16_000.0).round());
+    assert!(rms(&samples) < 1e-3, "rms {}", rms(&samples));
+
+    let (e, _) = expect_err(&fixture("codec_alac.m4a"), &AudioDecodeOptions::default());
+    assert_eq!(e.kind.code(), "unsupported", "{e}");
+    assert!(e.to_string().contains("codec_alac.m4a"), "{e}");
+}
+
+#[test]
 fn decoding_streams_in_bounded_chunks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("long.wav");
