@@ -73,7 +73,9 @@ fn audio_docs() -> Vec<(String, Value)> {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e != "json"))
+        // Not the provenance notes, nor the one fixture of a codec we do not decode.
+        .filter(|p| p.extension().is_some_and(|e| e != "json" && e != "md"))
+        .filter(|p| !p.ends_with("codec_alac.m4a"))
         .collect();
     files.sort();
     assert!(files.len() >= 5, "tests/data/audio should hold audio files");
