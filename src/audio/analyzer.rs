@@ -85,6 +85,11 @@ pub struct AnalyzerConfig {
     /// Run the earshot neural voice-activity detector (needs 16 kHz). Without it, speech is
     /// decided by a weaker pitch-and-spectrum rule.
     pub vad: bool,
+    /// Frames each label waits for: a frame is labelled with the highest voice score of
+    /// itself and the next `vad_lookahead` frames. earshot passes its entry threshold some
+    /// 30-100 ms after a word starts; looking this far ahead lets the frames of the word's
+    /// onset count as speech. Labels (and segments) come out this many hops later.
+    pub vad_lookahead: usize,
     /// Labelling thresholds.
     pub labels: LabelConfig,
     /// Segment minimum durations.
@@ -101,6 +106,7 @@ impl Default for AnalyzerConfig {
             f0_max_hz: 1000.0,
             yin_threshold: 0.15,
             vad: true,
+            vad_lookahead: 5,
             labels: LabelConfig::default(),
             segments: SegmentConfig::default(),
         }
@@ -151,6 +157,14 @@ impl AnalyzerConfig {
         }
         Ok(())
     }
+}
+
+/// A frame whose features are known and whose label waits for the voice scores after it.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    features: FrameFeatures,
+    floor_db: f32,
+    vad: Option<f32>,
 }
 
 /// One analysed frame: its features, its label and the voice score it saw.
@@ -281,6 +295,8 @@ pub struct Analyzer {
     vad_ran_last: bool,
     /// The gate stays open for blocks ending at or before this sample.
     vad_open_until: u64,
+    /// Frames analysed but not yet labelled, oldest first (at most `vad_lookahead + 1`).
+    pending: std::collections::VecDeque<Pending>,
     buf: Vec<f32>,
     filled: usize,
     frames: u64,
@@ -323,6 +339,7 @@ impl Analyzer {
             vad_score: None,
             vad_ran_last: false,
             vad_open_until: 0,
+            pending: std::collections::VecDeque::with_capacity(cfg.vad_lookahead + 1),
             buf: vec![0.0; cfg.frame_len],
             filled: 0,
             frames: 0,
@@ -434,7 +451,6 @@ impl Analyzer {
         } else {
             None
         };
-        let label = self.labeler.step(&features, floor_db, vad);
         if self.labeler.is_foreground(features.power_db, floor_db)
             && features.flatness < self.cfg.labels.speech_max_flatness
         {
@@ -443,10 +459,32 @@ impl Analyzer {
         }
         self.clipped += u64::from(features.clipped);
         self.frames += 1;
-        let frame = Frame {
+        self.pending.push_back(Pending {
             features,
-            label,
+            floor_db,
             vad,
+        });
+        if self.pending.len() > self.cfg.vad_lookahead {
+            self.label_oldest(sink);
+        }
+    }
+
+    /// Labels the oldest pending frame with the best voice score among it and the frames
+    /// after it, and hands it (and any segment it closes) to the sink.
+    fn label_oldest<S: AnalysisSink + ?Sized>(&mut self, sink: &mut S) {
+        let ahead = self
+            .pending
+            .iter()
+            .filter_map(|p| p.vad)
+            .fold(None, |m: Option<f32>, v| Some(m.map_or(v, |m| m.max(v))));
+        let Some(p) = self.pending.pop_front() else {
+            return;
+        };
+        let label = self.labeler.step(&p.features, p.floor_db, ahead);
+        let frame = Frame {
+            features: p.features,
+            label,
+            vad: p.vad,
         };
         sink.on_frame(&frame);
         if let Some(segment) = self.segmenter.push(&frame) {
@@ -456,6 +494,9 @@ impl Analyzer {
 
     /// Ends the stream: closes the open segment at the end of the audio and reports totals.
     pub fn finish<S: AnalysisSink + ?Sized>(mut self, sink: &mut S) -> AnalysisSummary {
+        while !self.pending.is_empty() {
+            self.label_oldest(sink);
+        }
         if let Some(segment) = self.segmenter.finish(self.samples) {
             sink.on_segment(segment);
         }
