@@ -459,3 +459,301 @@ pub fn send_one(
     manifest.append(&line)?;
     result.map(|(o, _)| o)
 }
+
+/// Sends prompts from a live session on a thread of its own, so capture never waits for an
+/// endpoint. There is one slot: a window offered while a request is in flight replaces any
+/// window still waiting (coalescing), so a slow endpoint costs windows, never capture time.
+#[derive(Debug)]
+pub struct LiveSender {
+    shared: std::sync::Arc<LiveShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct LiveState {
+    waiting: Option<(String, Value)>,
+    stopping: bool,
+    busy: bool,
+    stats: LiveSendStats,
+}
+
+#[derive(Debug, Default)]
+struct LiveShared {
+    state: Mutex<LiveState>,
+    wake: std::sync::Condvar,
+}
+
+/// What a live sender did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveSendStats {
+    /// Windows offered.
+    pub offered: u64,
+    /// Requests that succeeded.
+    pub sent: u64,
+    /// Requests that failed.
+    pub failed: u64,
+    /// Windows replaced by a newer one before they could be sent.
+    pub coalesced: u64,
+}
+
+/// What happened to an offered window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// It waits for (or starts) the next request.
+    Queued,
+    /// It replaced a window that was still waiting.
+    Coalesced,
+}
+
+impl LiveSender {
+    /// Starts the sender thread. Each answer is saved as `OUT/<name>.response.json` and
+    /// reported through `report` (one line, already redacted), from the sender thread.
+    pub fn start(
+        opts: SendOptions,
+        client: Client,
+        api_key: Option<String>,
+        report: Box<dyn FnMut(&str) + Send>,
+    ) -> Result<Self, SendError> {
+        let manifest = Manifest::open(&opts.out_dir)?;
+        let shared = std::sync::Arc::new(LiveShared::default());
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("mmprompt-live-send".into())
+            .spawn(move || {
+                live_send_loop(&s, &opts, &client, api_key.as_deref(), &manifest, report)
+            })
+            .map_err(|e| SendError::Write {
+                path: PathBuf::from("<thread>"),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Offers a window (an mmprompt document) named `name`. Never blocks on the network.
+    pub fn offer(&self, name: String, document: Value) -> Offer {
+        let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.stats.offered += 1;
+        let replaced = st.waiting.replace((name, document)).is_some();
+        if replaced {
+            st.stats.coalesced += 1;
+        }
+        self.shared.wake.notify_one();
+        if replaced || st.busy {
+            Offer::Coalesced
+        } else {
+            Offer::Queued
+        }
+    }
+
+    /// Sends what is still waiting, stops the thread and returns the totals. The wait is
+    /// bounded by the client's total timeout.
+    pub fn finish(mut self) -> LiveSendStats {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> LiveSendStats {
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.stopping = true;
+            self.shared.wake.notify_one();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stats
+    }
+}
+
+impl Drop for LiveSender {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop();
+        }
+    }
+}
+
+fn live_send_loop(
+    shared: &LiveShared,
+    opts: &SendOptions,
+    client: &Client,
+    api_key: Option<&str>,
+    manifest: &Manifest,
+    mut report: Box<dyn FnMut(&str) + Send>,
+) {
+    let secrets: Vec<&str> = api_key.into_iter().collect();
+    loop {
+        let (name, document) = {
+            let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(job) = st.waiting.take() {
+                    st.busy = true;
+                    break job;
+                }
+                if st.stopping {
+                    return;
+                }
+                st = shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let input = Input {
+            path: PathBuf::from(&name),
+            kind: crate::media::MediaKind::Audio,
+            document,
+            media_path: None,
+            from_jsonld: true,
+        };
+        let response = opts.out_dir.join(format!("{name}.response.json"));
+        let result = (|| -> Result<Value, SendError> {
+            let planned = plan_inputs(vec![input], opts, api_key)?;
+            let ex = client.post(
+                opts.endpoint.provider,
+                &planned.request,
+                false,
+                &secrets,
+                &mut |_| {},
+                None,
+            )?;
+            let record = response_record(&planned, opts, &ex, &[], &secrets)?;
+            save_response(&response, &record)?;
+            Ok(record)
+        })();
+        let ok = result.is_ok();
+        let (line, manifest_line) = match result {
+            Ok(record) => (
+                format!(
+                    "sent {name}: {} ms, saved {}",
+                    record["latencyMs"],
+                    response.display()
+                ),
+                json!({"inputs": [name], "status": "ok", "response": response.display().to_string(),
+                       "attempts": record["attempts"], "latencyMs": record["latencyMs"]}),
+            ),
+            Err(e) => {
+                let msg = redact(&e.to_string(), &secrets);
+                (
+                    format!("send failed for {name}: {msg}"),
+                    json!({"inputs": [name], "status": "error", "error": {"kind": e.code(), "message": msg}}),
+                )
+            }
+        };
+        let _ = manifest.append(&manifest_line);
+        report(&line);
+        let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.busy = false;
+        if ok {
+            st.stats.sent += 1;
+        } else {
+            st.stats.failed += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::config::Endpoint;
+    use crate::llm::Provider;
+    use crate::prompt::PromptOptions;
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// Answers one OpenAI chat request on `stream` with a fixed body.
+    fn answer(stream: std::net::TcpStream) {
+        let mut r = BufReader::new(stream);
+        let mut len = 0usize;
+        let mut line = String::new();
+        while r.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            line.clear();
+        }
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).expect("request body");
+        let text = r#"{"id":"x","choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}"#;
+        let mut s = r.into_inner();
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        )
+        .expect("response");
+    }
+
+    fn window() -> Value {
+        json!({"type": "AnnotationPage", "about": {"duration": "PT1.000S", "sampleRate": 16000,
+               "channels": 1, "contentUrl": "live"}, "totalItems": 0, "items": []})
+    }
+
+    #[test]
+    fn a_slow_endpoint_coalesces_windows_and_never_blocks_the_offer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (accepted_tx, accepted_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let server = std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().take(2).enumerate() {
+                let conn = conn.expect("connection");
+                accepted_tx.send(i).expect("report");
+                if i == 0 {
+                    release_rx.recv().expect("release");
+                }
+                answer(conn);
+            }
+        });
+        let out = tempfile::tempdir().expect("tempdir");
+        let opts = SendOptions {
+            endpoint: Endpoint {
+                provider: Provider::OpenAi,
+                base_url: format!("http://127.0.0.1:{port}"),
+                model: "m".into(),
+                api_key_env: None,
+            },
+            prompt: PromptOptions {
+                answer_schema: None,
+                ..PromptOptions::default()
+            },
+            extract: ExtractOptions::default(),
+            out_dir: out.path().to_path_buf(),
+            force: true,
+        };
+        let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        let sender = LiveSender::start(
+            opts,
+            Client::new(crate::llm::http::ClientOptions::default()),
+            None,
+            Box::new(move |l| l2.lock().expect("lock").push(l.to_string())),
+        )
+        .expect("starts");
+        assert_eq!(sender.offer("w1".into(), window()), Offer::Queued);
+        // The first request is now held by the server.
+        assert_eq!(accepted_rx.recv().expect("accepted"), 0);
+        assert_eq!(sender.offer("w2".into(), window()), Offer::Coalesced);
+        assert_eq!(sender.offer("w3".into(), window()), Offer::Coalesced);
+        release_tx.send(()).expect("release");
+        let stats = sender.finish();
+        server.join().expect("server");
+        assert_eq!(
+            stats,
+            LiveSendStats {
+                offered: 3,
+                sent: 2,
+                failed: 0,
+                coalesced: 1
+            }
+        );
+        assert!(out.path().join("w1.response.json").is_file());
+        assert!(out.path().join("w3.response.json").is_file());
+        assert!(!out.path().join("w2.response.json").exists());
+        assert_eq!(lines.lock().expect("lock").len(), 2);
+    }
+}
