@@ -7,7 +7,7 @@ mod llm_support;
 
 use base64::Engine as _;
 use llm_support::{
-    all_output, closed_port, files_below, mm, mm_in, read_json, read_ndjson, Server,
+    all_output, closed_port, files_below, mm, mm_in, read_json, read_ndjson, send_to, Server,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -37,22 +37,35 @@ fn key_of(provider: &str) -> (&'static str, &'static str, String) {
 }
 
 fn send(provider: &str, seg: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let url = server().url(seg);
-    let mut args = vec![
-        "send",
-        "samples/shapes.png",
-        "--provider",
-        provider,
-        "--endpoint",
-        &url,
-        "--model",
-        "fake-model",
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
-    args.extend_from_slice(extra);
+    send_file("samples/shapes.png", provider, seg, out, extra)
+}
+
+/// Sends `input` to scenario `seg` with the provider's key set; the run must succeed, and
+/// the body the fake server received is returned.
+fn send_ok_body(input: &str, provider: &str, seg: &str, extra: &[&str]) -> Value {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = send_file(input, provider, seg, out.path(), extra);
+    assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
+    server().recorded(seg).0[0]["body"].clone()
+}
+
+fn send_file(
+    input: &str,
+    provider: &str,
+    seg: &str,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let (var, _, _) = key_of(provider);
-    mm(&args, out, &[(var, KEY)])
+    send_to(
+        input,
+        provider,
+        &server().url(seg),
+        "fake-model",
+        out,
+        extra,
+        &[(var, KEY)],
+    )
 }
 
 fn assert_no_key_anywhere(o: &std::process::Output, out: &Path) {
@@ -498,30 +511,7 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
         "gemini",
     ] {
         let seg = format!("ok.attach-{provider}");
-        let url = server().url(&seg);
-        let out = tempfile::tempdir().expect("tempdir");
-        let (var, _, _) = key_of(provider);
-        let o = mm(
-            &[
-                "send",
-                bigs,
-                "--attach",
-                "image",
-                "--no-stream",
-                "--provider",
-                provider,
-                "--endpoint",
-                &url,
-                "--model",
-                "m",
-                "--out",
-                out.path().to_str().expect("utf-8"),
-            ],
-            out.path(),
-            &[(var, KEY)],
-        );
-        assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
-        let body = &server().recorded(&seg).0[0]["body"];
+        let body = &send_ok_body(bigs, provider, &seg, &["--attach", "image", "--no-stream"]);
         let (payload, mime) = match provider {
             "openai" => {
                 let url = body["messages"][1]["content"][1]["image_url"]["url"]
@@ -570,30 +560,7 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
     // Audio: OpenAI chat (input_audio, raw base64) and Gemini (inline_data) take it.
     for provider in ["openai", "gemini"] {
         let seg = format!("ok.audio-{provider}");
-        let url = server().url(&seg);
-        let out = tempfile::tempdir().expect("tempdir");
-        let (var, _, _) = key_of(provider);
-        let o = mm(
-            &[
-                "send",
-                wavs,
-                "--attach",
-                "audio",
-                "--no-stream",
-                "--provider",
-                provider,
-                "--endpoint",
-                &url,
-                "--model",
-                "m",
-                "--out",
-                out.path().to_str().expect("utf-8"),
-            ],
-            out.path(),
-            &[(var, KEY)],
-        );
-        assert_eq!(o.status.code(), Some(0), "{provider}: {}", all_output(&o));
-        let body = &server().recorded(&seg).0[0]["body"];
+        let body = &send_ok_body(wavs, provider, &seg, &["--attach", "audio", "--no-stream"]);
         let data = if provider == "openai" {
             let a = &body["messages"][1]["content"][1]["input_audio"];
             assert_eq!(a["format"], "wav");

@@ -6,7 +6,7 @@
 mod common;
 mod llm_support;
 
-use llm_support::{all_output, closed_port, mm, read_json, Server};
+use llm_support::{all_output, closed_port, read_json, send_to, Server};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -27,22 +27,17 @@ fn server() -> &'static Server {
 
 fn send(provider: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     let url = format!("http://127.0.0.1:{}", server().port);
-    let mut args = vec![
-        "send",
-        "samples/shapes.png",
-        "--provider",
-        provider,
-        "--endpoint",
-        &url,
-        "--model",
-        "smollm2-135m",
-        "--max-tokens",
-        "160",
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
+    let mut args = vec!["--max-tokens", "160"];
     args.extend_from_slice(extra);
-    mm(&args, out, &[])
+    send_to(
+        "samples/shapes.png",
+        provider,
+        &url,
+        "smollm2-135m",
+        out,
+        &args,
+        &[],
+    )
 }
 
 fn saved(out: &Path) -> Value {

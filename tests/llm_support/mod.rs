@@ -45,6 +45,34 @@ pub fn mm_in(args: &[&str], cwd: &Path, home: &Path, env: &[(&str, &str)]) -> Ou
     c.output().expect("the binary runs")
 }
 
+/// `mmprompt send INPUT --provider P --endpoint URL --model M --out OUT EXTRA...`, run with
+/// `env`, its config home in OUT.
+pub fn send_to(
+    input: &str,
+    provider: &str,
+    url: &str,
+    model: &str,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let out_s = out.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "send",
+        input,
+        "--provider",
+        provider,
+        "--endpoint",
+        url,
+        "--model",
+        model,
+        "--out",
+        out_s,
+    ];
+    args.extend_from_slice(extra);
+    mm(&args, out, env)
+}
+
 /// Everything a run printed, stdout then stderr.
 pub fn all_output(o: &Output) -> String {
     format!(
