@@ -8,14 +8,17 @@
 //! - [`extract`] turns one media file into its document, whatever its kind;
 //! - [`batch`] runs many files on a bounded worker pool with a resumable manifest;
 //! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
-//! - [`overlay`] draws regions for people to check.
+//! - [`overlay`] draws regions for people to check;
+//! - [`capture`] and [`live`] run the analyzer on a microphone, one NDJSON line per segment.
 #![forbid(unsafe_code)]
 
 pub mod audio;
 pub mod batch;
+pub mod capture;
 pub mod extract;
 pub mod fsio;
 pub mod jsonld;
+pub mod live;
 pub mod media;
 pub mod overlay;
 pub mod pipeline;
