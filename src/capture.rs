@@ -26,7 +26,10 @@ pub enum CaptureError {
     #[error("cannot list audio devices: {0}")]
     Enumerate(String),
     /// No device has the requested name.
-    #[error("no input device named '{name}'; devices that exist: {}", list_or_none(available))]
+    #[error(
+        "no input device named '{name}'; devices that exist: {}",
+        list_or_none(available)
+    )]
     NoSuchDevice {
         /// The name asked for.
         name: String,
@@ -34,7 +37,10 @@ pub enum CaptureError {
         available: Vec<String>,
     },
     /// The system names no default input device.
-    #[error("there is no default input device; devices that exist: {}", list_or_none(available))]
+    #[error(
+        "there is no default input device; devices that exist: {}",
+        list_or_none(available)
+    )]
     NoDefaultDevice {
         /// Input devices that do exist.
         available: Vec<String>,
@@ -301,7 +307,11 @@ where
     let room = ring.slots() / channels * channels;
     let take = data.len().min(room) / channels * channels;
     if let Ok(chunk) = ring.write_chunk_uninit(take) {
-        chunk.fill_from_iter(data[..take].iter().map(|&s| <f32 as FromSample<T>>::from_sample_(s)));
+        chunk.fill_from_iter(
+            data[..take]
+                .iter()
+                .map(|&s| <f32 as FromSample<T>>::from_sample_(s)),
+        );
     }
     shared
         .frames

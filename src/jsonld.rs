@@ -474,10 +474,11 @@ pub fn live_annotation(
         "startTime": iso8601_utc(source.started),
     });
     let mut annotation = segment_annotation(&base, index, segment, &source_obj);
-    let at = |s: f64| {
-        source.started + std::time::Duration::from_secs_f64(secs(s).max(0.0))
-    };
-    let (start, end) = (iso8601_utc(at(segment.start_s)), iso8601_utc(at(segment.end_s)));
+    let at = |s: f64| source.started + std::time::Duration::from_secs_f64(secs(s).max(0.0));
+    let (start, end) = (
+        iso8601_utc(at(segment.start_s)),
+        iso8601_utc(at(segment.end_s)),
+    );
     if let Some(Value::Array(selectors)) = annotation.pointer_mut("/target/selector") {
         selectors.push(json!({
             "type": "FragmentSelector",
@@ -498,9 +499,7 @@ pub fn live_annotation(
 /// `t` as ISO 8601 UTC with milliseconds, e.g. `2026-11-29T12:09:36.250Z` (the form Media
 /// Fragments' `clock:` time and `xsd:dateTime` both accept). Times before 1970 clamp to it.
 pub fn iso8601_utc(t: std::time::SystemTime) -> String {
-    let since = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);

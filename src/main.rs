@@ -344,7 +344,7 @@ fn schema(context: bool) -> anyhow::Result<()> {
 
 fn live(args: &LiveArgs) -> anyhow::Result<u8> {
     use mmprompt::capture;
-    use mmprompt::live::{self, LiveOptions, NdjsonWriter, SegmentConsumer};
+    use mmprompt::live::{self, LiveOptions, NdjsonWriter};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
@@ -406,11 +406,13 @@ fn live(args: &LiveArgs) -> anyhow::Result<u8> {
             let file = std::fs::File::create(path)
                 .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", path.display()))?;
             let mut writer = NdjsonWriter(std::io::BufWriter::new(file));
-            live::run_session(source, &options, &mut [&mut writer as &mut dyn SegmentConsumer], &stop)
+            let mut log = SegmentLog(options.status);
+            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
         }
         None => {
             let mut writer = NdjsonWriter(std::io::stdout().lock());
-            live::run_session(source, &options, &mut [&mut writer as &mut dyn SegmentConsumer], &stop)
+            let mut log = SegmentLog(options.status);
+            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
         }
     };
     let summary = match result {
@@ -428,6 +430,26 @@ fn live(args: &LiveArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+/// With status lines on: one stderr line per segment, saying how much audio the segmenter
+/// needed after the segment's end to close it (its hangover).
+struct SegmentLog(bool);
+
+impl mmprompt::live::SegmentConsumer for SegmentLog {
+    fn on_segment(&mut self, s: &mmprompt::live::LiveSegment) -> std::io::Result<()> {
+        if self.0 {
+            eprintln!(
+                "mmprompt: live: s{} {} {:.3}-{:.3} s, closed at {:.3} s",
+                s.index + 1,
+                s.segment.label.as_str(),
+                s.segment.start_s,
+                s.segment.end_s,
+                s.decided_s
+            );
+        }
+        Ok(())
+    }
 }
 
 fn usage_error(msg: &str) -> anyhow::Result<u8> {

@@ -410,7 +410,11 @@ impl MonoResampler {
     }
 
     /// Pushes mono samples at the input rate.
-    pub fn push(&mut self, mono: &[f32], sink: &mut dyn FnMut(&[f32])) -> Result<(), AudioErrorKind> {
+    pub fn push(
+        &mut self,
+        mono: &[f32],
+        sink: &mut dyn FnMut(&[f32]),
+    ) -> Result<(), AudioErrorKind> {
         self.in_frames += mono.len() as u64;
         let Some(_) = self.resampler.as_ref() else {
             self.out_frames += mono.len() as u64;
@@ -424,11 +428,12 @@ impl MonoResampler {
             rest = &rest[take..];
             if self.input.len() == RESAMPLE_CHUNK {
                 let produced = match self.resampler.as_mut() {
-                    Some(r) => match r.process_into_buffer(&[&self.input], &mut self.output, None)
-                    {
-                        Ok((_, produced)) => produced,
-                        Err(e) => return Err(self.error(e)),
-                    },
+                    Some(r) => {
+                        match r.process_into_buffer(&[&self.input], &mut self.output, None) {
+                            Ok((_, produced)) => produced,
+                            Err(e) => return Err(self.error(e)),
+                        }
+                    }
                     None => 0,
                 };
                 self.input.clear();
