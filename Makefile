@@ -4,9 +4,10 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
-# Debian packages the build and the tests need (espeak-ng renders speech for the audio tests;
+# Debian packages the build and the tests need (libasound2-dev: ALSA headers for cpal, the
+# live capture; espeak-ng renders speech for the audio tests;
 # parallel is GNU parallel, the engine tests/recipe.rs runs the sharding recipe on).
-APT_PACKAGES := pkg-config python3 python3-pip espeak-ng parallel
+APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip espeak-ng parallel
 OUT ?= out
 
 .PHONY: run test deps apt-deps py-deps build lint bench golden clean

@@ -269,3 +269,115 @@ fn list_devices_names_the_virtual_mic_and_the_default() {
     assert!(text.contains("default (default)"), "{text}");
     assert!(text.contains("48000 Hz"), "{text}");
 }
+
+#[test]
+fn realtime_replay_of_a_file_gives_extracts_segments() {
+    let rel = "samples/audio/speech_front_center.wav";
+    let path = common::root().join(rel);
+    let reference = extract_file(&path, rel, &ExtractOptions::default()).expect("extract succeeds");
+    let want: Vec<_> = reference.document["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(span)
+        .collect();
+    let started = std::time::Instant::now();
+    let out = common::mmprompt()
+        .args(["live", "--input", &path.to_string_lossy(), "--realtime"])
+        .output()
+        .expect("mmprompt runs");
+    let took = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "stderr:\n{}", common::stderr(&out));
+    let got: Vec<_> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| span(&serde_json::from_str(l).expect("JSON")))
+        .collect();
+    // Same samples through the same analyzer: the same segments, to the millisecond.
+    assert_eq!(got, want);
+    assert!(
+        took >= 1.3,
+        "a 1.43 s file replayed in {took:.2} s is not real time"
+    );
+}
+
+/// Benchmark, not a timed test: run with
+/// `cargo test --release --test live -- --ignored --nocapture live_latency_and_cpu`.
+///
+/// Latency of each line: from the instant its segment's end was due on the virtual device
+/// (the feeder writes each sample at most 20 ms before it is due, as a device with 20 ms
+/// of buffering would) to the line's arrival on our end of the pipe; and the same from the
+/// instant the sample that closed it was due, which leaves out the segmenter's hangover.
+/// CPU: user + system time of the process over 20 s of 48 kHz stereo capture.
+#[test]
+#[ignore]
+fn live_latency_and_cpu() {
+    let mut signal = Vec::new();
+    for _ in 0..20 {
+        signal.extend(vec![0.0f32; secs(1.0)]);
+        signal.extend(tone(0.5, 1000.0, 0.3));
+    }
+    let mic = VirtualMic::start(signal, 2, Tail::Silence);
+    let run = LiveRun::start(&mic, &["--verbose"]);
+    let pid = run.child.id();
+    let cpu_ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+    };
+    wait_for(Duration::from_secs(20), "capture to settle", || {
+        mic.written() >= secs(3.0) as u64
+    });
+    let (t0, c0) = (std::time::Instant::now(), cpu_ticks());
+    wait_for(Duration::from_secs(40), "20 s of capture", || {
+        mic.written() >= secs(23.0) as u64
+    });
+    let (t1, c1) = (std::time::Instant::now(), cpu_ticks());
+    let tck = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    let cpu_pct = (c1 - c0) as f64 / tck / (t1 - t0).as_secs_f64() * 100.0;
+    run.signal("INT");
+    let lines = std::sync::Arc::clone(&run.lines);
+    let (code, stderr) = run.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    // "s3 event:tone 2.5-3.0 s, closed at 3.3 s" lines give each segment's closing point.
+    let closed: Vec<f64> = stderr
+        .lines()
+        .filter(|l| l.contains(", closed at "))
+        .filter_map(|l| l.rsplit(' ').nth(1)?.parse().ok())
+        .collect();
+    let lines = lines.lock().expect("lines").clone();
+    let mut total = Vec::new();
+    let mut beyond_hangover = Vec::new();
+    // The last line is the flush at the signal, not a segment closing on its own.
+    for (i, (arrived, text)) in lines.iter().enumerate().take(lines.len().saturating_sub(1)) {
+        let v: Value = serde_json::from_str(text).expect("JSON");
+        let (_, _, end) = span(&v);
+        let due = |s: f64| mic.due((s * f64::from(RATE)).round() as u64);
+        total.push(arrived.saturating_duration_since(due(end)).as_secs_f64() * 1000.0);
+        if let Some(&c) = closed.get(i) {
+            beyond_hangover.push(arrived.saturating_duration_since(due(c)).as_secs_f64() * 1000.0);
+        }
+    }
+    let stat = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        (q(0.5), q(0.99), v.len())
+    };
+    let (m, p99, n) = stat(&mut total);
+    let (hm, hp99, hn) = stat(&mut beyond_hangover);
+    println!("segments: {n}; end -> line: median {m:.1} ms, p99 {p99:.1} ms");
+    println!(
+        "closing sample -> line (hangover excluded): median {hm:.1} ms, p99 {hp99:.1} ms over {hn}"
+    );
+    println!("CPU at 48 kHz stereo f32: {cpu_pct:.2}% of one core");
+}
