@@ -266,6 +266,11 @@ impl Capture {
         done.len()
     }
 
+    /// Samples waiting in the ring.
+    pub fn available(&self) -> usize {
+        self.ring.slots()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> CaptureStats {
         CaptureStats {

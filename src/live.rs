@@ -387,6 +387,11 @@ pub fn run_session(
     let mut last_status = Instant::now();
 
     let outcome: Result<EndReason, LiveError> = loop {
+        // Checked before popping: a source that delivers faster than it is read (a broken
+        // device streaming zeros) would otherwise keep the ring from ever emptying.
+        if stop.load(Ordering::Relaxed) {
+            break Ok(EndReason::Stopped);
+        }
         let n = capture.pop(&mut buf);
         if n > 0 {
             if !have_start {
@@ -411,9 +416,6 @@ pub fn run_session(
             continue;
         }
         // The ring is empty: everything delivered so far has been analysed.
-        if stop.load(Ordering::Relaxed) {
-            break Ok(EndReason::Stopped);
-        }
         if let Some(e) = capture.error() {
             break Err(LiveError::DeviceLost(e));
         }
@@ -434,22 +436,36 @@ pub fn run_session(
         // Polling a lock-free ring: the audio thread must not signal (that could block it).
         std::thread::sleep(IDLE_POLL);
     };
-    // A stream that failed may still have left frames in the ring.
-    if outcome.is_err() {
-        loop {
-            let n = capture.pop(&mut buf);
-            if n == 0 {
-                break;
-            }
-            if let (Some(w), true) = (recorder.as_mut(), options.record.is_some()) {
-                let _ = buf[..n].iter().try_for_each(|&s| w.write_sample(s));
-            }
-            if pipeline.push(&buf[..n], channels).is_err() {
+    // Whatever was captured before the stop or the failure is still in the ring: analyse
+    // and record it. Bounded by what is there now, so a source that keeps delivering
+    // cannot hold the shutdown.
+    let mut left = capture.available();
+    let mut drain_error = None;
+    while left > 0 {
+        let n = capture.pop(&mut buf);
+        if n == 0 {
+            break;
+        }
+        left = left.saturating_sub(n);
+        if let (Some(w), Some(path)) = (recorder.as_mut(), options.record.as_ref()) {
+            if let Err(e) = buf[..n].iter().try_for_each(|&s| w.write_sample(s)) {
+                drain_error = Some(record_error(path, e));
                 break;
             }
         }
+        if let Err(e) = pipeline.push(&buf[..n], channels) {
+            drain_error = Some(e);
+            break;
+        }
     }
     let stats = capture.stats();
+    // Everything captured is written before the stream is let go, so even a stream that
+    // hangs on release cannot cost a line or the recording.
+    let finished = pipeline.finish();
+    let recorded = match (recorder, &options.record) {
+        (Some(w), Some(path)) => w.finalize().map_err(|e| record_error(path, e)),
+        _ => Ok(()),
+    };
     if outcome.is_err() {
         // A stream that failed or went quiet may have its thread stuck in a blocking read
         // of the device; dropping it would join that thread and hang. The caller is about
@@ -458,12 +474,10 @@ pub fn run_session(
     } else {
         drop(capture);
     }
-    let finished = pipeline.finish();
-    let recorded = match (recorder, &options.record) {
-        (Some(w), Some(path)) => w.finalize().map_err(|e| record_error(path, e)),
-        _ => Ok(()),
-    };
     let reason = outcome?;
+    if let Some(e) = drain_error {
+        return Err(e);
+    }
     let duration_s = finished?;
     recorded?;
     Ok(SessionSummary {

@@ -300,6 +300,44 @@ fn realtime_replay_of_a_file_gives_extracts_segments() {
     );
 }
 
+#[test]
+fn a_source_failing_mid_stream_flushes_records_and_exits_non_zero() {
+    // A stream that breaks part-way (here a replayed file cut in half; on a device, an
+    // unplugged microphone) takes the same exit path: everything before the break is
+    // analysed and written, the recording is finalized, and the exit code says it failed.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let wav = std::fs::read(common::root().join("tests/data/audio/ref_mixed.wav"))
+        .expect("reference audio");
+    let cut = tmp.path().join("cut.wav");
+    std::fs::write(&cut, &wav[..wav.len() / 2]).expect("writes");
+    let rec = tmp.path().join("rec.wav");
+    let out = common::mmprompt()
+        .args(["live", "--realtime", "--input"])
+        .arg(&cut)
+        .arg("--record")
+        .arg(&rec)
+        .output()
+        .expect("mmprompt runs");
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("capture stopped") && stderr.contains("[device_lost]"),
+        "{stderr}"
+    );
+    let lines: Vec<_> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| span(&serde_json::from_str(l).expect("JSON")))
+        .collect();
+    let last = lines.last().expect("segments before the break are written");
+    let reader = hound::WavReader::open(&rec).expect("the recording is finalized");
+    let rec_s = f64::from(reader.duration()) / f64::from(reader.spec().sample_rate);
+    assert!(
+        (rec_s - last.2).abs() <= 0.002,
+        "recording {rec_s} s, analysed to {}",
+        last.2
+    );
+}
+
 /// Benchmark, not a timed test: run with
 /// `cargo test --release --test live -- --ignored --nocapture live_latency_and_cpu`.
 ///
@@ -356,16 +394,23 @@ fn live_latency_and_cpu() {
         .filter_map(|l| l.rsplit(' ').nth(1)?.parse().ok())
         .collect();
     let lines = lines.lock().expect("lines").clone();
-    let mut total = Vec::new();
-    let mut beyond_hangover = Vec::new();
+    // Signed milliseconds from the instant audio time `s` was due to `at`.
+    let since_due = |at: std::time::Instant, s: f64| {
+        let due = mic.due((s * f64::from(RATE)).round() as u64);
+        match at.checked_duration_since(due) {
+            Some(d) => d.as_secs_f64() * 1000.0,
+            None => -(due - at).as_secs_f64() * 1000.0,
+        }
+    };
+    let (mut total, mut hangover, mut excess) = (Vec::new(), Vec::new(), Vec::new());
     // The last line is the flush at the signal, not a segment closing on its own.
     for (i, (arrived, text)) in lines.iter().enumerate().take(lines.len().saturating_sub(1)) {
         let v: Value = serde_json::from_str(text).expect("JSON");
         let (_, _, end) = span(&v);
-        let due = |s: f64| mic.due((s * f64::from(RATE)).round() as u64);
-        total.push(arrived.saturating_duration_since(due(end)).as_secs_f64() * 1000.0);
+        total.push(since_due(*arrived, end));
         if let Some(&c) = closed.get(i) {
-            beyond_hangover.push(arrived.saturating_duration_since(due(c)).as_secs_f64() * 1000.0);
+            hangover.push((c - end) * 1000.0);
+            excess.push(since_due(*arrived, c));
         }
     }
     let stat = |v: &mut Vec<f64>| {
@@ -374,10 +419,14 @@ fn live_latency_and_cpu() {
         (q(0.5), q(0.99), v.len())
     };
     let (m, p99, n) = stat(&mut total);
-    let (hm, hp99, hn) = stat(&mut beyond_hangover);
-    println!("segments: {n}; end -> line: median {m:.1} ms, p99 {p99:.1} ms");
+    let (hm, hp99, _) = stat(&mut hangover);
+    let (em, ep99, en) = stat(&mut excess);
+    println!("segments: {n}; segment end due -> line: median {m:.1} ms, p99 {p99:.1} ms");
+    println!("segmenter hangover (closing point - end): median {hm:.1} ms, p99 {hp99:.1} ms");
     println!(
-        "closing sample -> line (hangover excluded): median {hm:.1} ms, p99 {hp99:.1} ms over {hn}"
+        "closing sample due -> line (hangover excluded): median {em:.1} ms, p99 {ep99:.1} ms \
+         over {en} (the sample was written up to 20 ms before it was due: add 20 ms for the \
+         time from its write)"
     );
     println!("CPU at 48 kHz stereo f32: {cpu_pct:.2}% of one core");
 }
