@@ -231,6 +231,37 @@ fn a_missing_device_is_named_with_the_ones_that_exist() {
 }
 
 #[test]
+fn a_default_that_exists_but_cannot_open_says_so() {
+    // ALSA's `default` exists on any machine, sound card or not; here it names a card
+    // that is not there.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("alsa")).expect("alsa dir");
+    std::fs::write(
+        dir.path().join("alsa/asoundrc"),
+        "pcm.!default { type hw; card 7; device 0 }\n",
+    )
+    .expect("asoundrc");
+    let mut child = common::mmprompt()
+        .arg("live")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mmprompt runs");
+    wait_for(Duration::from_secs(20), "mmprompt to exit", || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    let out = child.wait_with_output().expect("output");
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("the default input device 'default' exists but cannot be opened"),
+        "stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("ALSA lib"), "ALSA noise leaked:\n{stderr}");
+}
+
+#[test]
 fn a_device_that_goes_quiet_ends_the_session_with_a_clear_error() {
     let mut signal = vec![0.0f32; secs(0.5)];
     signal.extend(tone(1.0, 440.0, 0.3));
