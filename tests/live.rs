@@ -218,6 +218,36 @@ fn sigint_mid_segment_flushes_it_and_finalizes_the_recording() {
 }
 
 #[test]
+fn sigterm_ends_cleanly_and_out_gets_every_line() {
+    let mut signal = vec![0.0f32; secs(0.5)];
+    signal.extend(tone(30.0, 440.0, 0.3));
+    let mic = VirtualMic::start(signal, 2, Tail::Silence);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = tmp.path().join("session.ndjson");
+    let out_arg = out.to_string_lossy().into_owned();
+    let run = LiveRun::start(&mic, &["--out", &out_arg]);
+    let line_count = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    // Each line is flushed as it closes, so the file has the silence before the stop.
+    wait_for(Duration::from_secs(20), "the first line in --out", || {
+        line_count() >= 1
+    });
+    run.signal("TERM");
+    let (code, stderr) = run.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    let text = std::fs::read_to_string(&out).expect("--out written");
+    let spans: Vec<_> = text
+        .lines()
+        .map(|l| span(&serde_json::from_str(l).expect("JSON")))
+        .collect();
+    let labels: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(labels, ["ambient:silence", "event:tone"], "{spans:?}");
+}
+
+#[test]
 fn a_missing_device_is_named_with_the_ones_that_exist() {
     let mic = VirtualMic::start(vec![0.0; secs(1.0)], 2, Tail::Silence);
     let run = LiveRun::start(&mic, &["--device", "nonexistent"]);
