@@ -4,10 +4,11 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 PYTHON ?= python3
-# Debian packages the build and the tests need (espeak-ng renders speech for the audio tests;
-# parallel is GNU parallel, the engine tests/recipe.rs runs the sharding recipe on;
-# python3-venv and libgomp1 host the real llama.cpp server of the endpoint tests).
-APT_PACKAGES := pkg-config python3 python3-pip python3-venv libgomp1 espeak-ng parallel
+# Debian packages the build and the tests need (libasound2-dev: ALSA headers for cpal, the
+# live capture; espeak-ng renders speech for the audio tests; parallel is GNU parallel, the
+# engine tests/recipe.rs runs the sharding recipe on; python3-venv and libgomp1 host the
+# real llama.cpp server of the endpoint tests).
+APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel
 OUT ?= out
 
 .PHONY: run test deps apt-deps py-deps llm-deps build lint bench golden clean

@@ -273,6 +273,60 @@ fn secs(v: f64) -> f64 {
     round(v, 3)
 }
 
+/// One segment as an `Annotation` whose target is `source_obj` with a `t=start,end`
+/// fragment (seconds from the start of the source), identified as `{base}:s{index+1}`.
+/// Files and live sessions build their segments here.
+pub fn segment_annotation(
+    base: &str,
+    index: usize,
+    s: &crate::audio::Segment,
+    source_obj: &Value,
+) -> Value {
+    let id = segment_id(index);
+    let mut body = Map::new();
+    body.insert("type".into(), json!("TextualBody"));
+    body.insert("purpose".into(), json!("tagging"));
+    body.insert("format".into(), json!("text/plain"));
+    body.insert("value".into(), json!(s.label.as_str()));
+    body.insert("segmentId".into(), json!(id));
+    body.insert(
+        "confidence".into(),
+        json!(round(f64::from(s.confidence), 3)),
+    );
+    body.insert("frameCount".into(), json!(s.frames));
+    body.insert(
+        "meanLevelDb".into(),
+        json!(round(f64::from(s.mean_level_db.max(-200.0)), 2)),
+    );
+    if let Some(f0) = s.median_f0_hz {
+        body.insert("medianF0Hz".into(), json!(round(f64::from(f0), 2)));
+    }
+    body.insert(
+        "meanCentroidHz".into(),
+        json!(round(f64::from(s.mean_centroid_hz), 2)),
+    );
+    let onsets: Vec<f64> = s.onsets_s.iter().map(|&t| secs(t)).collect();
+    body.insert("onsets".into(), json!(onsets));
+    let (start, end) = (secs(s.start_s), secs(s.end_s));
+    json!({
+        "id": format!("{base}:{id}"),
+        "type": "Annotation",
+        "motivation": "describing",
+        "body": Value::Object(body),
+        "target": {
+            "type": "SpecificResource",
+            "source": source_obj,
+            "selector": [{
+                "type": "FragmentSelector",
+                "conformsTo": MEDIA_FRAGMENTS,
+                "value": format!("t={start:.3},{end:.3}"),
+                "startOffset": start,
+                "endOffset": end,
+            }],
+        },
+    })
+}
+
 /// Builds the `AnnotationPage` for one audio file: one annotation per segment, in time
 /// order. `error` is `(code, message)` when the stream broke part-way; the segments are
 /// then those decoded before the damage.
@@ -297,51 +351,7 @@ pub fn audio_document(
     let items: Vec<Value> = segments
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let id = segment_id(i);
-            let mut body = Map::new();
-            body.insert("type".into(), json!("TextualBody"));
-            body.insert("purpose".into(), json!("tagging"));
-            body.insert("format".into(), json!("text/plain"));
-            body.insert("value".into(), json!(s.label.as_str()));
-            body.insert("segmentId".into(), json!(id));
-            body.insert(
-                "confidence".into(),
-                json!(round(f64::from(s.confidence), 3)),
-            );
-            body.insert("frameCount".into(), json!(s.frames));
-            body.insert(
-                "meanLevelDb".into(),
-                json!(round(f64::from(s.mean_level_db.max(-200.0)), 2)),
-            );
-            if let Some(f0) = s.median_f0_hz {
-                body.insert("medianF0Hz".into(), json!(round(f64::from(f0), 2)));
-            }
-            body.insert(
-                "meanCentroidHz".into(),
-                json!(round(f64::from(s.mean_centroid_hz), 2)),
-            );
-            let onsets: Vec<f64> = s.onsets_s.iter().map(|&t| secs(t)).collect();
-            body.insert("onsets".into(), json!(onsets));
-            let (start, end) = (secs(s.start_s), secs(s.end_s));
-            json!({
-                "id": format!("{base}:{id}"),
-                "type": "Annotation",
-                "motivation": "describing",
-                "body": Value::Object(body),
-                "target": {
-                    "type": "SpecificResource",
-                    "source": source_obj,
-                    "selector": [{
-                        "type": "FragmentSelector",
-                        "conformsTo": MEDIA_FRAGMENTS,
-                        "value": format!("t={start:.3},{end:.3}"),
-                        "startOffset": start,
-                        "endOffset": end,
-                    }],
-                },
-            })
-        })
+        .map(|(i, s)| segment_annotation(&base, i, s, &source_obj))
         .collect();
     let mut page = json!({
         "@context": context_value(mode),
@@ -448,4 +458,117 @@ pub fn annotation_line(ann: &Value) -> Option<String> {
 /// Seconds in an ISO 8601 duration of the form [`iso_duration`] writes (`PT83.250S`).
 pub fn parse_iso_duration(s: &str) -> Option<f64> {
     s.strip_prefix("PT")?.strip_suffix('S')?.parse().ok()
+}
+
+/// What a live line says about the session it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSourceInfo {
+    /// Identifies the session; ids are `urn:mmprompt:live:{session}:…`.
+    pub session: String,
+    /// The capture device (or replayed file) as the user would name it.
+    pub device: String,
+    /// The device's own sample rate in Hz.
+    pub sample_rate: u32,
+    /// The device's channel count.
+    pub channels: u32,
+    /// Wall-clock time of the session's first captured sample.
+    pub started: std::time::SystemTime,
+}
+
+/// Identifier prefix of a live session's source and annotations.
+pub fn live_iri(session: &str) -> String {
+    format!("urn:mmprompt:live:{session}")
+}
+
+/// One closed segment of a live session as a self-contained JSON-LD `Annotation` (one
+/// NDJSON line). Its target carries two selectors: the `t=start,end` fragment in seconds
+/// from the session start, as in a file's document, and a Media Fragments wall-clock
+/// fragment `t=clock:START,END` (ISO 8601 UTC) with the same instants as typed
+/// `startTime`/`endTime`, so a line means the same thing read on its own, days later.
+pub fn live_annotation(
+    source: &LiveSourceInfo,
+    index: usize,
+    segment: &crate::audio::Segment,
+    mode: ContextMode,
+) -> Value {
+    let base = live_iri(&source.session);
+    let source_obj = json!({
+        "id": format!("{base}:source"),
+        "type": ["Sound", "AudioObject"],
+        "name": source.device,
+        "sampleRate": source.sample_rate,
+        "channels": source.channels,
+        "startTime": iso8601_utc(source.started),
+    });
+    let mut annotation = segment_annotation(&base, index, segment, &source_obj);
+    let at = |s: f64| source.started + std::time::Duration::from_secs_f64(secs(s).max(0.0));
+    let (start, end) = (
+        iso8601_utc(at(segment.start_s)),
+        iso8601_utc(at(segment.end_s)),
+    );
+    if let Some(Value::Array(selectors)) = annotation.pointer_mut("/target/selector") {
+        selectors.push(json!({
+            "type": "FragmentSelector",
+            "conformsTo": MEDIA_FRAGMENTS,
+            "value": format!("t=clock:{start},{end}"),
+            "startTime": start,
+            "endTime": end,
+        }));
+    }
+    let mut line = Map::new();
+    line.insert("@context".into(), context_value(mode));
+    if let Value::Object(fields) = annotation {
+        line.extend(fields);
+    }
+    Value::Object(line)
+}
+
+/// `t` as ISO 8601 UTC with milliseconds, e.g. `2026-11-29T12:09:36.250Z` (the form Media
+/// Fragments' `clock:` time and `xsd:dateTime` both accept). Times before 1970 clamp to it.
+pub fn iso8601_utc(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Proleptic Gregorian date of `days` since 1970-01-01 (the era-based conversion: 400-year
+/// eras of 146 097 days, years starting in March so the leap day comes last).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn iso8601_matches_known_instants() {
+        for (secs, ms, want) in [
+            (0, 0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400, 5, "2000-02-29T00:00:00.005Z"),
+            (1_709_164_799, 999, "2024-02-28T23:59:59.999Z"),
+            (4_107_542_400, 0, "2100-03-01T00:00:00.000Z"),
+        ] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms);
+            assert_eq!(iso8601_utc(t), want);
+        }
+    }
 }

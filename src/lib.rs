@@ -11,13 +11,16 @@
 //! - [`overlay`] draws regions for people to check;
 //! - [`prompt`] assembles fragments into provider requests within a token budget;
 //! - [`llm`] posts them: provider shapes, streaming, retries and endpoint profiles.
+//! - [`capture`] and [`live`] run the analyzer on a microphone, one NDJSON line per segment.
 #![forbid(unsafe_code)]
 
 pub mod audio;
 pub mod batch;
+pub mod capture;
 pub mod extract;
 pub mod fsio;
 pub mod jsonld;
+pub mod live;
 pub mod llm;
 pub mod media;
 pub mod overlay;

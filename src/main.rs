@@ -60,6 +60,17 @@ enum Command {
     /// Assemble the prompt, post it, stream the answer and save it with its citations.
     #[command(after_help = cmd_llm::SEND_HELP)]
     Send(Box<cmd_llm::SendArgs>),
+    /// Label a microphone live: one JSON-LD line per segment the moment it closes.
+    #[command(after_help = "Examples:\n  \
+        mmprompt live --list-devices\n  \
+        mmprompt live --device hw:CARD=1,DEV=0 --record session.wav --out session.ndjson\n  \
+        mmprompt live --input recording.flac --realtime\n\n\
+        Each line is a JSON-LD Annotation anchored by t=start,end (seconds from the session \
+        start) and by t=clock:START,END (ISO 8601 UTC). Ctrl-C or SIGTERM writes the open \
+        segment, finalizes the recording and exits 0.\n\
+        Exit codes: 0 stopped by a signal or input replayed, 1 usage error, 2 failure \
+        (no such device, device lost, no data).")]
+    Live(Box<LiveArgs>),
     /// Print the JSON Schema of the output, or with --context the JSON-LD context.
     Schema {
         /// Print the JSON-LD context instead of the JSON Schema.
@@ -199,6 +210,67 @@ struct ExtractArgs {
     max_seconds: f64,
 }
 
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// Capture from this input device (a name from --list-devices) [default: the system
+    /// default input].
+    #[arg(long, value_name = "NAME", conflicts_with = "input")]
+    device: Option<String>,
+
+    /// List the input devices, their default configurations and which is the default.
+    #[arg(long, conflicts_with_all = ["device", "input", "record", "out"])]
+    list_devices: bool,
+
+    /// Also keep the raw capture (device rate and channels, 32-bit float) in FILE.
+    #[arg(long, value_name = "FILE.wav")]
+    record: Option<PathBuf>,
+
+    /// Write the NDJSON lines to FILE instead of stdout.
+    #[arg(long, value_name = "FILE.ndjson")]
+    out: Option<PathBuf>,
+
+    /// Replay FILE through the live path instead of capturing (needs --realtime).
+    #[arg(long, value_name = "FILE", requires = "realtime")]
+    input: Option<PathBuf>,
+
+    /// With --input: deliver the file at real speed, as a device would.
+    #[arg(long, requires = "input")]
+    realtime: bool,
+
+    /// Give up with an error when the device sends no audio for this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = parse_timeout)]
+    no_data_timeout: f64,
+
+    /// Status lines on stderr (level, frames/s, overruns) even when stderr is not a
+    /// terminal.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+
+    /// Refer to the JSON-LD context by IRI, or embed it in every line.
+    #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
+    context: ContextArg,
+
+    /// Analysis sample rate in Hz (capture is downmixed and resampled to it).
+    #[arg(long, value_name = "HZ", default_value_t = 16_000)]
+    sample_rate: u32,
+
+    /// Frame length in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 25.0)]
+    frame_ms: f32,
+
+    /// Hop between frames in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    hop_ms: f32,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
+        return Err(format!("'{s}' must be more than 0 and at most 86400"));
+    }
+    Ok(v)
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Format {
     /// One pretty JSON-LD document per input.
@@ -251,6 +323,7 @@ fn main() -> ExitCode {
         Command::Extract(args) => extract(&args),
         Command::Prompt(args) => cmd_llm::prompt(&args),
         Command::Send(args) => cmd_llm::send(&args),
+        Command::Live(args) => live(&args),
         Command::Schema { context } => schema(context).map(|()| EXIT_OK),
     };
     match result {
@@ -278,6 +351,116 @@ fn schema(context: bool) -> anyhow::Result<()> {
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+fn live(args: &LiveArgs) -> anyhow::Result<u8> {
+    use mmprompt::capture;
+    use mmprompt::live::{self, LiveOptions, NdjsonWriter};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    if args.list_devices {
+        let devices = capture::list_input_devices()?;
+        let mut out = std::io::stdout().lock();
+        if devices.is_empty() {
+            writeln!(out, "no input devices")?;
+        }
+        for d in devices {
+            let mark = if d.is_default { " (default)" } else { "" };
+            let desc = d.description.map(|s| format!(" - {s}")).unwrap_or_default();
+            let config = match d.default_config {
+                Ok(c) => c,
+                Err(e) => format!("cannot open: {e}"),
+            };
+            writeln!(out, "{}{mark}{desc}\n    default config: {config}", d.name)?;
+        }
+        return Ok(EXIT_OK);
+    }
+    let options = LiveOptions {
+        audio: AudioParams {
+            rate: args.sample_rate,
+            frame_ms: args.frame_ms,
+            hop_ms: args.hop_ms,
+            ..AudioParams::default()
+        },
+        record: args.record.clone(),
+        no_data_timeout: std::time::Duration::from_secs_f64(args.no_data_timeout),
+        status: args.verbose || std::io::stderr().is_terminal(),
+        context: match args.context {
+            ContextArg::Ref => ContextMode::Reference,
+            ContextArg::Inline => ContextMode::Inline,
+        },
+    };
+    if let Err(e) = options.audio.analyzer_config().validate() {
+        return usage_error(&format!("audio parameters: {e}"));
+    }
+    // The first SIGINT/SIGTERM asks for a clean stop; a second one, while stopping, exits at
+    // once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let source = match &args.input {
+        Some(path) => capture::replay_file(path, options.audio.rate)?,
+        None => capture::open_device(args.device.as_deref())?,
+    };
+    if options.status {
+        let f = source.format();
+        eprintln!(
+            "mmprompt: live: capturing '{}' at {} Hz, {} ch, {}",
+            f.device, f.sample_rate, f.channels, f.sample_format
+        );
+    }
+    let result = match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", path.display()))?;
+            let mut writer = NdjsonWriter(std::io::BufWriter::new(file));
+            let mut log = SegmentLog(options.status);
+            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
+        }
+        None => {
+            let mut writer = NdjsonWriter(std::io::stdout().lock());
+            let mut log = SegmentLog(options.status);
+            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
+        }
+    };
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mmprompt: error: {e} [{}]", e.code());
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let c = summary.capture;
+    if options.status || c.dropped_frames > 0 || c.device_xruns > 0 {
+        eprintln!(
+            "mmprompt: live: {} segments, {:.2} s analysed, {} frames captured, dropped {} frames, device overruns {}",
+            summary.segments, summary.duration_s, c.frames, c.dropped_frames, c.device_xruns
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// With status lines on: one stderr line per segment, saying how much audio the segmenter
+/// needed after the segment's end to close it (its hangover).
+struct SegmentLog(bool);
+
+impl mmprompt::live::SegmentConsumer for SegmentLog {
+    fn on_segment(&mut self, s: &mmprompt::live::LiveSegment) -> std::io::Result<()> {
+        if self.0 {
+            eprintln!(
+                "mmprompt: live: s{} {} {:.3}-{:.3} s, closed at {:.3} s",
+                s.index + 1,
+                s.segment.label.as_str(),
+                s.segment.start_s,
+                s.segment.end_s,
+                s.decided_s
+            );
+        }
+        Ok(())
+    }
 }
 
 fn usage_error(msg: &str) -> anyhow::Result<u8> {

@@ -303,8 +303,29 @@ fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
     Ok(())
 }
 
-/// Averages channels, resamples, and hands fixed-size chunks to the sink.
-struct MonoResampler {
+/// Averages interleaved `channels`-channel frames into `mono` (cleared first). Files and live
+/// capture both downmix here, so the same samples give the same mono signal bit for bit.
+pub fn downmix_into(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
+    mono.clear();
+    if channels == 0 {
+        return;
+    }
+    let scale = 1.0 / channels as f32;
+    mono.extend(
+        interleaved
+            .chunks_exact(channels)
+            .map(|f| f.iter().sum::<f32>() * scale),
+    );
+}
+
+/// Resamples mono audio to the analysis rate with rubato's FFT resampler and hands the
+/// output to a sink as it is produced, dropping the resampler's delay so output sample `i`
+/// lines up with input time `i / to`. Both `extract` and `live` use it, so a recording and
+/// its live capture are resampled identically; the output does not depend on how the input
+/// was chunked.
+pub struct MonoResampler {
+    from: u32,
+    to: u32,
     resampler: Option<FftFixedIn<f32>>,
     input: Vec<f32>,
     output: Vec<Vec<f32>>,
@@ -318,8 +339,20 @@ struct MonoResampler {
 /// Input chunk of the FFT resampler: long enough for a good filter, short enough to stream.
 const RESAMPLE_CHUNK: usize = 1024;
 
+impl std::fmt::Debug for MonoResampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonoResampler")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("in_frames", &self.in_frames)
+            .field("out_frames", &self.out_frames)
+            .finish_non_exhaustive()
+    }
+}
+
 impl MonoResampler {
-    fn new(from: u32, to: u32) -> Result<Self, AudioErrorKind> {
+    /// A resampler from `from` Hz to `to` Hz (a pass-through when they are equal).
+    pub fn new(from: u32, to: u32) -> Result<Self, AudioErrorKind> {
         let resampler = if from == to {
             None
         } else {
@@ -337,6 +370,8 @@ impl MonoResampler {
             .as_ref()
             .map_or((0, 0), |r| (r.output_frames_max(), r.output_delay()));
         Ok(Self {
+            from,
+            to,
             resampler,
             input: Vec::with_capacity(RESAMPLE_CHUNK),
             output: vec![vec![0.0; out_max]],
@@ -361,8 +396,25 @@ impl MonoResampler {
         }
     }
 
-    /// Pushes mono samples.
-    fn push(&mut self, mono: &[f32], sink: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+    /// Output samples delivered so far.
+    pub fn out_frames(&self) -> u64 {
+        self.out_frames
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> AudioErrorKind {
+        AudioErrorKind::Resample {
+            from: self.from,
+            to: self.to,
+            detail: e.to_string(),
+        }
+    }
+
+    /// Pushes mono samples at the input rate.
+    pub fn push(
+        &mut self,
+        mono: &[f32],
+        sink: &mut dyn FnMut(&[f32]),
+    ) -> Result<(), AudioErrorKind> {
         self.in_frames += mono.len() as u64;
         let Some(_) = self.resampler.as_ref() else {
             self.out_frames += mono.len() as u64;
@@ -377,9 +429,10 @@ impl MonoResampler {
             if self.input.len() == RESAMPLE_CHUNK {
                 let produced = match self.resampler.as_mut() {
                     Some(r) => {
-                        r.process_into_buffer(&[&self.input], &mut self.output, None)
-                            .map_err(|e| e.to_string())?
-                            .1
+                        match r.process_into_buffer(&[&self.input], &mut self.output, None) {
+                            Ok((_, produced)) => produced,
+                            Err(e) => return Err(self.error(e)),
+                        }
                     }
                     None => 0,
                 };
@@ -390,8 +443,9 @@ impl MonoResampler {
         Ok(())
     }
 
-    /// Flushes the tail so exactly `round(in · ratio)` samples come out in total.
-    fn finish(&mut self, sink: &mut dyn FnMut(&[f32])) -> Result<(), String> {
+    /// Flushes the tail so exactly `round(in · ratio)` samples come out in total. Call it
+    /// once, when the input ends.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&[f32])) -> Result<(), AudioErrorKind> {
         if self.resampler.is_none() {
             return Ok(());
         }
@@ -410,7 +464,10 @@ impl MonoResampler {
                     } else {
                         r.process_partial_into_buffer(None::<&[Vec<f32>]>, &mut self.output, None)
                     };
-                    res.map_err(|e| e.to_string())?.1
+                    match res {
+                        Ok((_, produced)) => produced,
+                        Err(e) => return Err(self.error(e)),
+                    }
                 }
                 None => 0,
             };
@@ -601,19 +658,9 @@ fn decode_stream_inner(
         }
         let room = max_frames.saturating_sub(frames);
         let take = (n as u64).min(room) as usize;
-        mono.clear();
-        let scale = 1.0 / ch as f32;
-        mono.extend(
-            samples[..take * ch]
-                .chunks_exact(ch)
-                .map(|f| f.iter().sum::<f32>() * scale),
-        );
-        if let Err(e) = resampler.push(&mono, sink) {
-            break Err(AudioErrorKind::Resample {
-                from: sample_rate,
-                to: options.target_rate,
-                detail: e,
-            });
+        downmix_into(&samples[..take * ch], ch, &mut mono);
+        if let Err(kind) = resampler.push(&mono, sink) {
+            break Err(kind);
         }
         frames += take as u64;
         if take < n {
@@ -633,15 +680,8 @@ fn decode_stream_inner(
     if let Err(kind) = outcome {
         return Err(fail(kind, partial(frames, resampler.out_frames, channels)));
     }
-    if let Err(detail) = flushed {
-        return Err(fail(
-            AudioErrorKind::Resample {
-                from: sample_rate,
-                to: options.target_rate,
-                detail,
-            },
-            partial(frames, resampler.out_frames, channels),
-        ));
+    if let Err(kind) = flushed {
+        return Err(fail(kind, partial(frames, resampler.out_frames, channels)));
     }
     // One frame of slack: symphonia's AIFF reader counts a frame more than some writers
     // (libsndfile) put in the SSND chunk.
