@@ -504,3 +504,50 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         Ok(crate::EXIT_OK)
     }
 }
+
+/// A started sender for `live --send PROFILE`: the profile's endpoint, the built-in prompt
+/// (answers whole, not streamed, since stdout carries the live lines). `Err` is a usage
+/// error.
+pub(crate) fn live_sender(
+    profile: &str,
+    config: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<Result<mmprompt::send::LiveSender, String>> {
+    let args = PromptArgs {
+        inputs: Vec::new(),
+        profile: Some(profile.to_string()),
+        config: config.map(Path::to_path_buf),
+        provider: None,
+        endpoint: None,
+        model: None,
+        api_key_env: None,
+        fragments: FragmentsArg::Text,
+        template: None,
+        system: None,
+        task: None,
+        attach: AttachArg::None,
+        max_image_side: 2048,
+        max_body_mb: 20.0,
+        max_prompt_tokens: None,
+        answer_schema: "default".into(),
+        temperature: 0.0,
+        max_tokens: 1024,
+    };
+    let mut opts = match options(&args, out, false)? {
+        Ok(o) => o,
+        Err(m) => return Ok(Err(m)),
+    };
+    opts.force = true;
+    let key = match opts.endpoint.api_key() {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let client = Client::new(ClientOptions::default());
+    let sender = mmprompt::send::LiveSender::start(
+        opts,
+        client,
+        key,
+        Box::new(|line| eprintln!("mmprompt: live: {line}")),
+    )?;
+    Ok(Ok(sender))
+}

@@ -261,6 +261,32 @@ struct LiveArgs {
     /// Hop between frames in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10.0)]
     hop_ms: f32,
+
+    /// Send recent segments to the LLM endpoint of this profile (mmprompt.toml), on a
+    /// thread of its own: a slow endpoint coalesces windows, it never stalls capture.
+    #[arg(long, value_name = "PROFILE", requires = "send_trigger")]
+    send: Option<String>,
+
+    /// With --send: send the rolling window every S seconds of audio.
+    #[arg(long, value_name = "S", group = "send_trigger", requires = "send", value_parser = parse_timeout)]
+    every: Option<f64>,
+
+    /// With --send: send the window each time a segment with this label closes (e.g.
+    /// voice:speech or speech).
+    #[arg(long, value_name = "LABEL", group = "send_trigger", requires = "send")]
+    on: Option<String>,
+
+    /// With --send: seconds of recent segments in each window.
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_timeout)]
+    window: f64,
+
+    /// With --send: where answers (live-wN.response.json) and send.ndjson go.
+    #[arg(long, value_name = "DIR", default_value = "out/live")]
+    send_out: PathBuf,
+
+    /// With --send: the config file holding the profile (default: the usual places).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -412,20 +438,42 @@ fn live(args: &LiveArgs) -> anyhow::Result<u8> {
             f.device, f.sample_rate, f.channels, f.sample_format
         );
     }
-    let result = match &args.out {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", path.display()))?;
-            let mut writer = NdjsonWriter(std::io::BufWriter::new(file));
-            let mut log = SegmentLog(options.status);
-            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
-        }
-        None => {
-            let mut writer = NdjsonWriter(std::io::stdout().lock());
-            let mut log = SegmentLog(options.status);
-            live::run_session(source, &options, &mut [&mut writer, &mut log], &stop)
+    let mut sender = match &args.send {
+        None => None,
+        Some(profile) => {
+            let trigger = match (&args.every, &args.on) {
+                (Some(s), _) => live::SendTrigger::Every(*s),
+                (None, Some(l)) => live::SendTrigger::OnLabel(l.clone()),
+                (None, None) => return usage_error("--send needs --every SECS or --on LABEL"),
+            };
+            match cmd_llm::live_sender(profile, args.config.as_deref(), &args.send_out)? {
+                Ok(s) => Some(live::WindowSender::new(s, trigger, args.window)),
+                Err(msg) => return usage_error(&msg),
+            }
         }
     };
+    let mut log = SegmentLog(options.status);
+    let result = {
+        let mut writer: NdjsonWriter<Box<dyn Write>> = NdjsonWriter(match &args.out {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", path.display()))?,
+            )),
+            None => Box::new(std::io::stdout().lock()),
+        });
+        let mut consumers: Vec<&mut dyn live::SegmentConsumer> = vec![&mut writer, &mut log];
+        if let Some(s) = sender.as_mut() {
+            consumers.push(s);
+        }
+        live::run_session(source, &options, &mut consumers, &stop)
+    };
+    if let Some(s) = sender {
+        let st = s.finish_sending();
+        eprintln!(
+            "mmprompt: live: sent {} of {} windows ({} failed, {} replaced by a newer one while the endpoint was busy)",
+            st.sent, st.offered, st.failed, st.coalesced
+        );
+    }
     let summary = match result {
         Ok(s) => s,
         Err(e) => {

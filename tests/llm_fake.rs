@@ -1032,3 +1032,146 @@ fn an_answer_that_breaks_the_schema_is_recorded_and_fails_under_strict() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
 }
+
+#[test]
+fn live_sessions_send_windows_of_recent_segments() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let cfg = work.path().join("mmprompt.toml");
+    let url = server().url("ok.live");
+    std::fs::write(
+        &cfg,
+        format!("[profiles.fake]\nprovider = \"openai\"\nendpoint = \"{url}\"\nmodel = \"m\"\n"),
+    )
+    .expect("config");
+    let out = work.path().join("answers");
+    let (cfg_s, out_s) = (cfg.to_str().expect("utf-8"), out.to_str().expect("utf-8"));
+    // One window per closed speech segment.
+    let o = mm(
+        &[
+            "live",
+            "--input",
+            "samples/audio/speech_front_left.wav",
+            "--realtime",
+            "--send",
+            "fake",
+            "--on",
+            "speech",
+            "--config",
+            cfg_s,
+            "--send-out",
+            out_s,
+        ],
+        work.path(),
+        &[],
+    );
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    let speech = lines
+        .iter()
+        .filter(|l| l["body"]["value"] == "voice:speech")
+        .count();
+    assert!(speech >= 1, "{text}");
+    let (reqs, _) = server().recorded("ok.live");
+    assert_eq!(reqs.len(), speech, "{text}");
+    let user = reqs[0]["body"]["messages"][1]["content"]
+        .as_str()
+        .expect("user text");
+    assert!(
+        user.contains("label=voice:speech") && user.contains("audio:[file=live:"),
+        "{user}"
+    );
+    let saved = read_json(&out.join("live-w1.response.json"));
+    assert_eq!(saved["answerValid"], true);
+    assert_eq!(saved["citations"][0]["id"], "s1");
+    assert!(
+        text.contains(&format!("sent {speech} of {speech} windows")),
+        "{text}"
+    );
+    let manifest = read_ndjson(&out.join("send.ndjson"));
+    assert_eq!(manifest.len(), speech);
+
+    // A rolling window every half second of a 6 s recording.
+    let out2 = work.path().join("answers2");
+    let url2 = server().url("ok.live-every");
+    std::fs::write(
+        &cfg,
+        format!("[profiles.fake]\nprovider = \"openai\"\nendpoint = \"{url2}\"\nmodel = \"m\"\n"),
+    )
+    .expect("config");
+    let o = mm(
+        &[
+            "live",
+            "--input",
+            "samples/audio/music_alarm_clock.wav",
+            "--realtime",
+            "--send",
+            "fake",
+            "--every",
+            "0.5",
+            "--window",
+            "2",
+            "--config",
+            cfg_s,
+            "--send-out",
+            out2.to_str().expect("utf-8"),
+        ],
+        work.path(),
+        &[],
+    );
+    let text = all_output(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let sent = server().recorded("ok.live-every").0.len();
+    assert!(sent >= 4, "{sent} windows in 6 s: {text}");
+    for r in server().recorded("ok.live-every").0 {
+        let user = r["body"]["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        // Only segments of the last 2 s are in a window.
+        let header = user
+            .lines()
+            .find(|l| l.starts_with("audio:["))
+            .unwrap_or("");
+        let dur: f64 = header
+            .split("duration=")
+            .nth(1)
+            .and_then(|d| d.split(',').next())
+            .and_then(|d| d.parse().ok())
+            .expect("duration");
+        assert!(dur <= 2.0 + 1.5, "window of {dur} s: {header}");
+    }
+
+    // --send needs a trigger, and an unknown profile is a usage error.
+    let o = mm(
+        &["live", "--input", "x.wav", "--realtime", "--send", "fake"],
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let o = mm(
+        &[
+            "live",
+            "--input",
+            "samples/audio/speech_front_left.wav",
+            "--realtime",
+            "--send",
+            "nope",
+            "--on",
+            "speech",
+            "--config",
+            cfg_s,
+        ],
+        work.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("no profile \"nope\""),
+        "{}",
+        all_output(&o)
+    );
+}
