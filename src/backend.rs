@@ -140,6 +140,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_non_default_backend_is_recorded() {
+        let rust = ImageParams::default().to_json();
+        assert!(rust.get("backend").is_none());
+        let cv = ImageParams {
+            backend: Backend::Opencv,
+            ..ImageParams::default()
+        }
+        .to_json();
+        assert_eq!(cv["backend"], "opencv");
+    }
+
+    #[test]
     fn availability_follows_the_feature() {
         assert!(Backend::Rust.is_available());
         assert_eq!(Backend::Opencv.is_available(), cfg!(feature = "opencv"));

@@ -405,3 +405,47 @@ fn decoding_refuses_what_the_rust_decoder_refuses() {
     let err = cvb::decode_bytes(&gif, &DecodeOptions::default()).expect_err("GIF");
     assert_eq!(err.code(), "unsupported", "{err}");
 }
+
+/// `img` as a JPEG whose EXIF block holds only the Orientation tag.
+fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+    let mut plain = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut plain),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("JPEG encodes");
+    // Big-endian TIFF header, one IFD entry: tag 0x0112, type SHORT, count 1.
+    let mut exif =
+        b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01".to_vec();
+    exif.extend_from_slice(&orientation.to_be_bytes());
+    exif.extend_from_slice(&[0; 6]);
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xff, 0xe1]);
+    out.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&exif);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+#[test]
+fn exif_orientation_is_applied_as_the_rust_decoder_does() {
+    let img = RgbImage::from_fn(40, 20, |x, _| Rgb(if x < 20 { [0; 3] } else { [255; 3] }));
+    for orientation in 1..=8 {
+        let bytes = jpeg_with_orientation(&img, orientation);
+        let ours = decode_bytes(&bytes, &DecodeOptions::default()).expect("decodes");
+        let theirs = cvb::decode_bytes(&bytes, &DecodeOptions::default()).expect("OpenCV decodes");
+        assert_eq!(
+            ours.rgb.dimensions(),
+            theirs.rgb.dimensions(),
+            "orientation {orientation}"
+        );
+        let far = ours
+            .rgb
+            .as_raw()
+            .iter()
+            .zip(theirs.rgb.as_raw())
+            .filter(|(a, b)| a.abs_diff(**b) > 40)
+            .count();
+        assert_eq!(far, 0, "orientation {orientation}: pixels moved");
+    }
+}
