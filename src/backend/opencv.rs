@@ -99,20 +99,29 @@ fn decode_mat(bytes: &[u8]) -> Result<Mat> {
 fn mat_to_dynamic(mat: &Mat) -> Result<DynamicImage> {
     let (w, h) = (mat.cols() as u32, mat.rows() as u32);
     let channels = mat.channels();
-    let swapped = match channels {
-        1 => mat.try_clone()?,
-        3 => convert(mat, imgproc::COLOR_BGR2RGB)?,
-        4 => convert(mat, imgproc::COLOR_BGRA2RGBA)?,
+    let swapped;
+    let rgb_order = match channels {
+        1 => mat,
+        3 | 4 => {
+            let code = if channels == 3 {
+                imgproc::COLOR_BGR2RGB
+            } else {
+                imgproc::COLOR_BGRA2RGBA
+            };
+            swapped = convert(mat, code)?;
+            &swapped
+        }
         n => {
             return Err(BackendError::Opencv(format!(
                 "{n} channels are not supported"
             )))
         }
     };
+    let bytes = rgb_order.data_bytes()?;
     let bad = || BackendError::Opencv("decoded buffer has an unexpected size".into());
-    match (mat.depth(), channels) {
-        (cv::CV_8U, _) => {
-            let data = swapped.data_bytes()?.to_vec();
+    match mat.depth() {
+        cv::CV_8U => {
+            let data = bytes.to_vec();
             Ok(match channels {
                 1 => DynamicImage::ImageLuma8(
                     image::ImageBuffer::from_raw(w, h, data).ok_or_else(bad)?,
@@ -125,10 +134,9 @@ fn mat_to_dynamic(mat: &Mat) -> Result<DynamicImage> {
                 ),
             })
         }
-        (cv::CV_16U, _) => {
+        cv::CV_16U => {
             // `data_typed` insists on one channel; the bytes are native-endian samples.
-            let data: Vec<u16> = swapped
-                .data_bytes()?
+            let data: Vec<u16> = bytes
                 .chunks_exact(2)
                 .map(|b| u16::from_ne_bytes([b[0], b[1]]))
                 .collect();
@@ -144,7 +152,7 @@ fn mat_to_dynamic(mat: &Mat) -> Result<DynamicImage> {
                 ),
             })
         }
-        (d, _) => Err(BackendError::Opencv(format!(
+        d => Err(BackendError::Opencv(format!(
             "sample depth {d} is not supported"
         ))),
     }
