@@ -4,7 +4,8 @@
 //! [`crate::vision`]. [`Backend::Opencv`], compiled in with the cargo feature `opencv`,
 //! decodes, blurs, thresholds and traces borders with OpenCV instead; both hand their
 //! borders to the same region, measure and document code, so their outputs agree (see
-//! the [`opencv`] module for the stages where OpenCV's own results differ).
+//! the `opencv` submodule, compiled with the feature, for the stages where OpenCV's own
+//! results differ).
 
 use crate::media::image::{DecodeOptions, DecodedImage, ImageError, ImageErrorKind};
 use crate::pipeline::{ImageAnalysis, ImageParams};
