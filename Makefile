@@ -9,9 +9,12 @@ PYTHON ?= python3
 # engine tests/recipe.rs runs the sharding recipe on; python3-venv and libgomp1 host the
 # real llama.cpp server of the endpoint tests).
 APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel
+# Only for the optional OpenCV backend (`--features opencv`): headers and libraries, and
+# the libclang its binding generator parses them with (about 180 MB to download).
+OPENCV_APT_PACKAGES := libopencv-dev clang libclang-dev
 OUT ?= out
 
-.PHONY: run test deps apt-deps py-deps llm-deps build lint bench golden clean
+.PHONY: run test test-opencv deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean
 
 run: apt-deps build
 	./target/release/mmprompt extract samples/ --out $(OUT) --overlay
@@ -20,8 +23,20 @@ run: apt-deps build
 test: deps llm-deps lint
 	$(CARGO) test --all-targets --locked --no-fail-fast
 	$(CARGO) test --doc --locked
+	@$(MAKE) --no-print-directory test-opencv
+
+# The OpenCV half of `make test`, also runnable alone: lints every target with the feature
+# on, then runs the tests that exercise it (the differential tests, the CLI's --backend and
+# the library's unit tests); the rest of the suite does not change with the feature. Cold,
+# it adds about 3 minutes of building and testing plus the packages' download.
+test-opencv: deps opencv-deps
+	$(CARGO) clippy --all-targets --features opencv --locked -- -D warnings
+	$(CARGO) test --features opencv --locked --no-fail-fast --lib --test opencv_backend --test backend_cli
 
 deps: apt-deps py-deps
+
+opencv-deps:
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(OPENCV_APT_PACKAGES)"
 
 # Installs only what dpkg says is missing, so a ready machine does no network work.
 apt-deps:
@@ -53,6 +68,11 @@ lint:
 bench: build py-deps
 	$(CARGO) bench --bench pipeline
 	$(PYTHON) benches/vs_opencv.py
+
+# Each stage timed with both backends; prints the medians and opencv/rust ratios.
+bench-opencv: opencv-deps py-deps
+	$(CARGO) bench --features opencv --locked --bench backends
+	$(PYTHON) benches/backend_ratios.py
 
 # Rewrites the golden files under tests/golden/ from the current code.
 golden:

@@ -2,11 +2,12 @@
 //! This is the per-file core that the CLI (and batch jobs) call; it writes nothing.
 
 use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Segment};
+use crate::backend::{self, BackendError};
 use crate::jsonld::{self, AudioSourceInfo, ContextMode, SourceInfo};
 use crate::media::audio::{decode_stream, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS};
-use crate::media::image::{decode_file, DecodeOptions, ImageError};
+use crate::media::image::{DecodeOptions, ImageError};
 use crate::media::{sniff_file, MediaKind};
-use crate::pipeline::{analyze_image, ImageParams};
+use crate::pipeline::ImageParams;
 use crate::spectrogram::SpectrogramBuilder;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -119,6 +120,15 @@ pub enum ExtractError {
         /// What is wrong with the parameters.
         source: AudioConfigError,
     },
+    /// The image backend failed on a decoded image (OpenCV reported an error, or the
+    /// backend is not compiled in).
+    #[error("{}: {source}", path.display())]
+    Backend {
+        /// The file.
+        path: PathBuf,
+        /// What the backend said.
+        source: BackendError,
+    },
     /// The overlay could not be drawn.
     #[error("{}: cannot draw overlay: {detail}", path.display())]
     Overlay {
@@ -139,6 +149,7 @@ impl ExtractError {
             Self::Image(e) => e.kind.code(),
             Self::Audio(e) => e.kind.code(),
             Self::AudioConfig { .. } => "bad_parameters",
+            Self::Backend { .. } => "backend",
             Self::Overlay { .. } => "overlay",
         }
     }
@@ -180,13 +191,18 @@ fn extract_image(
     options: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
     let params = &options.image;
-    let decoded = decode_file(
+    let decoded = backend::decode_file(
         path,
         &DecodeOptions {
             max_pixels: params.max_pixels,
         },
+        params.backend,
     )?;
-    let analysis = analyze_image(&decoded.rgb, params);
+    let analysis =
+        backend::analyze_image(&decoded.rgb, params).map_err(|source| ExtractError::Backend {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let source = SourceInfo {
         content_url: content_url.to_owned(),
         mime: decoded.mime.to_owned(),

@@ -3,6 +3,7 @@
 //! The crate is library first:
 //! - [`vision`] holds the pure image algorithms over buffers;
 //! - [`pipeline`] chains them into one call from pixels to ranked regions;
+//! - [`backend`] picks the pure Rust stages or, with the `opencv` feature, OpenCV's;
 //! - [`media`] decodes files into buffers, [`fsio`] walks inputs and writes outputs atomically;
 //! - [`audio`] holds the streaming audio analyzer (features, labels, segments);
 //! - [`extract`] turns one media file into its document, whatever its kind;
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audio;
+pub mod backend;
 pub mod batch;
 pub mod capture;
 pub mod extract;

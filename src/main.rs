@@ -1,6 +1,7 @@
 //! The `mmprompt` command line: a thin layer over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use mmprompt::backend::{Backend, OPENCV_UNAVAILABLE};
 use mmprompt::batch::{self, BatchOptions, LogFormat, OutputFormat, ProgressMode, ReportOptions};
 use mmprompt::extract::{AudioParams, ExtractOptions};
 use mmprompt::fsio::{Walk, WalkOptions};
@@ -152,6 +153,11 @@ struct ExtractArgs {
     /// Foreground polarity: auto (minority side), yes (dark is foreground), no (bright is).
     #[arg(long, value_name = "auto|yes|no", default_value = "auto")]
     invert: Invert,
+
+    /// Image backend: rust (built in) or opencv (decode, blur, threshold and contours in
+    /// OpenCV; needs a build with `--features opencv`).
+    #[arg(long, value_name = "rust|opencv", default_value = "rust")]
+    backend: Backend,
 
     /// Keep the N most salient regions; 0 keeps all.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -531,6 +537,7 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
                 holes: args.holes,
             },
             max_pixels: args.max_pixels,
+            backend: args.backend,
         },
         audio: AudioParams {
             rate: args.sample_rate,
@@ -544,6 +551,9 @@ fn extract(args: &ExtractArgs) -> anyhow::Result<u8> {
         },
         overlay: args.overlay,
     };
+    if !args.backend.is_available() {
+        return usage_error(OPENCV_UNAVAILABLE);
+    }
     if let Err(e) = options.audio.analyzer_config().validate() {
         return usage_error(&format!("audio parameters: {e}"));
     }

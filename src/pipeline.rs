@@ -1,6 +1,7 @@
 //! The image pipeline as one pure function: RGB pixels in, ranked regions out.
 //! Decoding happens before it (`media`), serialisation after it (`jsonld`).
 
+pub use crate::backend::Backend;
 use crate::vision::contours::{find_contours, Contour};
 use crate::vision::preprocess::{binarize, gaussian_blur, to_gray, Invert, Threshold};
 use crate::vision::regions::{analyze, MinArea, Region, RegionOptions};
@@ -22,6 +23,8 @@ pub struct ImageParams {
     pub regions: RegionOptions,
     /// Decoding cap in pixels.
     pub max_pixels: u64,
+    /// Which implementation decodes and runs the pixel stages.
+    pub backend: Backend,
 }
 
 impl Default for ImageParams {
@@ -32,14 +35,19 @@ impl Default for ImageParams {
             invert: Invert::Auto,
             regions: RegionOptions::default(),
             max_pixels: crate::media::image::DEFAULT_MAX_PIXELS,
+            backend: Backend::Rust,
         }
     }
 }
 
 impl ImageParams {
     /// The parameters as JSON, in the spelling the command line accepts.
+    ///
+    /// The backend is named only when it is not the default, so documents and resume
+    /// hashes from before backends existed stay valid, while an OpenCV output is never
+    /// taken as up to date for a Rust run or the other way round.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "blur": f64::from(self.blur),
             "threshold": self.threshold.to_string(),
             "invert": self.invert.to_string(),
@@ -47,7 +55,11 @@ impl ImageParams {
             "minArea": MinAreaArg(self.regions.min_area).to_string(),
             "holes": self.regions.holes,
             "maxPixels": self.max_pixels,
-        })
+        });
+        if let (Value::Object(m), Backend::Opencv) = (&mut v, self.backend) {
+            m.insert("backend".into(), self.backend.to_string().into());
+        }
+        v
     }
 }
 

@@ -150,6 +150,59 @@ fn decode_pixels(
     bytes: &[u8],
     options: &DecodeOptions,
 ) -> Result<(RgbImage, &'static str), ImageErrorKind> {
+    let (format, mut decoder) = open_decoder(bytes, options)?;
+    let fmt_name = format_name(format);
+    // A broken EXIF block must not lose an otherwise good image: fall back to no rotation.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
+    Ok((finish_pixels(img, orientation), mime(format)))
+}
+
+/// What an image's header says, read without decoding any pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageHeader {
+    /// The sniffed format.
+    pub format: ImageFormat,
+    /// Width before EXIF orientation.
+    pub width: u32,
+    /// Height before EXIF orientation.
+    pub height: u32,
+    /// The EXIF orientation [`decode_bytes`] applies.
+    pub orientation: image::metadata::Orientation,
+}
+
+/// Sniffs `bytes` and checks their header against the pixel cap and for truncation, as
+/// [`decode_bytes`] does before decoding; other decoders (the OpenCV backend) call it so
+/// they refuse the same files with the same errors.
+pub fn probe(bytes: &[u8], options: &DecodeOptions) -> Result<ImageHeader, ImageErrorKind> {
+    let (format, mut decoder) = open_decoder(bytes, options)?;
+    let (width, height) = decoder.dimensions();
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    Ok(ImageHeader {
+        format,
+        width,
+        height,
+        orientation,
+    })
+}
+
+/// Applies the EXIF orientation and flattens alpha: the last decoding steps, shared by
+/// every decoder so they agree on them.
+pub fn finish_pixels(mut img: DynamicImage, orientation: image::metadata::Orientation) -> RgbImage {
+    img.apply_orientation(orientation);
+    flatten_to_rgb(img)
+}
+
+/// Sniffs the format and opens a decoder whose header passed the pixel cap.
+fn open_decoder<'a>(
+    bytes: &'a [u8],
+    options: &DecodeOptions,
+) -> Result<(ImageFormat, impl ImageDecoder + 'a), ImageErrorKind> {
     if bytes.is_empty() {
         return Err(ImageErrorKind::Empty);
     }
@@ -179,19 +232,12 @@ fn decode_pixels(
             .saturating_add(64 << 20),
     );
     reader.limits(limits);
-    let mut decoder = reader
+    let decoder = reader
         .into_decoder()
         .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, options.max_pixels)?;
-    // A broken EXIF block must not lose an otherwise good image: fall back to no rotation.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder)
-        .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
-    img.apply_orientation(orientation);
-    Ok((flatten_to_rgb(img), mime(format)))
+    Ok((format, decoder))
 }
 
 fn check_size(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageErrorKind> {
@@ -269,7 +315,8 @@ fn map_decode_error(e: image::ImageError, format: &'static str, limit: u64) -> I
     }
 }
 
-fn format_name(format: ImageFormat) -> &'static str {
+/// The format's name in error messages.
+pub fn format_name(format: ImageFormat) -> &'static str {
     match format {
         ImageFormat::Png => "PNG",
         ImageFormat::Jpeg => "JPEG",
@@ -281,7 +328,8 @@ fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
-fn mime(format: ImageFormat) -> &'static str {
+/// The format's MIME type.
+pub fn mime(format: ImageFormat) -> &'static str {
     match format {
         ImageFormat::Png => "image/png",
         ImageFormat::Jpeg => "image/jpeg",
