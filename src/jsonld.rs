@@ -222,25 +222,32 @@ fn image_annotation(
         );
     }
     let b = r.bbox;
+    let selectors = json!([
+        {
+            "type": "FragmentSelector",
+            "conformsTo": MEDIA_FRAGMENTS,
+            "value": format!("xywh={},{},{},{}", b.x, b.y, b.w, b.h),
+        },
+        {
+            "type": "SvgSelector",
+            "value": svg_polygon(r, analysis.width, analysis.height),
+        }
+    ]);
+    annotation(format!("{base}:{id}"), body, source_obj, selectors)
+}
+
+/// The Web Annotation envelope every region and segment shares: a describing annotation of
+/// `body` whose target is `source` narrowed by `selectors`.
+fn annotation(id: String, body: Map<String, Value>, source: &Value, selectors: Value) -> Value {
     json!({
-        "id": format!("{base}:{id}"),
+        "id": id,
         "type": "Annotation",
         "motivation": "describing",
         "body": Value::Object(body),
         "target": {
             "type": "SpecificResource",
-            "source": source_obj,
-            "selector": [
-                {
-                    "type": "FragmentSelector",
-                    "conformsTo": MEDIA_FRAGMENTS,
-                    "value": format!("xywh={},{},{},{}", b.x, b.y, b.w, b.h),
-                },
-                {
-                    "type": "SvgSelector",
-                    "value": svg_polygon(r, analysis.width, analysis.height),
-                }
-            ],
+            "source": source,
+            "selector": selectors,
         },
     })
 }
@@ -308,23 +315,14 @@ pub fn segment_annotation(
     let onsets: Vec<f64> = s.onsets_s.iter().map(|&t| secs(t)).collect();
     body.insert("onsets".into(), json!(onsets));
     let (start, end) = (secs(s.start_s), secs(s.end_s));
-    json!({
-        "id": format!("{base}:{id}"),
-        "type": "Annotation",
-        "motivation": "describing",
-        "body": Value::Object(body),
-        "target": {
-            "type": "SpecificResource",
-            "source": source_obj,
-            "selector": [{
-                "type": "FragmentSelector",
-                "conformsTo": MEDIA_FRAGMENTS,
-                "value": format!("t={start:.3},{end:.3}"),
-                "startOffset": start,
-                "endOffset": end,
-            }],
-        },
-    })
+    let selectors = json!([{
+        "type": "FragmentSelector",
+        "conformsTo": MEDIA_FRAGMENTS,
+        "value": format!("t={start:.3},{end:.3}"),
+        "startOffset": start,
+        "endOffset": end,
+    }]);
+    annotation(format!("{base}:{id}"), body, source_obj, selectors)
 }
 
 /// Builds the `AnnotationPage` for one audio file: one annotation per segment, in time
