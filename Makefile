@@ -13,11 +13,13 @@ APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgo
 # the libclang its binding generator parses them with (about 180 MB to download).
 OPENCV_APT_PACKAGES := libopencv-dev clang libclang-dev
 OUT ?= out
+# The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
+BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
 .PHONY: run test test-opencv deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean
 
 run: apt-deps build
-	./target/release/mmprompt extract samples/ --out $(OUT) --overlay
+	$(BIN) extract samples/ --out $(OUT) --overlay
 	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
 test: deps llm-deps lint
