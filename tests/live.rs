@@ -8,7 +8,7 @@ mod vmic;
 use mmprompt::extract::{extract_file, ExtractOptions};
 use serde_json::Value;
 use std::time::Duration;
-use vmic::{wait_for, LiveRun, Tail, VirtualMic, RATE};
+use vmic::{wait_for, Exit, LiveRun, Tail, VirtualMic, RATE};
 
 /// Analysis hop in seconds (the default 10 ms).
 const HOP_S: f64 = 0.010;
@@ -129,15 +129,9 @@ fn live_segments_match_extract_on_the_same_recording() {
         run.lines.lock().expect("lines").len() >= want.len() - 1
     });
     run.signal("INT");
-    let lines_handle = std::sync::Arc::clone(&run.lines);
-    let (code, stderr) = run.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "stderr:\n{stderr}");
-    let got: Vec<Value> = lines_handle
-        .lock()
-        .expect("lines")
-        .iter()
-        .map(|(_, l)| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let exit = run.wait(Duration::from_secs(10));
+    assert_eq!(exit.code, Some(0), "stderr:\n{}", exit.stderr);
+    let got = exit.json();
     let spans: Vec<_> = got.iter().map(span).collect();
     let labels = |v: &[(String, f64, f64)]| v.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
     assert_eq!(
@@ -185,15 +179,9 @@ fn sigint_mid_segment_flushes_it_and_finalizes_the_recording() {
         !run.lines.lock().expect("lines").is_empty() && mic.written() >= secs(2.0) as u64
     });
     run.signal("INT");
-    let lines = std::sync::Arc::clone(&run.lines);
-    let (code, stderr) = run.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "stderr:\n{stderr}");
-    let got: Vec<Value> = lines
-        .lock()
-        .expect("lines")
-        .iter()
-        .map(|(_, l)| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let exit = run.wait(Duration::from_secs(10));
+    assert_eq!(exit.code, Some(0), "stderr:\n{}", exit.stderr);
+    let got = exit.json();
     let last = span(got.last().expect("a final line"));
     assert_eq!(
         last.0, "event:tone",
@@ -236,8 +224,8 @@ fn sigterm_ends_cleanly_and_out_gets_every_line() {
         line_count() >= 1
     });
     run.signal("TERM");
-    let (code, stderr) = run.wait(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+    let exit = run.wait(Duration::from_secs(10));
+    assert_eq!(exit.code, Some(0), "stderr:\n{}", exit.stderr);
     let text = std::fs::read_to_string(&out).expect("--out written");
     let spans: Vec<_> = text
         .lines()
@@ -251,7 +239,7 @@ fn sigterm_ends_cleanly_and_out_gets_every_line() {
 fn a_missing_device_is_named_with_the_ones_that_exist() {
     let mic = VirtualMic::start(vec![0.0; secs(1.0)], 2, Tail::Silence);
     let run = LiveRun::start(&mic, &["--device", "nonexistent"]);
-    let (code, stderr) = run.wait(Duration::from_secs(20));
+    let Exit { code, stderr, .. } = run.wait(Duration::from_secs(20));
     assert_eq!(code, Some(2), "stderr:\n{stderr}");
     assert!(
         stderr.contains("no input device named 'nonexistent'") && stderr.contains("vmic"),
@@ -297,15 +285,18 @@ fn a_device_that_goes_quiet_ends_the_session_with_a_clear_error() {
     signal.extend(tone(1.0, 440.0, 0.3));
     let mic = VirtualMic::start(signal, 2, Tail::Stall);
     let run = LiveRun::start(&mic, &["--no-data-timeout", "1"]);
-    let lines = std::sync::Arc::clone(&run.lines);
-    let (code, stderr) = run.wait(Duration::from_secs(15));
+    let Exit {
+        code,
+        stderr,
+        lines,
+    } = run.wait(Duration::from_secs(15));
     assert_eq!(code, Some(2), "stderr:\n{stderr}");
     assert!(
         stderr.contains("no audio from 'default'"),
         "stderr:\n{stderr}"
     );
     // What came before the silence is still written, the open tone segment included.
-    let got = lines.lock().expect("lines").len();
+    let got = lines.len();
     assert!(
         got >= 2,
         "expected the silence and the flushed tone, got {got} lines"
@@ -316,15 +307,9 @@ fn a_device_that_goes_quiet_ends_the_session_with_a_clear_error() {
 fn list_devices_names_the_virtual_mic_and_the_default() {
     let mic = VirtualMic::start(vec![0.0; secs(1.0)], 2, Tail::Silence);
     let run = LiveRun::start(&mic, &["--list-devices"]);
-    let lines = std::sync::Arc::clone(&run.lines);
-    let (code, stderr) = run.wait(Duration::from_secs(20));
-    assert_eq!(code, Some(0), "stderr:\n{stderr}");
-    let out: Vec<String> = lines
-        .lock()
-        .expect("lines")
-        .iter()
-        .map(|(_, l)| l.clone())
-        .collect();
+    let exit = run.wait(Duration::from_secs(20));
+    assert_eq!(exit.code, Some(0), "stderr:\n{}", exit.stderr);
+    let out: Vec<String> = exit.lines.into_iter().map(|(_, l)| l).collect();
     let text = out.join("\n");
     assert!(text.contains("vmic - Virtual mic (FIFO)"), "{text}");
     assert!(text.contains("default (default)"), "{text}");
@@ -445,8 +430,11 @@ fn live_latency_and_cpu() {
         .unwrap_or(100.0);
     let cpu_pct = (c1 - c0) as f64 / tck / (t1 - t0).as_secs_f64() * 100.0;
     run.signal("INT");
-    let lines = std::sync::Arc::clone(&run.lines);
-    let (code, stderr) = run.wait(Duration::from_secs(10));
+    let Exit {
+        code,
+        stderr,
+        lines,
+    } = run.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "stderr:\n{stderr}");
     // "s3 event:tone 2.5-3.0 s, closed at 3.3 s" lines give each segment's closing point.
     let closed: Vec<f64> = stderr
@@ -454,7 +442,6 @@ fn live_latency_and_cpu() {
         .filter(|l| l.contains(", closed at "))
         .filter_map(|l| l.rsplit(' ').nth(1)?.parse().ok())
         .collect();
-    let lines = lines.lock().expect("lines").clone();
     // Signed milliseconds from the instant audio time `s` was due to `at`.
     let since_due = |at: std::time::Instant, s: f64| {
         let due = mic.due((s * f64::from(RATE)).round() as u64);

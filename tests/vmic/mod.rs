@@ -188,6 +188,26 @@ fn feed(
 }
 
 /// A running `mmprompt live` whose stdout lines are collected with their arrival times.
+/// How a live run ended.
+pub struct Exit {
+    /// Its exit code (`None`: killed at the limit).
+    pub code: Option<i32>,
+    /// Everything it wrote on stderr.
+    pub stderr: String,
+    /// Its stdout lines, each with the instant it arrived.
+    pub lines: Vec<(Instant, String)>,
+}
+
+impl Exit {
+    /// The stdout lines parsed as JSON.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.lines
+            .iter()
+            .map(|(_, l)| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+}
+
 pub struct LiveRun {
     pub child: Child,
     pub lines: Arc<Mutex<Vec<(Instant, String)>>>,
@@ -249,8 +269,9 @@ impl LiveRun {
         assert!(ok.success(), "kill -{name} failed");
     }
 
-    /// Waits for the process to exit, killing it past `limit`; returns its code and stderr.
-    pub fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+    /// Waits for the process to exit, killing it past `limit`; returns its code, stderr and
+    /// every stdout line with the instant it arrived.
+    pub fn wait(mut self, limit: Duration) -> Exit {
         let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
@@ -263,17 +284,23 @@ impl LiveRun {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        // The stderr reader ends with the process; give it a bounded moment.
+        // The readers end with the process; give them a bounded moment.
         let until = Instant::now() + Duration::from_secs(2);
-        while Arc::strong_count(&self.stderr) > 1 && Instant::now() < until {
+        while (Arc::strong_count(&self.stderr) > 1 || Arc::strong_count(&self.lines) > 1)
+            && Instant::now() < until
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let err = self.stderr.lock().expect("stderr").clone();
+        let stderr = self.stderr.lock().expect("stderr").clone();
         assert!(
             status.is_some(),
-            "mmprompt live did not exit within {limit:?}; stderr:\n{err}"
+            "mmprompt live did not exit within {limit:?}; stderr:\n{stderr}"
         );
-        (status.and_then(|s| s.code()), err)
+        Exit {
+            code: status.and_then(|s| s.code()),
+            stderr,
+            lines: self.lines.lock().expect("lines").clone(),
+        }
     }
 }
 
