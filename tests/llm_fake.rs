@@ -68,6 +68,28 @@ fn send_file(
     )
 }
 
+/// `mmprompt prompt ARGS --provider P --model M` (a dry run: nothing is sent, so the
+/// endpoint is a dead local port).
+fn dry_run(
+    provider: &str,
+    model: &str,
+    args: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut all = vec!["prompt"];
+    all.extend_from_slice(args);
+    all.extend([
+        "--provider",
+        provider,
+        "--model",
+        model,
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    mm(&all, cwd, env)
+}
+
 fn assert_no_key_anywhere(o: &std::process::Output, out: &Path) {
     assert!(!all_output(o).contains(KEY), "key leaked to the terminal");
     for f in files_below(out) {
@@ -574,21 +596,11 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
     }
     // Providers without audio say so: an error for --attach audio, a note for --attach all.
     for provider in ["ollama", "anthropic", "openai-responses"] {
-        let url = server().url("ok.noaudio");
         let (var, _, _) = key_of(provider);
-        let o = mm(
-            &[
-                "prompt",
-                wavs,
-                "--attach",
-                "audio",
-                "--provider",
-                provider,
-                "--endpoint",
-                &url,
-                "--model",
-                "m",
-            ],
+        let o = dry_run(
+            provider,
+            "m",
+            &[wavs, "--attach", "audio"],
             dir.path(),
             &[(var, KEY)],
         );
@@ -598,20 +610,10 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
             "{provider}: {}",
             all_output(&o)
         );
-        let o = mm(
-            &[
-                "prompt",
-                wavs,
-                bigs,
-                "--attach",
-                "all",
-                "--provider",
-                provider,
-                "--endpoint",
-                &url,
-                "--model",
-                "m",
-            ],
+        let o = dry_run(
+            provider,
+            "m",
+            &[wavs, bigs, "--attach", "all"],
             dir.path(),
             &[(var, KEY)],
         );
@@ -625,43 +627,20 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
         assert_eq!(report["attachments"][1]["attached"], true, "{provider}");
     }
     // The body cap: images shrink to fit; audio cannot, so it is refused.
-    let url = server().url("ok.cap");
-    let o = mm(
-        &[
-            "prompt",
-            bigs,
-            "--attach",
-            "image",
-            "--max-body-mb",
-            "0.2",
-            "--provider",
-            "openai",
-            "--endpoint",
-            &url,
-            "--model",
-            "m",
-        ],
+    let o = dry_run(
+        "openai",
+        "m",
+        &[bigs, "--attach", "image", "--max-body-mb", "0.2"],
         dir.path(),
         &[],
     );
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
     let report: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert!(report["bodyBytes"].as_u64().unwrap_or(u64::MAX) <= 200_000);
-    let o = mm(
-        &[
-            "prompt",
-            wavs,
-            "--attach",
-            "audio",
-            "--max-body-mb",
-            "0.01",
-            "--provider",
-            "openai",
-            "--endpoint",
-            &url,
-            "--model",
-            "m",
-        ],
+    let o = dry_run(
+        "openai",
+        "m",
+        &[wavs, "--attach", "audio", "--max-body-mb", "0.01"],
         dir.path(),
         &[],
     );
@@ -677,20 +656,11 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
 fn the_token_budget_keeps_the_most_salient_fragments() {
     let home = tempfile::tempdir().expect("tempdir");
     let dry = |budget: Option<&str>| {
-        let mut args = vec![
-            "prompt",
-            "samples/coins.png",
-            "--provider",
-            "openai",
-            "--model",
-            "gpt-4o",
-            "--endpoint",
-            "http://127.0.0.1:9",
-        ];
+        let mut args = vec!["samples/coins.png"];
         if let Some(b) = budget {
             args.extend(["--max-prompt-tokens", b]);
         }
-        mm(&args, home.path(), &[])
+        dry_run("openai", "gpt-4o", &args, home.path(), &[])
     };
     let full = dry(None);
     assert_eq!(full.status.code(), Some(0), "{}", all_output(&full));
@@ -962,24 +932,14 @@ fn proxies_come_from_the_environment_and_no_proxy_is_honoured() {
 fn jsonld_fragments_carry_the_documents_within_the_budget() {
     let home = tempfile::tempdir().expect("tempdir");
     let dry = |budget: &str| {
-        let o = mm(
-            &[
-                "prompt",
-                "samples/shapes.png",
-                "--fragments",
-                "jsonld",
-                "--provider",
-                "gemini",
-                "--model",
-                "g",
-                "--endpoint",
-                "http://127.0.0.1:9",
-                "--max-prompt-tokens",
-                budget,
-            ],
-            home.path(),
-            &[],
-        );
+        let args = [
+            "samples/shapes.png",
+            "--fragments",
+            "jsonld",
+            "--max-prompt-tokens",
+            budget,
+        ];
+        let o = dry_run("gemini", "g", &args, home.path(), &[]);
         assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
         serde_json::from_slice::<Value>(&o.stdout).expect("JSON")
     };
