@@ -526,12 +526,12 @@ pub(crate) fn live_sender(
         system: None,
         task: None,
         attach: AttachArg::None,
-        max_image_side: 2048,
-        max_body_mb: 20.0,
+        max_image_side: AttachLimits::default().max_image_side,
+        max_body_mb: AttachLimits::default().max_body_bytes as f64 / 1e6,
         max_prompt_tokens: None,
         answer_schema: "default".into(),
-        temperature: 0.0,
-        max_tokens: 1024,
+        temperature: PromptOptions::default().temperature,
+        max_tokens: PromptOptions::default().max_tokens,
     };
     let mut opts = match options(&args, out, false)? {
         Ok(o) => o,

@@ -29,7 +29,8 @@ impl Default for AttachLimits {
     fn default() -> Self {
         Self {
             max_image_side: 2048,
-            max_body_bytes: 20 << 20,
+            // 20 MB, as the command line counts it.
+            max_body_bytes: 20_000_000,
             max_pixels: DEFAULT_MAX_PIXELS,
             max_audio_seconds: 600.0,
         }
