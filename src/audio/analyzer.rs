@@ -4,9 +4,8 @@ use super::features::{FeatureExtractor, FrameFeatures};
 use super::labels::{FrameLabel, LabelConfig, Labeler};
 use super::pitch::Yin;
 use super::segment::{Segment, SegmentConfig, Segmenter};
+use super::vad::{VoiceDetector, BLOCK as VAD_BLOCK};
 
-/// earshot's fixed block: 256 samples (16 ms) at 16 kHz.
-const VAD_BLOCK: usize = 256;
 /// The only rate earshot's network was trained for.
 const VAD_RATE: u32 = 16_000;
 /// How long the detector keeps running after the last speech-like frame, in samples
@@ -283,7 +282,7 @@ pub struct Analyzer {
     yin: Yin,
     labeler: Labeler,
     segmenter: Segmenter,
-    vad: Option<Box<earshot::Detector>>,
+    vad: Option<VoiceDetector>,
     vad_block: [f32; VAD_BLOCK],
     /// The last `VAD_PRIME` complete blocks, oldest first, for replay when the gate reopens.
     vad_history: [[f32; VAD_BLOCK]; VAD_PRIME],
@@ -331,7 +330,7 @@ impl Analyzer {
             ),
             labeler: Labeler::new(cfg.labels, hop_s),
             segmenter: Segmenter::new(cfg.segments, cfg.sample_rate, cfg.frame_len, cfg.hop),
-            vad: cfg.vad.then(earshot::Detector::default_boxed),
+            vad: cfg.vad.then(VoiceDetector::new),
             vad_block: [0.0; VAD_BLOCK],
             vad_history: [[0.0; VAD_BLOCK]; VAD_PRIME],
             vad_history_len: 0,
@@ -412,10 +411,10 @@ impl Analyzer {
         if open {
             if !self.vad_ran_last {
                 for old in &self.vad_history[VAD_PRIME - self.vad_history_len..] {
-                    vad.predict_f32(old);
+                    vad.score(old);
                 }
             }
-            self.vad_score = Some(vad.predict_f32(&self.vad_block));
+            self.vad_score = Some(vad.score(&self.vad_block));
         } else {
             self.vad_score = Some(0.0);
         }

@@ -6,6 +6,7 @@
 //! - [`pitch`]: YIN f0 with a voicing confidence;
 //! - [`labels`]: the namespaced label vocabulary and the causal, adaptive labelling rules;
 //! - [`segment`]: hysteresis segmentation into `[start, end)` segments with summaries;
+//! - [`vad`]: the neural voice-activity detector (earshot's network, our front end);
 //! - [`analyzer`]: the [`Analyzer`] that ties them together behind a push API.
 //!
 //! Decoding files into the 16 kHz mono samples these modules expect lives in
@@ -16,6 +17,7 @@ pub mod features;
 pub mod labels;
 pub mod pitch;
 pub mod segment;
+pub mod vad;
 
 pub use analyzer::{
     analyze, AnalysisSink, AnalysisSummary, Analyzer, AnalyzerConfig, AudioConfigError, Collector,
