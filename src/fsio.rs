@@ -482,28 +482,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(err)?;
     // The writer's pid is in the name so that a later run can tell the leftovers of a killed
     // process (safe to delete) from the live temporaries of a concurrent one.
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(
-            "{TEMP_PREFIX}{}@{}-",
-            std::process::id(),
-            temp_host()
-        ))
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    // Temporary files are created owner-only; an output is an ordinary file for other
-    // tools and users to read, as if written with the usual umask.
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix =
+        PREFIX.get_or_init(|| format!("{TEMP_PREFIX}{}@{}-", std::process::id(), temp_host()));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(TEMP_SUFFIX);
+    // Temporary files are owner-only by default; an output is an ordinary file for other
+    // tools and users to read, so it is created 0666 less the umask, as `File::create` would.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
+    // The directory usually exists already (a batch writes many files into few folders), so
+    // it is only created when making the temporary file finds it missing: two system calls
+    // fewer per output.
+    let mut tmp = match builder.tempfile_in(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(err)?;
+            builder.tempfile_in(dir).map_err(err)?
+        }
+        other => other.map_err(err)?,
+    };
+    tmp.write_all(bytes).map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }
@@ -511,6 +514,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_write_creates_missing_folders_and_ordinary_permissions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nested = dir.path().join("a/b/out.json");
+        write_atomic(&nested, b"one").expect("write into missing folders");
+        assert_eq!(std::fs::read(&nested).expect("read"), b"one");
+        write_atomic(&nested, b"two").expect("replace");
+        assert_eq!(std::fs::read(&nested).expect("read"), b"two");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("a/b"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "temporaries left: {leftovers:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Whatever the umask, an output gets the mode File::create would give it.
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).expect("create");
+            let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode(&nested), mode(&plain));
+        }
+    }
 
     #[test]
     fn stale_temps_are_told_apart_by_machine_and_pid() {
