@@ -15,7 +15,7 @@
 
 pub mod report;
 
-use crate::extract::{extract_file, ExtractOptions};
+use crate::extract::{extract_as, extract_file, ExtractOptions};
 use crate::fsio::{self, FsError, Input, Skipped};
 use crate::jsonld::ContextMode;
 use crate::media::{sniff_file, MediaKind};
@@ -185,7 +185,7 @@ pub enum BatchError {
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Inputs to extract, in input order.
-    pub inputs: Vec<Input>,
+    pub inputs: Vec<Planned>,
     /// Files found by walking a directory that are neither image nor audio.
     pub not_media: Vec<Input>,
     /// Entries found by walking that are not regular files to open (links not followed,
@@ -193,6 +193,16 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// Arguments that could not be read.
     pub walk_errors: Vec<FsError>,
+}
+
+/// An input to extract, with its kind when planning sniffed it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// Where it is and where its outputs go.
+    pub input: Input,
+    /// The sniffed kind of a file found by walking; `None` for a file named on the command
+    /// line (never sniffed in advance, see [`plan`]) or one that could not be opened.
+    pub kind: Option<MediaKind>,
 }
 
 /// Expands `paths` (walking directories as `walk` says) and sorts the files found. Files
@@ -209,15 +219,17 @@ pub fn plan(paths: &[PathBuf], walk: &fsio::Walk) -> Plan {
     };
     for input in found.inputs {
         let named = paths.iter().any(|p| p == &input.path);
-        if named
-            || matches!(
-                sniff_file(&input.path),
-                Ok(MediaKind::Image | MediaKind::Audio) | Err(_)
-            )
-        {
-            plan.inputs.push(input);
-        } else {
-            plan.not_media.push(input);
+        if named {
+            plan.inputs.push(Planned { input, kind: None });
+            continue;
+        }
+        match sniff_file(&input.path) {
+            Ok(kind @ (MediaKind::Image | MediaKind::Audio)) => plan.inputs.push(Planned {
+                input,
+                kind: Some(kind),
+            }),
+            Err(_) => plan.inputs.push(Planned { input, kind: None }),
+            Ok(MediaKind::Unknown) => plan.not_media.push(input),
         }
     }
     plan
@@ -275,7 +287,7 @@ impl Plan {
     /// Keeps only the inputs (and non-media files) of `shard`; argument errors stay, since
     /// every part should report them.
     pub fn retain_shard(&mut self, shard: &Shard) {
-        self.inputs.retain(|i| shard.contains(i));
+        self.inputs.retain(|p| shard.contains(&p.input));
         self.not_media.retain(|i| shard.contains(i));
         self.skipped.retain(|s| shard.contains(&s.input));
     }
@@ -567,15 +579,15 @@ pub fn run(
         }
     };
 
-    // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
-    let total_bytes = if options.report.progress != ProgressMode::Off {
+    // The progress ETA needs every size up front (a stat per input); without it, each worker
+    // takes its file's size itself, in parallel.
+    let sizes: Option<Vec<u64>> = (options.report.progress != ProgressMode::Off).then(|| {
         plan.inputs
             .iter()
-            .map(|i| std::fs::metadata(&i.path).map_or(0, |m| m.len()))
-            .sum()
-    } else {
-        0
-    };
+            .map(|p| std::fs::metadata(&p.input.path).map_or(0, |m| m.len()))
+            .collect()
+    });
+    let total_bytes = sizes.as_ref().map_or(0, |s| s.iter().sum());
     let reporter = report::Reporter::new(options.report, plan.inputs.len(), total_bytes);
     let mut failed = 0;
     for e in &plan.walk_errors {
@@ -627,11 +639,13 @@ pub fn run(
             break;
         }
         let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some(input) = plan.inputs.get(i) else {
+        let Some(planned) = plan.inputs.get(i) else {
             break;
         };
+        let input = &planned.input;
+        let size = sizes.as_ref().and_then(|s| s.get(i).copied());
         let started = Instant::now();
-        let mut done = process_one(input, &ctx);
+        let mut done = process_one(planned, size, &ctx);
         let elapsed = started.elapsed();
         if let Some(line) = done.line.as_mut() {
             line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -702,10 +716,11 @@ fn kind_name(kind: MediaKind) -> &'static str {
 
 /// Extracts one input and, with `--out`, writes its outputs. Errors are reported on stderr
 /// here, as they happen, and recorded in the returned manifest line.
-fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
+fn process_one(planned: &Planned, size: Option<u64>, ctx: &Ctx<'_>) -> Done {
     let options = ctx.options;
+    let input = &planned.input;
     let path_str = input.path.to_string_lossy().into_owned();
-    let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+    let bytes = size.unwrap_or_else(|| std::fs::metadata(&input.path).map_or(0, |m| m.len()));
     let mut line = ManifestLine::new(path_str.clone(), Status::Error);
     line.params = Some(ctx.params.clone());
     line.bytes = Some(bytes);
@@ -759,7 +774,11 @@ fn process_one(input: &Input, ctx: &Ctx<'_>) -> Done {
             };
         }
     }
-    let extracted = match extract_file(&input.path, &path_str, &options.extract) {
+    let extracted = match planned.kind {
+        Some(kind) => extract_as(&input.path, &path_str, kind, &options.extract),
+        None => extract_file(&input.path, &path_str, &options.extract),
+    };
+    let extracted = match extracted {
         Ok(x) => x,
         Err(e) => {
             // A failed input still records which bytes failed, when they can be read.

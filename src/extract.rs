@@ -173,6 +173,18 @@ pub fn extract_file(
         path: path.to_path_buf(),
         source,
     })?;
+    extract_as(path, content_url, kind, options)
+}
+
+/// [`extract_file`] for a file whose kind the caller has already sniffed (a batch sniffs
+/// while planning, to set non-media aside), so the file is not opened twice for it. A file
+/// that has changed since is still read as what it now holds: a decoder refuses it.
+pub fn extract_as(
+    path: &Path,
+    content_url: &str,
+    kind: MediaKind,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
     match kind {
         MediaKind::Image => extract_image(path, content_url, options),
         MediaKind::Audio => extract_audio(path, content_url, options),
