@@ -129,7 +129,8 @@ struct ExtractArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
-    /// Worker threads, and so the most inputs decoded in memory at once [default: cores].
+    /// Threads to use, and so the most inputs processed and decoded in memory at once; a
+    /// thread with no input left helps with another's large image [default: cores].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<NonZeroUsize>,
 

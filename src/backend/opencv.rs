@@ -57,12 +57,8 @@ pub fn decode_bytes(
         format: name,
         detail,
     };
-    let (decoded, sha256) = std::thread::scope(|scope| {
-        let hash = scope.spawn(|| media::sha256_hex(bytes));
-        let decoded = decode_mat(bytes);
-        let sha256 = hash.join().unwrap_or_else(|_| media::sha256_hex(bytes));
-        (decoded, sha256)
-    });
+    // As in the Rust decoder: an idle thread of the current rayon pool hashes meanwhile.
+    let (decoded, sha256) = rayon::join(|| decode_mat(bytes), || media::sha256_hex(bytes));
     let mat = decoded.map_err(|e| corrupt(format!("OpenCV: {e}")))?;
     if mat.empty() {
         return Err(corrupt("OpenCV could not decode it".into()));

@@ -132,17 +132,14 @@ pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage,
 /// ```
 pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, ImageErrorKind> {
     // Hashing a large file costs about a third of decoding it; the two are independent, so
-    // the hash runs on a second thread while the image decodes.
-    std::thread::scope(|scope| {
-        let hash = scope.spawn(|| sha256_hex(bytes));
-        let decoded = decode_pixels(bytes, options);
-        let sha256 = hash.join().unwrap_or_else(|_| sha256_hex(bytes));
-        decoded.map(|(rgb, mime)| DecodedImage {
-            rgb,
-            mime,
-            sha256,
-            byte_len: bytes.len() as u64,
-        })
+    // an idle thread of the current rayon pool hashes while the image decodes (in a batch
+    // whose workers are all busy, the same thread does both, one after the other).
+    let (sha256, decoded) = rayon::join(|| sha256_hex(bytes), || decode_pixels(bytes, options));
+    decoded.map(|(rgb, mime)| DecodedImage {
+        rgb,
+        mime,
+        sha256,
+        byte_len: bytes.len() as u64,
     })
 }
 

@@ -3,13 +3,14 @@
 //! Everything here reproduces OpenCV's 8-bit behaviour exactly where OpenCV is
 //! bit-exact (grayscale, Gaussian blur, Otsu, fixed and adaptive thresholds), so that
 //! masks and therefore regions agree with what an OpenCV pipeline would produce.
-//! Large images are split into row bands processed on scoped threads; the result does
-//! not depend on the number of threads.
+//! Large images are split into row bands processed on the current rayon pool, so a batch
+//! with `--jobs N` (an N-thread pool) never runs more than N threads, and a lone image gets
+//! the idle threads; the result does not depend on the number of threads.
 
 use image::{GrayImage, RgbImage};
+use rayon::prelude::*;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 /// How the grayscale image becomes a binary mask.
 ///
@@ -237,15 +238,15 @@ fn worker_count(pixels: usize) -> usize {
     if pixels < PARALLEL_MIN_PIXELS {
         return 1;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.min(pixels / (PARALLEL_MIN_PIXELS / 2)).clamp(1, 16)
+    // The pool the caller runs in: rayon's global one (one thread per core) for a lone
+    // image, the batch's own one (`--jobs` threads) inside a batch.
+    let threads = rayon::current_num_threads();
+    threads.min(pixels / (PARALLEL_MIN_PIXELS / 2)).clamp(1, 16)
 }
 
-/// Runs `work(first_row, rows)` over bands of `rows_per_band` rows of `out`, on up to
-/// `threads` threads pulling bands from a shared queue.
-///
-/// A queue rather than one fixed band per thread means a helper thread that fails to
-/// spawn costs only speed: the calling thread drains whatever is left.
+/// Runs `work(first_row, rows)` over bands of `rows_per_band` rows of `out`, in parallel
+/// when `threads` > 1. Bands are rayon tasks: inside a batch whose other workers are busy
+/// they run one after the other on the calling thread, and an idle worker steals them.
 fn par_bands<T, F>(out: &mut [T], row_len: usize, rows_per_band: usize, threads: usize, work: F)
 where
     T: Send,
@@ -255,28 +256,15 @@ where
         return;
     }
     let rows_per_band = rows_per_band.max(1);
-    let queue = Mutex::new(out.chunks_mut(row_len * rows_per_band).enumerate());
-    let drain = || loop {
-        let next = match queue.lock() {
-            Ok(mut q) => q.next(),
-            Err(poisoned) => poisoned.into_inner().next(),
-        };
-        match next {
-            Some((i, band)) => work(i * rows_per_band, band),
-            None => break,
-        }
-    };
     if threads <= 1 {
-        drain();
-        return;
-    }
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            // A failed spawn is harmless: the remaining bands are drained below.
-            let _ = std::thread::Builder::new().spawn_scoped(s, drain);
+        for (i, band) in out.chunks_mut(row_len * rows_per_band).enumerate() {
+            work(i * rows_per_band, band);
         }
-        drain();
-    });
+    } else {
+        out.par_chunks_mut(row_len * rows_per_band)
+            .enumerate()
+            .for_each(|(i, band)| work(i * rows_per_band, band));
+    }
 }
 
 /// Picks a band height giving each thread a few bands, for load balance.
@@ -519,25 +507,11 @@ pub fn histogram(gray: &GrayImage) -> [u64; 256] {
     let src = gray.as_raw();
     let threads = worker_count(src.len());
     let piece = src.len().div_ceil(threads.max(1)).max(1);
-    let mut parts: Vec<[u64; 256]> = Vec::new();
-    std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        let mut chunks = src.chunks(piece);
-        let own = chunks.next();
-        for chunk in chunks {
-            let spawned = std::thread::Builder::new().spawn_scoped(s, move || hist_serial(chunk));
-            handles.push((chunk, spawned));
-        }
-        if let Some(c) = own {
-            parts.push(hist_serial(c));
-        }
-        for (chunk, handle) in handles {
-            match handle.map(|h| h.join()) {
-                Ok(Ok(hist)) => parts.push(hist),
-                _ => parts.push(hist_serial(chunk)),
-            }
-        }
-    });
+    let parts: Vec<[u64; 256]> = if threads <= 1 {
+        vec![hist_serial(src)]
+    } else {
+        src.par_chunks(piece).map(hist_serial).collect()
+    };
     let mut total = [0u64; 256];
     for p in &parts {
         for (t, v) in total.iter_mut().zip(p.iter()) {
@@ -777,6 +751,56 @@ pub fn binarize(gray: &GrayImage, threshold: Threshold, invert: Invert) -> Binar
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_do_not_depend_on_the_pool_size() {
+        // Large enough to be split into bands (> PARALLEL_MIN_PIXELS), odd sizes so bands
+        // end unevenly, and content with structure at several scales.
+        let (w, h) = (1031u32, 733u32);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let rgb = RgbImage::from_fn(w, h, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let n = (state >> 56) as u8;
+            let v = if ((x / 37) + (y / 23)) % 2 == 0 {
+                200
+            } else {
+                40
+            };
+            image::Rgb([v ^ (n & 15), v / 2 + n / 8, n])
+        });
+        let run = || {
+            let gray = to_gray(&rgb);
+            let blurred = gaussian_blur(&gray, 2.0);
+            let hist = histogram(&blurred);
+            let otsu = binarize(&blurred, Threshold::Otsu, Invert::Auto);
+            let adaptive = binarize(
+                &blurred,
+                Threshold::Adaptive { block: 31, c: 3.0 },
+                Invert::Auto,
+            );
+            (gray, blurred, hist, otsu.mask, adaptive.mask)
+        };
+        let in_pool = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+                .install(|| (worker_count((w * h) as usize), run()))
+        };
+        let (serial, one) = in_pool(1);
+        assert_eq!(serial, 1, "a one-thread pool must take the serial path");
+        for n in [2, 3, 8] {
+            let (threads, many) = in_pool(n);
+            assert!(threads > 1, "{n} threads: the parallel path was not taken");
+            assert!(one.0 == many.0, "gray differs with {n} threads");
+            assert!(one.1 == many.1, "blur differs with {n} threads");
+            assert!(one.2 == many.2, "histogram differs with {n} threads");
+            assert!(one.3 == many.3, "Otsu mask differs with {n} threads");
+            assert!(one.4 == many.4, "adaptive mask differs with {n} threads");
+        }
+    }
 
     #[test]
     fn gray_matches_opencv_fixed_point() {
