@@ -3,9 +3,11 @@
 
 OpenCV pipeline (per image): cv2.imread -> gray -> GaussianBlur(sigma 1) -> Otsu ->
 findContours(RETR_TREE, CHAIN_APPROX_NONE) -> boundingRect / contourArea / arcLength.
-mmprompt: `mmprompt extract FILES... --out DIR --jobs 1` (decode to written JSON-LD, one
-process for all files so start-up is amortised, one file at a time so the figure is per
-image like OpenCV's loop). Border following alone: examples/time_contours against
+mmprompt: `mmprompt extract FILES... --out DIR` (decode to written JSON-LD, one process for
+all files so start-up is amortised), twice: with `--jobs 1` (one thread, beside OpenCV with
+cv2.setNumThreads(1)) and with the default `--jobs` (every core: files in parallel, and an
+idle core helping with a file's bands; beside OpenCV's loop with its own threads). Both
+sides report time per image. Border following alone: examples/time_contours against
 cv2.findContours on the same binary images.
 
 Usage: python3 benches/vs_opencv.py [--repeats N] [--files K]
@@ -61,7 +63,7 @@ def opencv_pipeline(files):
 def ours_pipeline(binary, files, out_dir, extra):
     shutil.rmtree(out_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    subprocess.run([binary, "extract", *files, "--out", out_dir, "--jobs", "1", *extra],
+    subprocess.run([binary, "extract", *files, "--out", out_dir, *extra],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return (time.perf_counter() - t0) / len(files)
 
@@ -110,21 +112,22 @@ def main():
         if not os.path.exists(b):
             sys.exit(f"{b} missing: run `cargo build --release --examples` first")
     print(f"opencv {cv2.__version__}, numpy {np.__version__}, cv2 threads {cv2.getNumThreads()}")
-    print(f"{'size':>10} {'stage':>18} {'ours ms':>9} {'cv2 ms':>9} {'cv2 1t ms':>10} {'ratio':>6} {'ratio 1t':>8}")
+    print(f"{'size':>10} {'stage':>18} {'ours ms':>9} {'ours 1t':>9} {'cv2 ms':>9} {'cv2 1t ms':>10} {'ratio':>6} {'ratio 1t':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for (w, h) in SIZES:
             files = make_images(tmp, w, h, args.files)
             out_dir = os.path.join(tmp, "out")
-            ours, cv_multi, cv_single = [], [], []
+            ours, ours_single, cv_multi, cv_single = [], [], [], []
             for _ in range(args.repeats):
                 ours.append(ours_pipeline(binary, files, out_dir, []))
+                ours_single.append(ours_pipeline(binary, files, out_dir, ["--jobs", "1"]))
                 cv2.setNumThreads(-1)
                 cv_multi.append(opencv_pipeline(files))
                 cv2.setNumThreads(1)
                 cv_single.append(opencv_pipeline(files))
             cv2.setNumThreads(-1)
-            o, m, s = (statistics.median(x) * 1e3 for x in (ours, cv_multi, cv_single))
-            print(f"{w}x{h:<5} {'whole pipeline':>18} {o:9.2f} {m:9.2f} {s:10.2f} {o / m:6.2f} {o / s:8.2f}")
+            o, o1, m, s = (statistics.median(x) * 1e3 for x in (ours, ours_single, cv_multi, cv_single))
+            print(f"{w}x{h:<5} {'whole pipeline':>18} {o:9.2f} {o1:9.2f} {m:9.2f} {s:10.2f} {o / m:6.2f} {o1 / s:8.2f}")
 
             bins = binary_images(tmp, files)
             oc = ours_contours(example, bins, args.contour_iters) * 1e3
@@ -133,7 +136,7 @@ def main():
             cv2.setNumThreads(1)
             cs = opencv_contours(bins, args.contour_iters) * 1e3
             cv2.setNumThreads(-1)
-            print(f"{w}x{h:<5} {'findContours':>18} {oc:9.3f} {cm:9.3f} {cs:10.3f} {oc / cm:6.2f} {oc / cs:8.2f}")
+            print(f"{w}x{h:<5} {'findContours':>18} {oc:9.3f} {oc:9.3f} {cm:9.3f} {cs:10.3f} {oc / cm:6.2f} {oc / cs:8.2f}")
 
 
 if __name__ == "__main__":
