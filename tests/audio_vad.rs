@@ -6,14 +6,23 @@ use mmprompt::audio::vad::{VoiceDetector, BLOCK};
 use mmprompt::media::audio::{decode_file, AudioDecodeOptions};
 use std::path::Path;
 
-/// Scores every block of `x` with both detectors; returns (max |difference|, blocks where
-/// the two fall on different sides of 0.5 although earshot's score is not within 0.01 of it).
-fn compare(x: &[f32]) -> (f32, usize, usize) {
+/// What scoring every block of a signal with both detectors found.
+struct Comparison {
+    max_diff: f32,
+    /// Blocks on different sides of 0.5, where earshot's score is not within 0.01 of it.
+    flips: usize,
+    blocks: usize,
+    /// Blocks our detector calls voiced.
+    voiced: usize,
+}
+
+fn compare(x: &[f32]) -> Comparison {
     let mut ours = VoiceDetector::new();
     let mut theirs = earshot::Detector::default_boxed();
     let mut max_diff = 0.0f32;
     let mut flips = 0;
     let mut blocks = 0;
+    let mut voiced = 0;
     for block in x.chunks_exact(BLOCK) {
         let clamped: Vec<f32> = block.iter().map(|s| s.clamp(-1.0, 1.0)).collect();
         let a = ours.score(&clamped);
@@ -23,9 +32,15 @@ fn compare(x: &[f32]) -> (f32, usize, usize) {
         if (a >= 0.5) != (b >= 0.5) && (b - 0.5).abs() > 0.01 {
             flips += 1;
         }
+        voiced += usize::from(a >= 0.5);
         blocks += 1;
     }
-    (max_diff, flips, blocks)
+    Comparison {
+        max_diff,
+        flips,
+        blocks,
+        voiced,
+    }
 }
 
 #[test]
@@ -44,7 +59,12 @@ fn scores_equal_earshot_on_the_sample_recordings() {
     let mut voiced = 0;
     for path in &files {
         let (x, _) = decode_file(path, &AudioDecodeOptions::default()).expect("decodes");
-        let (max_diff, flips, blocks) = compare(&x);
+        let Comparison {
+            max_diff,
+            flips,
+            blocks,
+            voiced: v,
+        } = compare(&x);
         eprintln!(
             "{}: {blocks} blocks, max |diff| {max_diff:.2e}",
             path.display()
@@ -56,11 +76,7 @@ fn scores_equal_earshot_on_the_sample_recordings() {
             path.display()
         );
         assert_eq!(flips, 0, "{}: decisions differ", path.display());
-        let mut vad = VoiceDetector::new();
-        voiced += x
-            .chunks_exact(BLOCK)
-            .filter(|b| vad.score(b) >= 0.5)
-            .count();
+        voiced += v;
     }
     // The speech recordings must actually exercise the voiced side of the network.
     assert!(voiced > 100, "only {voiced} voiced blocks over the samples");
@@ -86,7 +102,7 @@ fn scores_equal_earshot_on_synthetic_extremes() {
             _ => (std::f32::consts::TAU * 440.0 * t).sin() * 0.99, // loud tone
         };
     }
-    let (max_diff, flips, _) = compare(&x);
-    assert!(max_diff < 1e-3, "scores differ by {max_diff}");
-    assert_eq!(flips, 0);
+    let c = compare(&x);
+    assert!(c.max_diff < 1e-3, "scores differ by {}", c.max_diff);
+    assert_eq!(c.flips, 0);
 }
