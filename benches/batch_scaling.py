@@ -25,8 +25,8 @@ so single timings mean little; the load average is printed beside each figure):
      pure     = wall(extract --files-from LIST --format ndjson > /dev/null) - wall(no inputs):
                 decode, analysis and rendering only (named files are not sniffed; nothing is
                 hashed for a manifest or written);
-     batch    = wall(extract samples/ --out NEW --format ndjson) into a fresh output folder
-                (removed, and the removal synced to disk, before the clock starts): the same
+     batch    = wall(extract samples/ --out NEW --format ndjson) into a new output folder
+                each run (none is removed until all runs are done, see overhead()): the same
                 files and the same rendering, plus the walk, sniffing, hashing, manifest and
                 atomic writes, as in a first run over a folder;
      overhead = median over pairs of (batch - pure run), and per file = overhead / files.
@@ -188,21 +188,31 @@ def overhead(tmp, runs):
         f.write("".join(p + "\n" for p in files))
     empty = os.path.join(tmp, "empty.txt")
     open(empty, "w").close()
-    fresh_out = os.path.join(tmp, "out-fresh")
-    start, pure, batch, force, resume = [], [], [], [], []
+    start, pure, batch, pure_b, force, resume = [], [], [], [], [], []
 
     def synced():
-        # Pending writeback and block freeing from the previous run must not land in the next.
+        # Pending writeback from the previous run must not land in the next.
         os.sync()
 
-    for _ in range(runs * 6):
+    # First runs: a new output folder each time, and nothing deleted until the loop is over.
+    # ext4 skips inodes freed in the last few seconds when it allocates new ones
+    # (recently_deleted() in perf), so removing the previous run's outputs before each run
+    # made every file creation search past them, a cost no real first run pays.
+    for i in range(runs * 6):
         synced()
         start.append(wall(["extract", "--files-from", empty, "--jobs", "1"]))
         synced()
         pure.append(wall(["extract", "--files-from", listing, "--format", "ndjson", "--jobs", "1"]))
-        shutil.rmtree(fresh_out, ignore_errors=True)
         synced()
+        fresh_out = os.path.join(tmp, f"out-fresh-{i}")
         batch.append(wall(["extract", samples, "--out", fresh_out, "--format", "ndjson", "--jobs", "1"]))
+    for i in range(runs * 6):
+        shutil.rmtree(os.path.join(tmp, f"out-fresh-{i}"), ignore_errors=True)
+    # Reruns over the same folder: --force replaces every output, then a plain rerun finds
+    # everything up to date.
+    for _ in range(runs * 6):
+        synced()
+        pure_b.append(wall(["extract", "--files-from", listing, "--format", "ndjson", "--jobs", "1"]))
         synced()
         force.append(wall(["extract", samples, "--out", out, "--force", "--format", "ndjson", "--jobs", "1"]))
         synced()
@@ -212,7 +222,7 @@ def overhead(tmp, runs):
     ms = lambda x: x * 1e3
     s0, p0, b0, f0, r0 = (statistics.median(x) for x in (start, pure, batch, force, resume))
     over = statistics.median(b - p for b, p in zip(batch, pure))
-    over_f = statistics.median(b - p for b, p in zip(force, pure))
+    over_f = statistics.median(b - p for b, p in zip(force, pure_b))
     print(f"[2] samples/: {n} media files, {mb:.1f} MB, --jobs 1, medians of {len(pure)} alternated runs ({load()}):")
     print(f"    no inputs (process start/exit):        {ms(s0):7.1f} ms")
     print(f"    pure analysis, stdout run minus start: {ms(p0 - s0):7.1f} ms = {ms(p0 - s0) / n:.2f} ms per file")
