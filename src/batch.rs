@@ -1,10 +1,12 @@
 //! Batch jobs: many inputs through [`extract_file`] on a bounded worker pool, with a manifest
 //! (`OUT/index.ndjson`) that makes a run observable while it goes and resumable after a crash.
 //!
-//! Memory is bounded by the pool, not by the number of inputs: exactly `jobs` worker tasks
-//! exist, each takes the next input index from a shared counter and holds at most one decoded
-//! input at a time, so at most `jobs` decoded inputs are ever in flight, whatever rayon's work
-//! stealing does inside the per-file code. Without `--out`, rendered texts (not decoded media)
+//! Memory is bounded by the pool, not by the number of inputs: the pool has `jobs` threads
+//! and each runs one worker loop (a rayon broadcast, so no thread can pick up a second loop
+//! while it waits inside its own file's parallel work), which takes the next input index
+//! from a shared counter and holds at most one decoded input at a time. So at most `jobs`
+//! decoded inputs are ever in flight, and parallel work inside a file (image bands, hashing)
+//! only borrows threads whose loop has run out of inputs. Without `--out`, rendered texts (not decoded media)
 //! that finish ahead of an earlier input wait in a reorder buffer so stdout keeps input order.
 //!
 //! The manifest holds one JSON line per input. Lines are appended as files finish, each with a
@@ -672,11 +674,11 @@ pub fn run(
             }
         }
     };
-    pool.scope(|s| {
-        for _ in 0..jobs.min(plan.inputs.len()) {
-            s.spawn(|_| worker());
-        }
-    });
+    // One loop per pool thread, from the thread's own broadcast queue: were the loops
+    // ordinary spawned jobs, a thread waiting for a stolen half of its file's work could
+    // steal a loop not yet started and run it to the end nested inside its own file, holding
+    // that file back until the whole batch is done. A loop with no input left returns at once.
+    pool.broadcast(|_| worker());
     if let Some(e) = fatal.into_inner().ok().flatten() {
         return Err(e);
     }

@@ -132,9 +132,9 @@ pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage,
 /// ```
 pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, ImageErrorKind> {
     // Hashing a large file costs about a third of decoding it; the two are independent, so
-    // an idle thread of the current rayon pool hashes while the image decodes (in a batch
-    // whose workers are all busy, the same thread does both, one after the other).
-    let (sha256, decoded) = rayon::join(|| sha256_hex(bytes), || decode_pixels(bytes, options));
+    // an idle thread of the current rayon pool may take the hash while this one decodes (in
+    // a batch whose workers are all busy, this thread does both, one after the other).
+    let (decoded, sha256) = rayon::join(|| decode_pixels(bytes, options), || sha256_hex(bytes));
     decoded.map(|(rgb, mime)| DecodedImage {
         rgb,
         mime,
