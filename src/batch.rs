@@ -581,15 +581,15 @@ pub fn run(
         }
     };
 
-    // The progress ETA needs every size up front (a stat per input); without it, each worker
-    // takes its file's size itself, in parallel.
-    let sizes: Option<Vec<u64>> = (options.report.progress != ProgressMode::Off).then(|| {
+    // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
+    let total_bytes = if options.report.progress != ProgressMode::Off {
         plan.inputs
             .iter()
             .map(|p| std::fs::metadata(&p.input.path).map_or(0, |m| m.len()))
-            .collect()
-    });
-    let total_bytes = sizes.as_ref().map_or(0, |s| s.iter().sum());
+            .sum()
+    } else {
+        0
+    };
     let reporter = report::Reporter::new(options.report, plan.inputs.len(), total_bytes);
     let mut failed = 0;
     for e in &plan.walk_errors {
@@ -645,9 +645,8 @@ pub fn run(
             break;
         };
         let input = &planned.input;
-        let size = sizes.as_ref().and_then(|s| s.get(i).copied());
         let started = Instant::now();
-        let mut done = process_one(planned, size, &ctx);
+        let mut done = process_one(planned, &ctx);
         let elapsed = started.elapsed();
         if let Some(line) = done.line.as_mut() {
             line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -718,11 +717,11 @@ fn kind_name(kind: MediaKind) -> &'static str {
 
 /// Extracts one input and, with `--out`, writes its outputs. Errors are reported on stderr
 /// here, as they happen, and recorded in the returned manifest line.
-fn process_one(planned: &Planned, size: Option<u64>, ctx: &Ctx<'_>) -> Done {
+fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     let options = ctx.options;
     let input = &planned.input;
     let path_str = input.path.to_string_lossy().into_owned();
-    let bytes = size.unwrap_or_else(|| std::fs::metadata(&input.path).map_or(0, |m| m.len()));
+    let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
     let mut line = ManifestLine::new(path_str.clone(), Status::Error);
     line.params = Some(ctx.params.clone());
     line.bytes = Some(bytes);
