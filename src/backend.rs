@@ -110,6 +110,21 @@ fn decode_bytes_opencv(
     Err(ImageErrorKind::Unsupported(OPENCV_UNAVAILABLE.into()))
 }
 
+/// Caps the threads `backend` starts on its own, so that a batch of `--jobs N` runs no more
+/// than N threads of work. The Rust backend runs on the caller's rayon pool and needs
+/// nothing; OpenCV keeps a pool of one thread per core, which this resizes (process-wide).
+pub fn set_native_threads(backend: Backend, threads: usize) {
+    match backend {
+        Backend::Rust => {}
+        #[cfg(feature = "opencv")]
+        Backend::Opencv => opencv::set_threads(threads),
+        #[cfg(not(feature = "opencv"))]
+        Backend::Opencv => {
+            let _ = threads;
+        }
+    }
+}
+
 /// Runs the pipeline of `params.backend` on `rgb`.
 ///
 /// The Rust backend cannot fail; the OpenCV one fails only when OpenCV itself reports an

@@ -632,6 +632,12 @@ pub fn run(
     });
     let next = AtomicUsize::new(0);
     let jobs = options.jobs.max(1);
+    // A native backend's own threads count against --jobs too: none beside busy workers,
+    // all of them for a file that runs alone.
+    crate::backend::set_native_threads(
+        options.extract.image.backend,
+        if plan.inputs.len() >= jobs { 1 } else { jobs },
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("mmprompt-worker-{i}"))

@@ -29,6 +29,12 @@ use ::opencv::prelude::*;
 use ::opencv::{imgcodecs, imgproc};
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage};
 
+/// Sets OpenCV's thread count (1: OpenCV calls run on the calling thread only).
+pub fn set_threads(threads: usize) {
+    // Failure leaves OpenCV's default, which costs speed, never results.
+    let _ = cv::set_num_threads(i32::try_from(threads.max(1)).unwrap_or(i32::MAX));
+}
+
 impl From<::opencv::Error> for BackendError {
     fn from(e: ::opencv::Error) -> Self {
         Self::Opencv(e.to_string())
