@@ -6,9 +6,10 @@
 //! network itself. [`VoiceDetector`] computes the same energies with a planned `realfft`
 //! transform into buffers allocated once, and hands them to earshot's
 //! [`earshot::DefaultPredictor`]: the weights, normalisation and recurrent state stay
-//! earshot's. `tests/audio_vad.rs` checks that the scores equal earshot's own `Detector`
-//! block by block on real recordings, which is what pins the earshot version in
-//! `Cargo.toml` (the predictor interface is marked unstable there).
+//! earshot's. `tests/audio_vad.rs` checks that the scores agree with earshot's own
+//! `Detector` block by block on real recordings (within 1e-4 on the samples; the two differ
+//! only by float rounding), which is what pins the earshot version in `Cargo.toml` (the
+//! predictor interface is marked unstable there).
 
 use earshot::{DefaultPredictor, Predictor};
 use realfft::num_complex::Complex;
@@ -176,5 +177,20 @@ impl VoiceDetector {
         }
         self.predictor.normalize(current);
         self.predictor.predict(&self.features, &mut self.scratch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mel_edges_are_earshots_filter_bins() {
+        // The first and last bins of the filters in earshot 1.2.2's table.
+        let e = mel_edges();
+        assert_eq!(e[..6], [4, 7, 10, 13, 17, 21]);
+        assert_eq!(e[MELS - 2..], [402, 428, 456, 486]);
+        assert!(e.windows(2).all(|w| w[0] < w[1]), "edges must rise: {e:?}");
+        assert!(e[MELS + 1] < BINS);
     }
 }
