@@ -7,7 +7,8 @@ mod llm_support;
 
 use base64::Engine as _;
 use llm_support::{
-    all_output, closed_port, files_below, mm, mm_in, read_json, read_ndjson, send_to, Server,
+    all_output, assert_exit, closed_port, files_below, mm, mm_in, read_json, read_ndjson, send_to,
+    Server,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -342,12 +343,7 @@ fn secrets_never_reach_dry_runs_traces_or_files() {
     assert_no_key_anywhere(&o, out.path());
 
     let o = send("openai", "e401.verbose", out.path(), &["--verbose"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        all_output(&o).contains("invalid api key: Bearer [redacted]"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "invalid api key: Bearer [redacted]");
     assert_no_key_anywhere(&o, out.path());
 }
 
@@ -383,12 +379,7 @@ fn a_failed_send_is_picked_up_later_and_a_done_one_is_skipped() {
         mm(&refs, out.path(), &[])
     };
     let o = run(&dead, &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("cannot reach"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "cannot reach");
     assert!(out.path().join("samples/shapes.png.jsonld").is_file());
 
     let url = server().url("ok.resume");
@@ -644,12 +635,7 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
         dir.path(),
         &[],
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        all_output(&o).contains("over the 10000-byte cap"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "over the 10000-byte cap");
 }
 
 #[test]
@@ -727,12 +713,7 @@ fn the_token_budget_keeps_the_most_salient_fragments() {
     );
 
     let o = dry(Some("50"));
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        all_output(&o).contains("before any fragment"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "before any fragment");
 }
 
 #[test]
@@ -824,12 +805,8 @@ fn profiles_several_inputs_and_documents_written_earlier() {
         work.path(),
         &[],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        all_output(&o).contains("no profile \"nope\"") && all_output(&o).contains("fake"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 1, "no profile \"nope\"");
+    assert_exit(&o, 1, "fake");
     let bad = work.path().join("bad.jsonld");
     std::fs::write(&bad, "{\"hello\": 1}").expect("write");
     let o = mm_in(
@@ -838,12 +815,7 @@ fn profiles_several_inputs_and_documents_written_earlier() {
         work.path(),
         &[],
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        all_output(&o).contains("bad.jsonld: not an mmprompt document"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "bad.jsonld: not an mmprompt document");
     // A remote endpoint without its key is refused before anything is sent.
     let o = mm(
         &[
@@ -859,12 +831,7 @@ fn profiles_several_inputs_and_documents_written_earlier() {
         work.path(),
         &[],
     );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        all_output(&o).contains("OPENAI_API_KEY is not set"),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 2, "OPENAI_API_KEY is not set");
 }
 
 #[test]
@@ -1128,10 +1095,5 @@ fn live_sessions_send_windows_of_recent_segments() {
         work.path(),
         &[],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("no profile \"nope\""),
-        "{}",
-        all_output(&o)
-    );
+    assert_exit(&o, 1, "no profile \"nope\"");
 }

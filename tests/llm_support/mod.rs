@@ -82,6 +82,13 @@ pub fn all_output(o: &Output) -> String {
     )
 }
 
+/// Asserts that `o` exited with `code` and said `needle` on stdout or stderr.
+pub fn assert_exit(o: &Output, code: i32, needle: &str) {
+    let all = all_output(o);
+    assert_eq!(o.status.code(), Some(code), "{all}");
+    assert!(all.contains(needle), "expected {needle:?} in:\n{all}");
+}
+
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
