@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use symphonia::core::audio::SampleBuffer;
+use symphonia::core::audio::{AudioBufferRef, SampleBuffer};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
@@ -653,13 +653,21 @@ fn decode_stream_inner(
         if n == 0 {
             continue;
         }
+        // Only float formats can carry NaN or infinity; integer samples convert to finite
+        // floats, so their scan is skipped.
+        let float_samples = matches!(decoded, AudioBufferRef::F32(_) | AudioBufferRef::F64(_));
         let buf = match sample_buf.as_mut() {
             Some(b) if b.capacity() >= n * ch => b,
             _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
         };
         buf.copy_interleaved_ref(decoded);
         let samples = buf.samples();
-        if let Some(bad) = samples.iter().position(|s| !s.is_finite()) {
+        let non_finite = if float_samples {
+            samples.iter().position(|s| !s.is_finite())
+        } else {
+            None
+        };
+        if let Some(bad) = non_finite {
             let at = frames + (bad / ch) as u64;
             break Err(AudioErrorKind::NonFinite {
                 at_s: at as f64 / f64::from(sample_rate),
