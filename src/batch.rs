@@ -6,8 +6,9 @@
 //! while it waits inside its own file's parallel work), which takes the next input index
 //! from a shared counter and holds at most one decoded input at a time. So at most `jobs`
 //! decoded inputs are ever in flight, and parallel work inside a file (image bands, hashing)
-//! only borrows threads whose loop has run out of inputs. Without `--out`, rendered texts (not decoded media)
-//! that finish ahead of an earlier input wait in a reorder buffer so stdout keeps input order.
+//! only borrows threads whose loop has run out of inputs. Without `--out`, rendered texts
+//! (not decoded media) that finish ahead of an earlier input wait in a reorder buffer so
+//! stdout keeps input order.
 //!
 //! The manifest holds one JSON line per input. Lines are appended as files finish, each with a
 //! single `write` call on a file opened for appending, so a killed run leaves whole lines (at
