@@ -351,32 +351,18 @@ fn secrets_never_reach_dry_runs_traces_or_files() {
 fn a_failed_send_is_picked_up_later_and_a_done_one_is_skipped() {
     let out = tempfile::tempdir().expect("tempdir");
     let dead = format!("http://127.0.0.1:{}", closed_port());
-    let args = |url: &str| -> Vec<String> {
-        [
-            "send",
-            "samples/shapes.png",
-            "--provider",
-            "openai",
-            "--endpoint",
-            url,
-            "--model",
-            "m",
-            "--out",
-            out.path().to_str().expect("utf-8"),
-            "--retry-base-ms",
-            "20",
-            "--max-attempts",
-            "2",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
     let run = |url: &str, more: &[&str]| {
-        let mut a = args(url);
-        a.extend(more.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        mm(&refs, out.path(), &[])
+        let mut extra = vec!["--retry-base-ms", "20", "--max-attempts", "2"];
+        extra.extend_from_slice(more);
+        send_to(
+            "samples/shapes.png",
+            "openai",
+            url,
+            "m",
+            out.path(),
+            &extra,
+            &[],
+        )
     };
     let o = run(&dead, &[]);
     assert_exit(&o, 2, "cannot reach");
@@ -838,23 +824,14 @@ fn profiles_several_inputs_and_documents_written_earlier() {
 fn proxies_come_from_the_environment_and_no_proxy_is_honoured() {
     let out = tempfile::tempdir().expect("tempdir");
     let proxy = format!("http://127.0.0.1:{}", server().port);
-    let outs = out.path().to_str().expect("utf-8");
     // Through the proxy: the fake server is the proxy too, and records the CONNECT target.
-    let o = mm(
-        &[
-            "send",
-            "samples/shapes.png",
-            "--provider",
-            "openai",
-            "--endpoint",
-            "http://llm.proxied.test/s/ok.viaproxy",
-            "--model",
-            "m",
-            "--out",
-            outs,
-            "--no-stream",
-        ],
+    let o = send_to(
+        "samples/shapes.png",
+        "openai",
+        "http://llm.proxied.test/s/ok.viaproxy",
+        "m",
         out.path(),
+        &["--no-stream"],
         &[
             ("HTTP_PROXY", &proxy),
             ("HTTPS_PROXY", &proxy),
@@ -873,22 +850,13 @@ fn proxies_come_from_the_environment_and_no_proxy_is_honoured() {
     // NO_PROXY: the proxy is dead, but 127.0.0.1 is reached directly.
     let dead = format!("http://127.0.0.1:{}", closed_port());
     let url = server().url("ok.noproxy");
-    let o = mm(
-        &[
-            "send",
-            "samples/shapes.png",
-            "--provider",
-            "openai",
-            "--endpoint",
-            &url,
-            "--model",
-            "m",
-            "--out",
-            outs,
-            "--no-stream",
-            "--force",
-        ],
+    let o = send_to(
+        "samples/shapes.png",
+        "openai",
+        &url,
+        "m",
         out.path(),
+        &["--no-stream", "--force"],
         &[("HTTP_PROXY", &dead), ("NO_PROXY", "localhost,127.0.0.1")],
     );
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
