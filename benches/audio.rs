@@ -2,6 +2,7 @@
 //! The acceptance bar is 5000× realtime on one core: 60 s of audio in at most 12 ms.
 
 use criterion::{criterion_group, Criterion, Throughput};
+use mmprompt::audio::vad::{VoiceDetector, BLOCK};
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
 use std::hint::black_box;
 
@@ -47,12 +48,15 @@ fn bench(c: &mut Criterion) {
         ("analyze_60s_with_vad", true),
         ("analyze_60s_no_vad", false),
     ] {
-        let cfg = AnalyzerConfig {
-            vad,
-            ..AnalyzerConfig::default()
-        };
+        let cfg = with_vad(vad);
         group.bench_function(name, |b| b.iter(|| black_box(analyze(&x, cfg))));
     }
+    // The neural VAD alone, ours and earshot's own `Detector` (same network, earshot's front
+    // end): the floor the with-VAD figure cannot go below, set by the model, not by us.
+    group.bench_function("vad_only_ours", |b| b.iter(|| black_box(vad_ours(&x))));
+    group.bench_function("vad_only_earshot", |b| {
+        b.iter(|| black_box(vad_earshot(&x)))
+    });
     group.finish();
 }
 
@@ -67,11 +71,26 @@ fn analyze(x: &[f32], cfg: AnalyzerConfig) -> usize {
     out.0.len()
 }
 
+/// Our voice detector over every 16 ms block of `x`; returns the sum of the scores.
+fn vad_ours(x: &[f32]) -> f32 {
+    let mut vad = VoiceDetector::new();
+    x.chunks_exact(BLOCK).map(|b| vad.score(black_box(b))).sum()
+}
+
+/// earshot's own `Detector` (its FFT and mel front end, the same predictor) over the same
+/// blocks; returns the sum of the scores.
+fn vad_earshot(x: &[f32]) -> f32 {
+    let mut vad = earshot::Detector::default_boxed();
+    x.chunks_exact(BLOCK)
+        .map(|b| vad.predict_f32(black_box(b)))
+        .sum()
+}
+
 /// `MMPROMPT_BENCH_QUICK=N`: instead of criterion, run each case N times and print the
 /// minimum and median wall time and ×realtime. With machines shared by other builds, the
 /// minimum of many runs is the steadiest figure to compare before and after a change.
 /// `MMPROMPT_BENCH_SECONDS=S` shortens the signal to its first S seconds (e.g. under
-/// callgrind); `MMPROMPT_BENCH_ONLY=with_vad|no_vad` runs one case.
+/// callgrind); `MMPROMPT_BENCH_ONLY=with_vad|no_vad|vad_ours|vad_earshot` runs one case.
 fn quick(runs: usize) {
     let mut x = signal();
     if let Some(s) = std::env::var("MMPROMPT_BENCH_SECONDS")
@@ -82,30 +101,39 @@ fn quick(runs: usize) {
     }
     let secs = x.len() as f64 / 16_000.0;
     let only = std::env::var("MMPROMPT_BENCH_ONLY").unwrap_or_default();
-    for (name, vad) in [("with_vad", true), ("no_vad", false)] {
+    let cases: [(&str, &dyn Fn() -> f32); 4] = [
+        ("with_vad", &|| analyze(&x, with_vad(true)) as f32),
+        ("no_vad", &|| analyze(&x, with_vad(false)) as f32),
+        ("vad_ours", &|| vad_ours(&x)),
+        ("vad_earshot", &|| vad_earshot(&x)),
+    ];
+    for (name, case) in cases {
         if !only.is_empty() && only != name {
             continue;
         }
-        let cfg = AnalyzerConfig {
-            vad,
-            ..AnalyzerConfig::default()
-        };
         let mut times: Vec<f64> = (0..runs.max(1))
             .map(|_| {
                 let t = std::time::Instant::now();
-                black_box(analyze(&x, cfg));
+                black_box(case());
                 t.elapsed().as_secs_f64()
             })
             .collect();
         times.sort_by(f64::total_cmp);
         let (min, med) = (times[0], times[times.len() / 2]);
         println!(
-            "{name:>8}: min {:7.3} ms ({:6.0}x realtime)  median {:7.3} ms ({:6.0}x)",
+            "{name:>11}: min {:7.3} ms ({:6.0}x realtime)  median {:7.3} ms ({:6.0}x)",
             min * 1e3,
             secs / min,
             med * 1e3,
             secs / med
         );
+    }
+}
+
+fn with_vad(vad: bool) -> AnalyzerConfig {
+    AnalyzerConfig {
+        vad,
+        ..AnalyzerConfig::default()
     }
 }
 
