@@ -17,13 +17,15 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use symphonia::core::audio::{AudioBufferRef, SampleBuffer};
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
+use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+use symphonia::core::sample::Sample;
 
 /// Default analysis rate.
 pub const DEFAULT_TARGET_RATE: u32 = 16_000;
@@ -327,6 +329,83 @@ pub fn downmix_into(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
     }
 }
 
+/// Averages the first `take` frames of a decoded buffer's channel planes into `mono` (cleared
+/// first), converting with symphonia's own sample conversion. Reading the planes directly
+/// skips the interleaved copy that [`downmix_into`] would need, and the result equals that
+/// path bit for bit: the same conversion, channels summed in the same order from the first
+/// (a float sum starts from -0.0, which leaves the first channel unchanged), the same scale.
+///
+/// Float formats are scanned over all the buffer's frames for samples that are NaN or
+/// infinite once converted; the first such frame is returned. Integer samples always convert
+/// to finite floats.
+fn downmix_decoded(
+    decoded: &AudioBufferRef<'_>,
+    take: usize,
+    mono: &mut Vec<f32>,
+) -> Option<usize> {
+    match decoded {
+        AudioBufferRef::U8(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::U16(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::U24(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::U32(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::S8(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::S16(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::S24(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::S32(b) => downmix_planes(b, take, false, mono),
+        AudioBufferRef::F32(b) => downmix_planes(b, take, true, mono),
+        AudioBufferRef::F64(b) => downmix_planes(b, take, true, mono),
+    }
+}
+
+fn downmix_planes<S: Sample + IntoSample<f32>>(
+    buf: &AudioBuffer<S>,
+    take: usize,
+    check_finite: bool,
+    mono: &mut Vec<f32>,
+) -> Option<usize> {
+    mono.clear();
+    let channels = buf.spec().channels.count();
+    let frames = buf.frames();
+    let take = take.min(frames);
+    if channels == 0 {
+        return None;
+    }
+    let conv = |s: &S| -> f32 { (*s).into_sample() };
+    let non_finite = if check_finite {
+        (0..channels)
+            .filter_map(|c| buf.chan(c).iter().position(|s| !conv(s).is_finite()))
+            .min()
+    } else {
+        None
+    };
+    let first = &buf.chan(0)[..take];
+    match channels {
+        1 => mono.extend(first.iter().map(conv)),
+        2 => {
+            let second = &buf.chan(1)[..take];
+            mono.extend(
+                first
+                    .iter()
+                    .zip(second)
+                    .map(|(a, b)| (conv(a) + conv(b)) * 0.5),
+            );
+        }
+        _ => {
+            mono.extend(first.iter().map(conv));
+            for c in 1..channels {
+                for (m, s) in mono.iter_mut().zip(&buf.chan(c)[..take]) {
+                    *m += conv(s);
+                }
+            }
+            let scale = 1.0 / channels as f32;
+            for m in mono.iter_mut() {
+                *m *= scale;
+            }
+        }
+    }
+    non_finite
+}
+
 /// Resamples mono audio to the analysis rate with rubato's FFT resampler and hands the
 /// output to a sink as it is produced, dropping the resampler's delay so output sample `i`
 /// lines up with input time `i / to`. Both `extract` and `live` use it, so a recording and
@@ -601,7 +680,6 @@ fn decode_stream_inner(
         MonoResampler::new(sample_rate, options.target_rate).map_err(|kind| fail(kind, None))?;
     let max_frames = (options.max_seconds.max(0.0) * f64::from(sample_rate)) as u64;
 
-    let mut sample_buf: Option<SampleBuffer<f32>> = None;
     let mut mono: Vec<f32> = Vec::new();
     let mut frames = 0u64;
     let info = |frames: u64, out: u64, channels: u32, sha256: String| AudioInfo {
@@ -653,29 +731,14 @@ fn decode_stream_inner(
         if n == 0 {
             continue;
         }
-        // Only float formats can carry NaN or infinity; integer samples convert to finite
-        // floats, so their scan is skipped.
-        let float_samples = matches!(decoded, AudioBufferRef::F32(_) | AudioBufferRef::F64(_));
-        let buf = match sample_buf.as_mut() {
-            Some(b) if b.capacity() >= n * ch => b,
-            _ => sample_buf.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-        };
-        buf.copy_interleaved_ref(decoded);
-        let samples = buf.samples();
-        let non_finite = if float_samples {
-            samples.iter().position(|s| !s.is_finite())
-        } else {
-            None
-        };
-        if let Some(bad) = non_finite {
-            let at = frames + (bad / ch) as u64;
+        let room = max_frames.saturating_sub(frames);
+        let take = (n as u64).min(room) as usize;
+        if let Some(bad) = downmix_decoded(&decoded, take, &mut mono) {
+            let at = frames + bad as u64;
             break Err(AudioErrorKind::NonFinite {
                 at_s: at as f64 / f64::from(sample_rate),
             });
         }
-        let room = max_frames.saturating_sub(frames);
-        let take = (n as u64).min(room) as usize;
-        downmix_into(&samples[..take * ch], ch, &mut mono);
         if let Err(kind) = resampler.push(&mono, sink) {
             break Err(kind);
         }
@@ -738,6 +801,89 @@ pub fn decode_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `channels`-channel buffer whose samples come from `sample(frame, channel)`.
+    fn planar<S: Sample>(
+        channels: usize,
+        frames: usize,
+        sample: impl Fn(usize, usize) -> S,
+    ) -> AudioBuffer<S> {
+        use symphonia::core::audio::{Channels, SignalSpec};
+        let layout = Channels::from_bits_truncate((1u32 << channels) - 1);
+        let mut buf = AudioBuffer::new(frames as u64, SignalSpec::new(44_100, layout));
+        buf.render_reserved(Some(frames));
+        for c in 0..channels {
+            for (i, s) in buf.chan_mut(c).iter_mut().enumerate() {
+                *s = sample(i, c);
+            }
+        }
+        buf
+    }
+
+    /// The interleaved path the planar downmix replaces: symphonia's interleaved copy, then
+    /// `downmix_into`, and the first non-finite frame of the copy.
+    fn via_interleaved(decoded: &AudioBufferRef<'_>, take: usize) -> (Vec<u32>, Option<usize>) {
+        use symphonia::core::audio::SampleBuffer;
+        let ch = decoded.spec().channels.count();
+        let mut copy = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+        copy.copy_interleaved_ref(decoded.clone());
+        let samples = copy.samples();
+        let bad = samples.iter().position(|s| !s.is_finite()).map(|i| i / ch);
+        let mut mono = Vec::new();
+        downmix_into(&samples[..take * ch], ch, &mut mono);
+        (mono.iter().map(|x| x.to_bits()).collect(), bad)
+    }
+
+    #[test]
+    fn planar_downmix_equals_the_interleaved_path_bit_for_bit() {
+        use symphonia::core::audio::AsAudioBufferRef;
+        use symphonia::core::sample::i24;
+        let noise = |i: usize, c: usize| {
+            let mut x = (i as u32).wrapping_mul(0x9E37_79B9) ^ (c as u32).wrapping_mul(0x85EB_CA6B);
+            x ^= x >> 15;
+            x = x.wrapping_mul(0x2C1B_3C6D);
+            x ^= x >> 12;
+            x
+        };
+        let frames = 1000;
+        for channels in [1usize, 2, 3, 6] {
+            let s16 = planar(channels, frames, |i, c| noise(i, c) as i16);
+            let s24 = planar(channels, frames, |i, c| {
+                i24::from((noise(i, c) as i32) >> 8)
+            });
+            let u8s = planar(channels, frames, |i, c| noise(i, c) as u8);
+            // Signed zeros first, then values in [-1, 1], and one NaN (channel 1 or 0) and one
+            // overflowing double further on.
+            let f32s = planar(channels, frames, |i, c| match i {
+                0 => -0.0,
+                1 => 0.0,
+                700 if c == channels - 1 => f32::NAN,
+                _ => noise(i, c) as i32 as f32 / i32::MAX as f32,
+            });
+            let f64s = planar(channels, frames, |i, c| match i {
+                0 => -0.0,
+                650 if c == 0 => 1e300,
+                _ => f64::from(noise(i, c) as i32) / f64::from(i32::MAX),
+            });
+            let cases = [
+                s16.as_audio_buffer_ref(),
+                s24.as_audio_buffer_ref(),
+                u8s.as_audio_buffer_ref(),
+                f32s.as_audio_buffer_ref(),
+                f64s.as_audio_buffer_ref(),
+            ];
+            for decoded in &cases {
+                for take in [frames, 333, 0] {
+                    let (want, want_bad) = via_interleaved(decoded, take);
+                    let mut got = Vec::new();
+                    let got_bad = downmix_decoded(decoded, take, &mut got);
+                    let got: Vec<u32> = got.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(got, want, "{channels} channels, take {take}");
+                    assert_eq!(got_bad, want_bad, "{channels} channels");
+                }
+            }
+        }
+    }
 
     #[test]
     fn downmix_fast_paths_equal_the_general_average_bit_for_bit() {
