@@ -2,12 +2,13 @@
 //! 16 kHz) into the analyzer, then the JSON-LD document, as `benches/vs_librosa.py` needs.
 //!
 //! ```text
-//! cargo run --release --example time_audio -- [--repeat N] [--segments] FILE...
+//! cargo run --release --example time_audio -- [--repeat N] [--segments] [--no-vad] FILE...
 //! ```
 //!
 //! Prints one tab-separated line per file: path, median wall seconds over the repeats,
 //! decoded duration in seconds, segment count. `--segments` also prints each segment (label,
-//! start, end), which is handy for comparing label output between builds.
+//! start, end), which is handy for comparing label output between builds. `--no-vad` turns
+//! the neural voice detector off, to show its share of the time (librosa has no such stage).
 
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
 use mmprompt::jsonld::{audio_document, AudioSourceInfo, ContextMode, SourceInfo};
@@ -18,8 +19,11 @@ use std::time::Instant;
 
 /// One timed run: decode into the analyzer, build the document. Returns the segments and
 /// the decoded duration.
-fn run_once(path: &Path) -> Result<(SegmentCollector, f64, usize), String> {
-    let cfg = AnalyzerConfig::default();
+fn run_once(path: &Path, vad: bool) -> Result<(SegmentCollector, f64, usize), String> {
+    let cfg = AnalyzerConfig {
+        vad,
+        ..AnalyzerConfig::default()
+    };
     let mut analyzer = Analyzer::new(cfg).map_err(|e| e.to_string())?;
     let mut out = SegmentCollector::default();
     let options = AudioDecodeOptions {
@@ -57,6 +61,7 @@ fn run_once(path: &Path) -> Result<(SegmentCollector, f64, usize), String> {
 fn main() -> ExitCode {
     let mut repeat = 1usize;
     let mut show_segments = false;
+    let mut vad = true;
     let mut files: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,11 +74,12 @@ fn main() -> ExitCode {
                 }
             },
             "--segments" => show_segments = true,
+            "--no-vad" => vad = false,
             _ => files.push(PathBuf::from(arg)),
         }
     }
     if files.is_empty() {
-        eprintln!("usage: time_audio [--repeat N] [--segments] FILE...");
+        eprintln!("usage: time_audio [--repeat N] [--segments] [--no-vad] FILE...");
         return ExitCode::from(2);
     }
     let mut failed = false;
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
         let mut last = None;
         for _ in 0..repeat {
             let t = Instant::now();
-            match run_once(path) {
+            match run_once(path, vad) {
                 Ok(r) => {
                     times.push(t.elapsed().as_secs_f64());
                     last = Some(r);
