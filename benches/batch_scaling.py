@@ -39,6 +39,12 @@ so single timings mean little; the load average is printed beside each figure):
    pairs.
    A resume run (extract samples/ --out O, all up to date: walk, sniff, hash, manifest, no
    analysis) minus the no-input run is printed as the floor a no-op rerun pays.
+   On a disk the figure moves with the filesystem's recent past: for a while after many files
+   are deleted (say, by an earlier run of this script), ext4 walks past each recently freed
+   inode on every create (recently_deleted() in its allocator); a bare create from Python
+   then measured 0.2-0.6 ms here instead of 0.01 ms, which alone is 10-30 % of this batch.
+   The Python line below moves with it. TMPDIR=/dev/shm runs everything on tmpfs, which
+   shows mmprompt's own overhead with no disk in the way.
    Differences of a few ms are within noise on a shared machine; they are printed as measured.
 
 3. Peak RSS (/usr/bin/time -f %M) with --jobs 2 over 20 and over 80 4K (3840x2160) JPEGs:
