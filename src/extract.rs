@@ -4,7 +4,9 @@
 use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Segment};
 use crate::backend::{self, BackendError};
 use crate::jsonld::{self, AudioSourceInfo, ContextMode, SourceInfo};
-use crate::media::audio::{decode_stream, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS};
+use crate::media::audio::{
+    decode_stream_pipelined, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS,
+};
 use crate::media::image::{DecodeOptions, ImageError};
 use crate::media::{sniff_file, MediaKind};
 use crate::pipeline::ImageParams;
@@ -277,7 +279,8 @@ fn extract_audio(
         target_rate: params.rate,
         max_seconds: params.max_seconds,
     };
-    let result = decode_stream(path, &decode_options, &mut |chunk| {
+    // Analysis may run beside the decoding on an idle worker; the result is the same.
+    let result = decode_stream_pipelined(path, &decode_options, &mut |chunk| {
         analyzer.push(chunk, &mut sink);
         if let Some(s) = spectrogram.as_mut() {
             s.push(chunk);

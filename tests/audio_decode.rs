@@ -4,7 +4,9 @@
 mod audio_signals;
 
 use audio_signals::{pcm16, raw_wav};
-use mmprompt::media::audio::{decode_file, decode_stream, AudioDecodeOptions, AudioError};
+use mmprompt::media::audio::{
+    decode_file, decode_stream, decode_stream_pipelined, AudioDecodeOptions, AudioError, AudioInfo,
+};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -394,4 +396,114 @@ fn one_hour_streams_under_100_mb() {
         segments.0.len()
     );
     assert!(after < 100 * 1024, "peak RSS {after} kB");
+}
+
+/// What a sink saw: every sample, as bits, in order.
+type Decoded = (Vec<u32>, Result<AudioInfo, AudioError>);
+
+fn decode_inline(path: &Path) -> Decoded {
+    let mut got = Vec::new();
+    let r = decode_stream(path, &AudioDecodeOptions::default(), &mut |c| {
+        got.extend(c.iter().map(|x| x.to_bits()))
+    });
+    (got, r)
+}
+
+/// `decode_stream_pipelined` with a sink that does `work` rounds of arithmetic per sample,
+/// so a slow sink makes the decoder wait for it or catch up itself.
+fn decode_pipelined(path: &Path, work: u32) -> Decoded {
+    let mut got = Vec::new();
+    let mut spent = 0.0f32;
+    let r = decode_stream_pipelined(path, &AudioDecodeOptions::default(), &mut |c| {
+        for &x in c {
+            for k in 0..work {
+                spent = std::hint::black_box(spent * 0.5 + x * k as f32);
+            }
+        }
+        got.extend(c.iter().map(|x| x.to_bits()));
+    });
+    (got, r)
+}
+
+#[test]
+fn pipelined_decoding_hands_the_sink_what_inline_decoding_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 20 s of 44.1 kHz stereo resample to many more samples than the pipe holds, and the
+    // cut copy ends in a partial-result error whose samples must all arrive too.
+    let long = dir.path().join("long.wav");
+    write_wav(&long, spec(44_100, 2, 16, false), 20.0, 440.0);
+    let bytes = std::fs::read(&long).expect("read");
+    let cut = dir.path().join("cut.wav");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).expect("write");
+    let flac = fixture("codec_flac.flac");
+    let pools: Vec<rayon::ThreadPool> = [1, 2, 4]
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+        })
+        .collect();
+    for path in [&long, &cut, &flac] {
+        let want = decode_inline(path);
+        assert!(
+            want.0.len() > 100_000 || path == &flac,
+            "{}",
+            path.display()
+        );
+        for pool in &pools {
+            for work in [0, 40] {
+                let got = pool.install(|| decode_pipelined(path, work));
+                assert!(
+                    got.0 == want.0,
+                    "{} in a pool of {}, work {work}: {} samples, want {}",
+                    path.display(),
+                    pool.current_num_threads(),
+                    got.0.len(),
+                    want.0.len()
+                );
+                assert_eq!(got.1, want.1, "{}", path.display());
+            }
+        }
+    }
+    assert!(decode_inline(&cut).1.is_err_and(|e| e.is_partial()));
+}
+
+#[test]
+fn pipelined_decoding_finishes_alone_when_no_worker_is_free() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long.wav");
+    write_wav(&long, spec(44_100, 1, 16, false), 20.0, 440.0);
+    let want = decode_inline(&long);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("pool");
+    // Hold one of the two workers until the decoding is over, so the sink's side can only
+    // run on the decoding thread: the decoder must consume the queue itself.
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    pool.spawn(move || {
+        started_tx.send(()).expect("test alive");
+        let _ = release_rx.recv();
+    });
+    started.recv().expect("the held worker started");
+    // Were the decoder to wait for a consumer that never comes, this would hang: bound it.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let path = long.clone();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(pool.install(|| decode_pipelined(&path, 40)));
+    });
+    let got = done
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("decoding finished without a free worker");
+    release.send(()).expect("held worker alive");
+    assert!(
+        got.0 == want.0,
+        "{} samples, want {}",
+        got.0.len(),
+        want.0.len()
+    );
+    assert_eq!(got.1, want.1);
 }

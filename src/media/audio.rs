@@ -14,9 +14,10 @@
 
 use rubato::{FftFixedIn, Resampler};
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
@@ -593,6 +594,136 @@ pub fn decode_stream(
             partial: None,
         })
     })
+}
+
+/// Chunks that may wait between [`decode_stream_pipelined`]'s decoder and its sink before
+/// the decoder stops to wait or to consume them itself.
+const PIPE_DEPTH: usize = 8;
+/// Samples gathered into one queued chunk. Handing over each decoded packet (a few hundred
+/// samples after resampling) cost a thread wake-up per packet, which on 16 kHz files ate
+/// more than the overlap gained; at a second of audio per chunk the hand-overs are noise.
+const PIPE_CHUNK: usize = 16_384;
+
+/// The queue between [`decode_stream_pipelined`]'s two sides.
+#[derive(Default)]
+struct Pipe {
+    chunks: VecDeque<Vec<f32>>,
+    /// Emptied chunk buffers, reused so a long file does not allocate per chunk.
+    spare: Vec<Vec<f32>>,
+    done: bool,
+}
+
+/// Locks a mutex whether or not a panic poisoned it: the data behind these locks (queued
+/// samples, the caller's sink) stays consistent across a panic, which is reported anyway.
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`decode_stream`] with the sink free to run on another thread of the current rayon pool
+/// while this one keeps decoding, so on a multi-core machine the decoding, resampling and
+/// hashing of a file overlap its analysis. The sink gets the same samples in the same
+/// order as from [`decode_stream`], gathered into larger chunks, so a sink whose result does
+/// not depend on chunk sizes (the [`crate::audio::Analyzer`]'s does not) gets the same result.
+///
+/// The sink's side is a `rayon::join` task that an idle worker may pick up; nothing waits
+/// for one. When no other worker is free (a pool of one, or a batch keeping every worker
+/// busy), the decoding thread runs the sink itself whenever [`PIPE_DEPTH`] chunks are
+/// waiting, so the file still streams in bounded memory on one thread.
+///
+/// ```no_run
+/// use mmprompt::media::audio::{decode_stream_pipelined, AudioDecodeOptions};
+/// # fn main() -> Result<(), mmprompt::media::audio::AudioError> {
+/// let mut samples = 0usize;
+/// let info = decode_stream_pipelined(
+///     std::path::Path::new("speech.wav"),
+///     &AudioDecodeOptions::default(),
+///     &mut |chunk: &[f32]| samples += chunk.len(),
+/// )?;
+/// assert_eq!(samples as u64, info.output_samples);
+/// # Ok(())
+/// # }
+/// ```
+pub fn decode_stream_pipelined(
+    path: &Path,
+    options: &AudioDecodeOptions,
+    sink: &mut (dyn FnMut(&[f32]) + Send),
+) -> Result<AudioInfo, AudioError> {
+    if rayon::current_num_threads() < 2 {
+        return decode_stream(path, options, sink);
+    }
+    let pipe = Mutex::new(Pipe::default());
+    // Signalled whenever a chunk is queued or taken, and when the decoder is done.
+    let changed = Condvar::new();
+    let consumer = Mutex::new(sink);
+    // Feeds queued chunks to the sink, in order; whoever calls it holds `consumer`, so the
+    // chunks are taken by one side at a time. With `wait`, it returns only once the decoder
+    // is done and the queue is empty.
+    let drain = |sink: &mut (dyn FnMut(&[f32]) + Send), wait: bool| loop {
+        let chunk = {
+            let mut p = lock(&pipe);
+            loop {
+                if let Some(chunk) = p.chunks.pop_front() {
+                    changed.notify_all();
+                    break Some(chunk);
+                }
+                if p.done || !wait {
+                    break None;
+                }
+                p = changed.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let Some(mut chunk) = chunk else {
+            return;
+        };
+        sink(&chunk);
+        chunk.clear();
+        lock(&pipe).spare.push(chunk);
+    };
+    let (result, ()) = rayon::join(
+        || {
+            let mut filling = Vec::with_capacity(PIPE_CHUNK);
+            let queue = |filling: &mut Vec<f32>| {
+                let mut p = lock(&pipe);
+                let next = p
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(PIPE_CHUNK));
+                p.chunks.push_back(std::mem::replace(filling, next));
+                changed.notify_all();
+                while p.chunks.len() >= PIPE_DEPTH {
+                    let free = match consumer.try_lock() {
+                        Ok(sink) => Some(sink),
+                        // A panic in the sink on the other side: it consumes no more.
+                        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                        Err(TryLockError::WouldBlock) => None,
+                    };
+                    if let Some(mut sink) = free {
+                        // No one else is consuming: catch up here.
+                        drop(p);
+                        drain(&mut **sink, false);
+                        p = lock(&pipe);
+                    } else {
+                        // The other side holds the sink and is taking chunks.
+                        p = changed.wait(p).unwrap_or_else(|e| e.into_inner());
+                    }
+                }
+            };
+            let result = decode_stream(path, options, &mut |chunk| {
+                filling.extend_from_slice(chunk);
+                if filling.len() >= PIPE_CHUNK {
+                    queue(&mut filling);
+                }
+            });
+            if !filling.is_empty() {
+                queue(&mut filling);
+            }
+            lock(&pipe).done = true;
+            changed.notify_all();
+            result
+        },
+        || drain(&mut **lock(&consumer), true),
+    );
+    result
 }
 
 fn decode_stream_inner(
