@@ -2,24 +2,30 @@
 //! 16 kHz) into the analyzer, then the JSON-LD document, as `benches/vs_librosa.py` needs.
 //!
 //! ```text
-//! cargo run --release --example time_audio -- [--repeat N] [--segments] [--no-vad] FILE...
+//! cargo run --release --example time_audio -- [--repeat N] [--segments] [--no-vad] [--pipelined] FILE...
 //! ```
 //!
 //! Prints one tab-separated line per file: path, median wall seconds over the repeats,
 //! decoded duration in seconds, segment count. `--segments` also prints each segment (label,
 //! start, end), which is handy for comparing label output between builds. `--no-vad` turns
 //! the neural voice detector off, to show its share of the time (librosa has no such stage).
+//! `--pipelined` decodes as `mmprompt extract` does, with the analysis free to run on a
+//! second thread (`decode_stream_pipelined`); without it everything runs on one thread.
 
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
 use mmprompt::jsonld::{audio_document, AudioSourceInfo, ContextMode, SourceInfo};
-use mmprompt::media::audio::{decode_stream, AudioDecodeOptions};
+use mmprompt::media::audio::{decode_stream, decode_stream_pipelined, AudioDecodeOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 /// One timed run: decode into the analyzer, build the document. Returns the segments and
 /// the decoded duration.
-fn run_once(path: &Path, vad: bool) -> Result<(SegmentCollector, f64, usize), String> {
+fn run_once(
+    path: &Path,
+    vad: bool,
+    pipelined: bool,
+) -> Result<(SegmentCollector, f64, usize), String> {
     let cfg = AnalyzerConfig {
         vad,
         ..AnalyzerConfig::default()
@@ -30,9 +36,12 @@ fn run_once(path: &Path, vad: bool) -> Result<(SegmentCollector, f64, usize), St
         target_rate: cfg.sample_rate,
         ..AudioDecodeOptions::default()
     };
-    let info = decode_stream(path, &options, &mut |samples| {
-        analyzer.push(samples, &mut out);
-    })
+    let mut push = |samples: &[f32]| analyzer.push(samples, &mut out);
+    let info = if pipelined {
+        decode_stream_pipelined(path, &options, &mut push)
+    } else {
+        decode_stream(path, &options, &mut push)
+    }
     .map_err(|e| format!("{}: {e}", path.display()))?;
     analyzer.finish(&mut out);
     let source = AudioSourceInfo {
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
     let mut repeat = 1usize;
     let mut show_segments = false;
     let mut vad = true;
+    let mut pipelined = false;
     let mut files: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,11 +85,12 @@ fn main() -> ExitCode {
             },
             "--segments" => show_segments = true,
             "--no-vad" => vad = false,
+            "--pipelined" => pipelined = true,
             _ => files.push(PathBuf::from(arg)),
         }
     }
     if files.is_empty() {
-        eprintln!("usage: time_audio [--repeat N] [--segments] [--no-vad] FILE...");
+        eprintln!("usage: time_audio [--repeat N] [--segments] [--no-vad] [--pipelined] FILE...");
         return ExitCode::from(2);
     }
     let mut failed = false;
@@ -88,7 +99,7 @@ fn main() -> ExitCode {
         let mut last = None;
         for _ in 0..repeat {
             let t = Instant::now();
-            match run_once(path, vad) {
+            match run_once(path, vad, pipelined) {
                 Ok(r) => {
                     times.push(t.elapsed().as_secs_f64());
                     last = Some(r);
