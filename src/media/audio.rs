@@ -11,6 +11,9 @@
 //! Damage half-way through a stream does not lose the audio before it: the sink has already
 //! received those samples, and the error carries an [`AudioInfo`] describing them
 //! ([`AudioError::partial`]), so the caller can record a partial result.
+//!
+//! [`decode_stream_pipelined`] is the same stream with the sink free to run on an idle
+//! rayon worker while the decoding goes on, which `extract` uses for one file's analysis.
 
 use rubato::{FftFixedIn, Resampler};
 use sha2::{Digest, Sha256};
