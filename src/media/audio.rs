@@ -630,8 +630,8 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// The sink's side is a `rayon::join` task that an idle worker may pick up; nothing waits
 /// for one. When no other worker is free (a pool of one, or a batch keeping every worker
-/// busy), the decoding thread runs the sink itself whenever [`PIPE_DEPTH`] chunks are
-/// waiting, so the file still streams in bounded memory on one thread.
+/// busy), the decoding thread runs the sink itself whenever a few chunks are waiting, so
+/// the file still streams in bounded memory on one thread.
 ///
 /// ```no_run
 /// use mmprompt::media::audio::{decode_stream_pipelined, AudioDecodeOptions};
