@@ -383,7 +383,8 @@ fn one_hour_streams_under_100_mb() {
     let before = peak_rss_kb().unwrap_or(0);
     let mut analyzer = Analyzer::new(AnalyzerConfig::default()).expect("config");
     let mut segments = SegmentCollector::default();
-    let info = decode_stream(&path, &AudioDecodeOptions::default(), &mut |c| {
+    // The path `extract` takes, whose queue between decoder and analysis is bounded too.
+    let info = decode_stream_pipelined(&path, &AudioDecodeOptions::default(), &mut |c| {
         analyzer.push(c, &mut segments)
     })
     .expect("decodes");
@@ -489,15 +490,11 @@ fn pipelined_decoding_finishes_alone_when_no_worker_is_free() {
         let _ = release_rx.recv();
     });
     started.recv().expect("the held worker started");
-    // Were the decoder to wait for a consumer that never comes, this would hang: bound it.
-    let (done_tx, done) = std::sync::mpsc::channel();
+    // Were the decoder to wait for a consumer that never comes, this would hang.
     let path = long.clone();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(pool.install(|| decode_pipelined(&path, 40)));
+    let got = bounded("decoding without a free worker", move || {
+        pool.install(|| decode_pipelined(&path, 40))
     });
-    let got = done
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("decoding finished without a free worker");
     release.send(()).expect("held worker alive");
     assert!(
         got.0 == want.0,
@@ -506,4 +503,91 @@ fn pipelined_decoding_finishes_alone_when_no_worker_is_free() {
         want.0.len()
     );
     assert_eq!(got.1, want.1);
+}
+
+/// Runs `f` on a fresh thread and waits at most two minutes for it: the failure these tests
+/// look for is a hang, which must fail the test instead of stalling the suite.
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("{what} did not finish"))
+}
+
+#[test]
+fn pipelined_decoding_runs_the_sink_beside_the_decoder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long.wav");
+    write_wav(&long, spec(44_100, 2, 16, false), 20.0, 440.0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("pool");
+    // Whether an idle worker picks the sink's task up in time is the scheduler's business, so
+    // a few attempts are allowed; a version that never overlaps fails them all.
+    let overlapped = (0..5).any(|_| {
+        pool.install(|| {
+            let decoder = std::thread::current().id();
+            let mut elsewhere = 0usize;
+            let mut spent = 0.0f32;
+            decode_stream_pipelined(&long, &AudioDecodeOptions::default(), &mut |c| {
+                for &x in c {
+                    for k in 0..40 {
+                        spent = std::hint::black_box(spent * 0.5 + x * k as f32);
+                    }
+                }
+                elsewhere += usize::from(std::thread::current().id() != decoder);
+            })
+            .expect("decodes");
+            elsewhere > 0
+        })
+    });
+    assert!(overlapped, "the sink never ran beside the decoder");
+}
+
+#[test]
+fn a_panicking_sink_fails_the_file_alike_on_any_pool() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long.wav");
+    write_wav(&long, spec(44_100, 1, 16, false), 20.0, 440.0);
+    // Panics on its third call, however the samples are grouped into calls.
+    fn sink_failing_on_call(n: usize) -> impl FnMut(&[f32]) + Send {
+        let mut calls = 0usize;
+        move |_: &[f32]| {
+            calls += 1;
+            if calls == n {
+                panic!("sink failed on call {n}");
+            }
+        }
+    }
+    let inline = decode_stream(
+        &long,
+        &AudioDecodeOptions::default(),
+        &mut sink_failing_on_call(3),
+    )
+    .expect_err("a panicking sink fails the file");
+    assert!(
+        inline.to_string().contains("sink failed on call 3"),
+        "{inline}"
+    );
+    for threads in [1usize, 2, 4] {
+        let path = long.clone();
+        let got = bounded("decoding with a panicking sink", move || {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                decode_stream_pipelined(
+                    &path,
+                    &AudioDecodeOptions::default(),
+                    &mut sink_failing_on_call(3),
+                )
+            })
+        });
+        let e = got.expect_err("a panicking sink fails the file");
+        assert_eq!(e, inline, "pool of {threads}");
+    }
 }

@@ -585,18 +585,7 @@ pub fn decode_stream(
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_stream_inner(path, options, sink)
     }))
-    .unwrap_or_else(|payload| {
-        let detail = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "decoder panicked".into());
-        Err(AudioError {
-            path: path.to_path_buf(),
-            kind: AudioErrorKind::Corrupt(format!("decoder rejected the stream: {detail}")),
-            partial: None,
-        })
-    })
+    .unwrap_or_else(|payload| Err(panic_error(path, &panic_text(&*payload))))
 }
 
 /// Chunks that may wait between [`decode_stream_pipelined`]'s decoder and its sink before
@@ -607,19 +596,41 @@ const PIPE_DEPTH: usize = 8;
 /// more than the overlap gained; at a second of audio per chunk the hand-overs are noise.
 const PIPE_CHUNK: usize = 16_384;
 
-/// The queue between [`decode_stream_pipelined`]'s two sides.
+/// The queue between [`decode_stream_pipelined`]'s decoder and its sink.
 #[derive(Default)]
 struct Pipe {
     chunks: VecDeque<Vec<f32>>,
     /// Emptied chunk buffers, reused so a long file does not allocate per chunk.
     spare: Vec<Vec<f32>>,
-    done: bool,
+    /// A drain task is queued or running; the next chunk needs no new one.
+    draining: bool,
+    /// What the sink panicked with, after which it is called no more.
+    panicked: Option<String>,
 }
 
-/// Locks a mutex whether or not a panic poisoned it: the data behind these locks (queued
-/// samples, the caller's sink) stays consistent across a panic, which is reported anyway.
+/// Locks a mutex whether or not a panic poisoned it. Sink panics are caught before they can
+/// poison anything here, and the queue stays consistent through any other.
 fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The text of a caught panic.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// The error for a panic while decoding `path`, be it in the decoder or in the sink, so a
+/// file fails the same way whichever thread ran its sink.
+fn panic_error(path: &Path, detail: &str) -> AudioError {
+    AudioError {
+        path: path.to_path_buf(),
+        kind: AudioErrorKind::Corrupt(format!("decoder rejected the stream: {detail}")),
+        partial: None,
+    }
 }
 
 /// [`decode_stream`] with the sink free to run on another thread of the current rayon pool
@@ -628,10 +639,14 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// order as from [`decode_stream`], gathered into larger chunks, so a sink whose result does
 /// not depend on chunk sizes (the [`crate::audio::Analyzer`]'s does not) gets the same result.
 ///
-/// The sink's side is a `rayon::join` task that an idle worker may pick up; nothing waits
-/// for one. When no other worker is free (a pool of one, or a batch keeping every worker
-/// busy), the decoding thread runs the sink itself whenever a few chunks are waiting, so
-/// the file still streams in bounded memory on one thread.
+/// Queued chunks are handed to the sink by a spawned task that an idle worker may pick up.
+/// The task takes what is queued and returns, never waiting for more, so a worker that
+/// picks it up while waiting on work of its own is not held. When no worker is free (a pool
+/// of one, or a batch keeping every worker busy), the decoding thread runs the sink itself
+/// whenever a few chunks are waiting, so the file still streams in bounded memory.
+///
+/// The sink must not itself wait on rayon work. A panic in the sink stops it being called
+/// and comes back as the same error [`decode_stream`] gives.
 ///
 /// ```no_run
 /// use mmprompt::media::audio::{decode_stream_pipelined, AudioDecodeOptions};
@@ -655,78 +670,93 @@ pub fn decode_stream_pipelined(
         return decode_stream(path, options, sink);
     }
     let pipe = Mutex::new(Pipe::default());
-    // Signalled whenever a chunk is queued or taken, and when the decoder is done.
-    let changed = Condvar::new();
+    // Signalled whenever a chunk is taken off the queue.
+    let taken = Condvar::new();
     let consumer = Mutex::new(sink);
-    // Feeds queued chunks to the sink, in order; whoever calls it holds `consumer`, so the
-    // chunks are taken by one side at a time. With `wait`, it returns only once the decoder
-    // is done and the queue is empty.
-    let drain = |sink: &mut (dyn FnMut(&[f32]) + Send), wait: bool| loop {
-        let chunk = {
+    // Feeds queued chunks to the sink, oldest first, until the queue is empty; the caller
+    // holds `consumer`, so one side at a time takes chunks. `release` ends a drain task:
+    // finding the queue empty and clearing `draining` happen under one lock, so a chunk
+    // queued just after is sure to get a task of its own.
+    let drain = |sink: &mut (dyn FnMut(&[f32]) + Send), release: bool| loop {
+        let (mut chunk, live) = {
             let mut p = lock(&pipe);
-            loop {
-                if let Some(chunk) = p.chunks.pop_front() {
-                    changed.notify_all();
-                    break Some(chunk);
+            match p.chunks.pop_front() {
+                Some(chunk) => {
+                    taken.notify_all();
+                    (chunk, p.panicked.is_none())
                 }
-                if p.done || !wait {
-                    break None;
+                None => {
+                    if release {
+                        p.draining = false;
+                    }
+                    return;
                 }
-                p = changed.wait(p).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let Some(mut chunk) = chunk else {
-            return;
-        };
-        sink(&chunk);
+        if live {
+            let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(&chunk)));
+            if let Err(payload) = fed {
+                lock(&pipe).panicked = Some(panic_text(&*payload));
+            }
+        }
         chunk.clear();
         lock(&pipe).spare.push(chunk);
     };
-    let (result, ()) = rayon::join(
-        || {
-            let mut filling = Vec::with_capacity(PIPE_CHUNK);
-            let queue = |filling: &mut Vec<f32>| {
-                let mut p = lock(&pipe);
-                let next = p
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(PIPE_CHUNK));
-                p.chunks.push_back(std::mem::replace(filling, next));
-                changed.notify_all();
-                while p.chunks.len() >= PIPE_DEPTH {
-                    let free = match consumer.try_lock() {
-                        Ok(sink) => Some(sink),
-                        // A panic in the sink on the other side: it consumes no more.
-                        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                        Err(TryLockError::WouldBlock) => None,
-                    };
-                    if let Some(mut sink) = free {
-                        // No one else is consuming: catch up here.
-                        drop(p);
-                        drain(&mut **sink, false);
-                        p = lock(&pipe);
-                    } else {
-                        // The other side holds the sink and is taking chunks.
-                        p = changed.wait(p).unwrap_or_else(|e| e.into_inner());
-                    }
+    let task = || match consumer.try_lock() {
+        Ok(mut sink) => drain(&mut **sink, true),
+        Err(TryLockError::Poisoned(e)) => drain(&mut **e.into_inner(), true),
+        // The decoding thread is draining; it empties the queue before it goes on.
+        Err(TryLockError::WouldBlock) => lock(&pipe).draining = false,
+    };
+    let result = rayon::scope(|scope| {
+        let queue = |filling: &mut Vec<f32>| {
+            let mut p = lock(&pipe);
+            let next = p
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(PIPE_CHUNK));
+            p.chunks.push_back(std::mem::replace(filling, next));
+            if !p.draining {
+                p.draining = true;
+                let task = &task;
+                scope.spawn(move |_| task());
+            }
+            while p.chunks.len() >= PIPE_DEPTH {
+                let free = match consumer.try_lock() {
+                    Ok(sink) => Some(sink),
+                    Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                if let Some(mut sink) = free {
+                    // No one else is taking chunks: catch up here.
+                    drop(p);
+                    drain(&mut **sink, false);
+                    p = lock(&pipe);
+                } else {
+                    // A drain task holds the sink and is taking chunks.
+                    p = taken.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
-            };
-            let result = decode_stream(path, options, &mut |chunk| {
-                filling.extend_from_slice(chunk);
-                if filling.len() >= PIPE_CHUNK {
-                    queue(&mut filling);
-                }
-            });
-            if !filling.is_empty() {
+            }
+        };
+        let mut filling = Vec::with_capacity(PIPE_CHUNK);
+        let result = decode_stream(path, options, &mut |chunk| {
+            filling.extend_from_slice(chunk);
+            if filling.len() >= PIPE_CHUNK {
                 queue(&mut filling);
             }
-            lock(&pipe).done = true;
-            changed.notify_all();
-            result
-        },
-        || drain(&mut **lock(&consumer), true),
-    );
-    result
+        });
+        if !filling.is_empty() {
+            queue(&mut filling);
+        }
+        result
+    });
+    // Every task has ended; a chunk queued while the last one found the sink busy is left.
+    drain(&mut **lock(&consumer), false);
+    let panicked = lock(&pipe).panicked.take();
+    match panicked {
+        Some(detail) => Err(panic_error(path, &detail)),
+        None => result,
+    }
 }
 
 fn decode_stream_inner(
@@ -986,12 +1016,14 @@ mod tests {
                 i24::from((noise(i, c) as i32) >> 8)
             });
             let u8s = planar(channels, frames, |i, c| noise(i, c) as u8);
-            // Signed zeros first, then values in [-1, 1], and one NaN (channel 1 or 0) and one
-            // overflowing double further on.
+            // Signed zeros first, then values in [-1, 1], non-finite samples in the first and
+            // the last channel (the last channel's is the earlier frame), and one
+            // overflowing double.
             let f32s = planar(channels, frames, |i, c| match i {
                 0 => -0.0,
                 1 => 0.0,
                 700 if c == channels - 1 => f32::NAN,
+                900 if c == 0 => f32::INFINITY,
                 _ => noise(i, c) as i32 as f32 / i32::MAX as f32,
             });
             let f64s = planar(channels, frames, |i, c| match i {
