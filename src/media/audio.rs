@@ -705,7 +705,9 @@ pub fn decode_stream_pipelined(
     let task = || match consumer.try_lock() {
         Ok(mut sink) => drain(&mut **sink, true),
         Err(TryLockError::Poisoned(e)) => drain(&mut **e.into_inner(), true),
-        // The decoding thread is draining; it empties the queue before it goes on.
+        // The sink is busy: the decoding thread is catching up (it empties the queue before
+        // it goes on), or a task is just returning. A chunk left queued gets the next
+        // chunk's task, the decoder's own catching up, or the drain after the scope.
         Err(TryLockError::WouldBlock) => lock(&pipe).draining = false,
     };
     let result = rayon::scope(|scope| {
