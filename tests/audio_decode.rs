@@ -411,10 +411,13 @@ fn decode_inline(path: &Path) -> Decoded {
 }
 
 /// `decode_stream_pipelined` with a sink that does `work` rounds of arithmetic per sample,
-/// so a slow sink makes the decoder wait for it or catch up itself.
-fn decode_pipelined(path: &Path, work: u32) -> Decoded {
+/// so a slow sink makes the decoder wait for it or catch up itself. Also returns how many
+/// of the sink's calls ran on a thread other than the caller's.
+fn decode_pipelined(path: &Path, work: u32) -> (Decoded, usize) {
+    let caller = std::thread::current().id();
     let mut got = Vec::new();
     let mut spent = 0.0f32;
+    let mut elsewhere = 0usize;
     let r = decode_stream_pipelined(path, &AudioDecodeOptions::default(), &mut |c| {
         for &x in c {
             for k in 0..work {
@@ -422,8 +425,9 @@ fn decode_pipelined(path: &Path, work: u32) -> Decoded {
             }
         }
         got.extend(c.iter().map(|x| x.to_bits()));
+        elsewhere += usize::from(std::thread::current().id() != caller);
     });
-    (got, r)
+    ((got, r), elsewhere)
 }
 
 #[test]
@@ -455,7 +459,7 @@ fn pipelined_decoding_hands_the_sink_what_inline_decoding_does() {
         );
         for pool in &pools {
             for work in [0, 40] {
-                let got = pool.install(|| decode_pipelined(path, work));
+                let (got, _) = pool.install(|| decode_pipelined(path, work));
                 assert!(
                     got.0 == want.0,
                     "{} in a pool of {}, work {work}: {} samples, want {}",
@@ -493,7 +497,7 @@ fn pipelined_decoding_finishes_alone_when_no_worker_is_free() {
     // Were the decoder to wait for a consumer that never comes, this would hang.
     let path = long.clone();
     let got = bounded("decoding without a free worker", move || {
-        pool.install(|| decode_pipelined(&path, 40))
+        pool.install(|| decode_pipelined(&path, 40).0)
     });
     release.send(()).expect("held worker alive");
     assert!(
@@ -528,21 +532,9 @@ fn pipelined_decoding_runs_the_sink_beside_the_decoder() {
     // Whether an idle worker picks the sink's task up in time is the scheduler's business, so
     // a few attempts are allowed; a version that never overlaps fails them all.
     let overlapped = (0..5).any(|_| {
-        pool.install(|| {
-            let decoder = std::thread::current().id();
-            let mut elsewhere = 0usize;
-            let mut spent = 0.0f32;
-            decode_stream_pipelined(&long, &AudioDecodeOptions::default(), &mut |c| {
-                for &x in c {
-                    for k in 0..40 {
-                        spent = std::hint::black_box(spent * 0.5 + x * k as f32);
-                    }
-                }
-                elsewhere += usize::from(std::thread::current().id() != decoder);
-            })
-            .expect("decodes");
-            elsewhere > 0
-        })
+        let ((_, result), elsewhere) = pool.install(|| decode_pipelined(&long, 40));
+        result.expect("decodes");
+        elsewhere > 0
     });
     assert!(overlapped, "the sink never ran beside the decoder");
 }
