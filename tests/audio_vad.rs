@@ -2,6 +2,9 @@
 //! different FFT must give the same scores, block by block, on real recordings and on
 //! synthetic extremes. This is the test that guards an earshot upgrade.
 
+mod audio_signals;
+
+use audio_signals::Rng;
 use mmprompt::audio::vad::{VoiceDetector, BLOCK};
 use mmprompt::media::audio::{decode_file, AudioDecodeOptions};
 use std::path::Path;
@@ -85,13 +88,8 @@ fn scores_equal_earshot_on_the_sample_recordings() {
 #[test]
 fn scores_equal_earshot_on_synthetic_extremes() {
     let sr = 16_000usize;
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut rng = Rng::new(7);
+    let mut noise = move || rng.uniform() as f32 - 0.5;
     let mut x = vec![0.0f32; 4 * sr];
     for (i, s) in x.iter_mut().enumerate() {
         let t = i as f32 / sr as f32;
