@@ -8,10 +8,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::RgbImage;
-use mmprompt::backend::{self, opencv as cvb, Backend};
 use mmprompt::media::image::{decode_bytes, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::vision::backend::opencv as cvb;
 use mmprompt::vision::contours::find_contours;
+use mmprompt::vision::pipeline::{analyze_image, Backend, ImageParams};
 use mmprompt::vision::preprocess::{binarize, gaussian_blur, to_gray, Invert, Threshold};
 use std::hint::black_box;
 use std::path::Path;
@@ -117,7 +117,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| analyze_image(black_box(&rgb), &params))
         });
         g.bench_function("opencv", |b| {
-            b.iter(|| backend::analyze_image(black_box(&rgb), &cv_params))
+            b.iter(|| analyze_image(black_box(&rgb), &cv_params))
         });
         g.finish();
     }

@@ -6,9 +6,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use image::{imageops::FilterType, ImageFormat, RgbImage};
-use mmprompt::jsonld::{image_document, ContextMode, SourceInfo};
+use mmprompt::doc::{image_document, ContextMode, SourceInfo};
 use mmprompt::media::image::{decode_bytes, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::vision::pipeline::{analyze_image, ImageParams};
 use std::hint::black_box;
 use std::io::Cursor;
 
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
 
-        let analysis = analyze_image(&img, &params);
+        let analysis = analyze_image(&img, &params).expect("the Rust backend cannot fail");
         let src = source(&png, "image/png");
         let mut g = c.benchmark_group("serialize");
         g.throughput(Throughput::Elements(analysis.regions.len() as u64));
@@ -79,7 +79,8 @@ fn bench(c: &mut Criterion) {
             |b, bytes| {
                 b.iter(|| {
                     let decoded = decode_bytes(black_box(bytes), &opts).expect("decodes");
-                    let analysis = analyze_image(&decoded.rgb, &params);
+                    let analysis =
+                        analyze_image(&decoded.rgb, &params).expect("the Rust backend cannot fail");
                     let doc = image_document(&src, &analysis, &params, ContextMode::Reference);
                     serde_json::to_string_pretty(&doc).expect("serialises")
                 })

@@ -13,7 +13,7 @@
 //! second thread (`decode_stream_pipelined`); without it everything runs on one thread.
 
 use mmprompt::audio::{Analyzer, AnalyzerConfig, SegmentCollector};
-use mmprompt::jsonld::{audio_document, AudioSourceInfo, ContextMode, SourceInfo};
+use mmprompt::doc::{audio_document, AudioSourceInfo, ContextMode, SourceInfo};
 use mmprompt::media::audio::{decode_stream, decode_stream_pipelined, AudioDecodeOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

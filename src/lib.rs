@@ -1,33 +1,38 @@
 //! mmprompt turns media into JSON-LD prompt fragments with spatial and temporal anchors.
 //!
-//! The crate is library first:
-//! - [`vision`] holds the pure image algorithms over buffers;
-//! - [`pipeline`] chains them into one call from pixels to ranked regions;
-//! - [`backend`] picks the pure Rust stages or, with the `opencv` feature, OpenCV's;
-//! - [`media`] decodes files into buffers, [`fsio`] walks inputs and writes outputs atomically;
-//! - [`audio`] holds the streaming audio analyzer (features, labels, segments);
-//! - [`extract`] turns one media file into its document, whatever its kind;
-//! - [`batch`] runs many files on a bounded worker pool with a resumable manifest;
-//! - [`jsonld`] builds the W3C Web Annotation documents and the compact text lines;
-//! - [`overlay`] draws regions for people to check;
-//! - [`prompt`] assembles fragments into provider requests within a token budget;
-//! - [`llm`] posts them: provider shapes, streaming, retries and endpoint profiles.
-//! - [`capture`] and [`live`] run the analyzer on a microphone, one NDJSON line per segment.
+//! The crate is library first, in layers; each folder owns one:
+//! - [`vision`] holds the pure image algorithms over buffers, and beneath them the
+//!   pipeline's parameters, its one entry point and its backends (pure Rust, or OpenCV with
+//!   the `opencv` feature);
+//! - [`audio`] holds the streaming audio analyzer (features, labels, segments), also pure;
+//! - [`media`] decodes files into those buffers (images, and audio resampled as it streams);
+//! - [`doc`] is the document model: W3C Web Annotation JSON-LD, its context and schema, and
+//!   the compact text lines;
+//! - [`render`] draws what people check: region overlays and labelled spectrograms;
+//! - [`jobs`] turns files into outputs: one file into one document, batches on a worker
+//!   pool, the resumable manifest, atomic file output, and (feature `llm`) sends;
+//! - [`prompt`] (feature `llm`) assembles fragments into a provider-neutral prompt within a
+//!   token budget, and [`llm`] shapes it for each provider and posts it;
+//! - [`live`] (feature `live`) runs the same analyzer on a microphone.
+//!
+//! The library prints nothing: long jobs report through sinks the caller implements
+//! ([`jobs::batch::BatchSink`], [`live::SegmentConsumer`]); the `mmprompt` binary, built with
+//! the default `cli` feature, owns every line written to a terminal.
+//!
+//! Without default features the crate builds only the cores, media decoding, documents,
+//! rendering and batch jobs, with no audio device, HTTP, TLS or tokenizer dependency.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod audio;
-pub mod backend;
-pub mod batch;
-pub mod capture;
-pub mod extract;
-pub mod fsio;
-pub mod jsonld;
+pub mod doc;
+pub mod jobs;
+#[cfg(feature = "live")]
 pub mod live;
+#[cfg(feature = "llm")]
 pub mod llm;
 pub mod media;
-pub mod overlay;
-pub mod pipeline;
+#[cfg(feature = "llm")]
 pub mod prompt;
-pub mod send;
-pub mod spectrogram;
+pub mod render;
 pub mod vision;

@@ -5,7 +5,7 @@ mod common;
 
 use common::{mmprompt, run, stderr};
 
-use mmprompt::batch::{compact_manifest, ManifestLine, Status, MANIFEST_NAME};
+use mmprompt::jobs::batch::{compact_manifest, ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

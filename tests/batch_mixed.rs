@@ -12,7 +12,7 @@ mod common;
 
 use common::{euid, mmprompt, stderr};
 
-use mmprompt::batch::{ManifestLine, Status, MANIFEST_NAME};
+use mmprompt::jobs::batch::{ManifestLine, Status, MANIFEST_NAME};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;

@@ -5,9 +5,9 @@ mod common;
 
 use common::{assert_expands, assert_valid, document_for, sample_images};
 use image::{Rgb, RgbImage};
-use mmprompt::extract::{extract_file, ExtractOptions};
-use mmprompt::jsonld::{self, ContextMode, SourceInfo};
-use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::doc::{self, ContextMode, SourceInfo};
+use mmprompt::jobs::extract::{extract_file, ExtractOptions};
+use mmprompt::vision::pipeline::{analyze_image, ImageParams};
 use mmprompt::vision::preprocess::Threshold;
 use mmprompt::vision::regions::{MinArea, RegionOptions};
 use serde_json::Value;
@@ -52,14 +52,14 @@ fn synthetic_docs() -> Vec<(String, Value)> {
             ("default", ImageParams::default()),
             ("all", keep_all.clone()),
         ] {
-            let analysis = analyze_image(&img, &params);
+            let analysis = analyze_image(&img, &params).expect("the Rust backend cannot fail");
             let source = SourceInfo {
                 content_url: format!("{name}.png"),
                 mime: "image/png".into(),
                 sha256: "0".repeat(64),
                 byte_len: 1,
             };
-            let doc = jsonld::image_document(&source, &analysis, &params, ContextMode::Reference);
+            let doc = doc::image_document(&source, &analysis, &params, ContextMode::Reference);
             out.push((format!("{name}-{tag}"), doc));
         }
     }
@@ -212,7 +212,7 @@ fn the_checker_catches_a_dropped_property() {
         .unwrap();
     assert!(!out.status.success(), "checker accepted a dropped property");
     let schema_errors = {
-        let schema: Value = serde_json::from_str(jsonld::SCHEMA).unwrap();
+        let schema: Value = serde_json::from_str(doc::SCHEMA).unwrap();
         jsonschema::validator_for(&schema)
             .unwrap()
             .iter_errors(&doc)
@@ -226,11 +226,11 @@ fn the_checker_catches_a_dropped_property() {
 
 #[test]
 fn shipped_context_and_schema_are_what_the_cli_prints() {
-    let ctx: Value = serde_json::from_str(jsonld::CONTEXT).unwrap();
+    let ctx: Value = serde_json::from_str(doc::CONTEXT).unwrap();
     assert!(ctx["@context"].is_object());
-    let inline = jsonld::context_value(ContextMode::Inline);
+    let inline = doc::context_value(ContextMode::Inline);
     assert_eq!(inline, ctx["@context"]);
-    for (flag, want) in [(None, jsonld::SCHEMA), (Some("--context"), jsonld::CONTEXT)] {
+    for (flag, want) in [(None, doc::SCHEMA), (Some("--context"), doc::CONTEXT)] {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mmprompt"));
         cmd.arg("schema");
         if let Some(f) = flag {

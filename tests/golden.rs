@@ -5,7 +5,7 @@
 
 mod common;
 
-use mmprompt::extract::{extract_file, ExtractOptions};
+use mmprompt::jobs::extract::{extract_file, ExtractOptions};
 use mmprompt::media::{sniff_file, MediaKind};
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 mod common;
 mod vmic;
 
-use mmprompt::extract::{extract_file, ExtractOptions};
+use mmprompt::jobs::extract::{extract_file, ExtractOptions};
 use serde_json::Value;
 use std::time::Duration;
 use vmic::{wait_for, Exit, LiveRun, Tail, VirtualMic, RATE};
@@ -68,7 +68,7 @@ fn span(a: &Value) -> (String, f64, f64) {
 
 /// Panics unless `line` validates against the schema's `liveAnnotation`.
 fn assert_valid_line(line: &Value) {
-    let mut schema: Value = serde_json::from_str(mmprompt::jsonld::SCHEMA).expect("schema");
+    let mut schema: Value = serde_json::from_str(mmprompt::doc::SCHEMA).expect("schema");
     let defs = schema["$defs"].take();
     let wrapper = serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -659,8 +659,8 @@ fn the_token_budget_keeps_the_most_salient_fragments() {
     // dropped one (salience read from the document itself).
     let doc = common::document_for(
         Path::new("samples/coins.png"),
-        &mmprompt::pipeline::ImageParams::default(),
-        mmprompt::jsonld::ContextMode::Reference,
+        &mmprompt::vision::pipeline::ImageParams::default(),
+        mmprompt::doc::ContextMode::Reference,
     );
     let salience = |id: &str| {
         doc["items"]

@@ -3,7 +3,7 @@
 //! Every stage that both implement bit-exactly (grayscale, blur, Otsu, fixed and
 //! adaptive thresholds, border following) is compared pixel for pixel and point for
 //! point, and whole documents are compared minus the `generator` block. Canny is the
-//! one stage that differs (see `mmprompt::backend::opencv`): for it both backends are
+//! one stage that differs (see `mmprompt::vision::backend::opencv`): for it both backends are
 //! fed OpenCV's edge mask and must agree from there on. JPEG decoding differs too, so
 //! for JPEG the comparison starts from the decoded pixels.
 #![cfg(feature = "opencv")]
@@ -12,11 +12,11 @@ mod common;
 
 use common::{png_bytes, root, sample_images};
 use image::{GrayImage, Rgb, RgbImage};
-use mmprompt::backend::{self, opencv as cvb, Backend};
-use mmprompt::jsonld::{self, ContextMode, SourceInfo};
+use mmprompt::doc::{self, ContextMode, SourceInfo};
 use mmprompt::media::image::{decode_bytes, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageAnalysis, ImageParams};
+use mmprompt::vision::backend::opencv as cvb;
 use mmprompt::vision::contours::find_contours;
+use mmprompt::vision::pipeline::{analyze_image, Backend, ImageAnalysis, ImageParams};
 use mmprompt::vision::preprocess::{binarize, gaussian_blur, to_gray, Invert, Threshold};
 use mmprompt::vision::regions::{analyze, MinArea, RegionOptions};
 use serde_json::Value;
@@ -156,7 +156,7 @@ fn doc_without_generator(analysis: &ImageAnalysis, params: &ImageParams) -> Valu
         sha256: "0".repeat(64),
         byte_len: 0,
     };
-    let mut doc = jsonld::image_document(&source, analysis, params, ContextMode::Reference);
+    let mut doc = doc::image_document(&source, analysis, params, ContextMode::Reference);
     doc.as_object_mut().expect("object").remove("generator");
     doc
 }
@@ -218,8 +218,9 @@ fn every_stage_and_document_agree_on_the_corpus() {
                         ..params.clone()
                     };
                     if !canny {
-                        let ours = analyze_image(&rgb, &params);
-                        let theirs = backend::analyze_image(&rgb, &cv_params).expect("OpenCV runs");
+                        let ours =
+                            analyze_image(&rgb, &params).expect("the Rust backend cannot fail");
+                        let theirs = analyze_image(&rgb, &cv_params).expect("OpenCV runs");
                         assert_eq!(
                             doc_without_generator(&ours, &params),
                             doc_without_generator(&theirs, &cv_params),
@@ -265,8 +266,8 @@ fn default_parameters_give_the_same_documents_on_the_samples() {
             backend: Backend::Opencv,
             ..ImageParams::default()
         };
-        let a = analyze_image(&ours.rgb, &params);
-        let b = backend::analyze_image(&ours.rgb, &cv_params).expect("OpenCV runs");
+        let a = analyze_image(&ours.rgb, &params).expect("the Rust backend cannot fail");
+        let b = analyze_image(&ours.rgb, &cv_params).expect("OpenCV runs");
         assert_eq!(
             doc_without_generator(&a, &params),
             doc_without_generator(&b, &cv_params),
@@ -277,7 +278,7 @@ fn default_parameters_give_the_same_documents_on_the_samples() {
 
 #[test]
 fn whole_files_give_the_same_documents_but_for_the_generator() {
-    use mmprompt::extract::{extract_file, ExtractOptions};
+    use mmprompt::jobs::extract::{extract_file, ExtractOptions};
     for rel in sample_images() {
         if rel.extension().is_some_and(|e| e == "jpg") {
             continue; // JPEG decoders differ; covered from the pixels on above.

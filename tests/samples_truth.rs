@@ -3,10 +3,10 @@
 
 mod common;
 
-use mmprompt::jsonld::{region_id, region_label};
+use mmprompt::doc::{region_id, region_label};
 use mmprompt::media::image::{decode_file, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageAnalysis, ImageParams};
 use mmprompt::vision::contours::BorderKind;
+use mmprompt::vision::pipeline::{analyze_image, ImageAnalysis, ImageParams};
 use mmprompt::vision::regions::{Rect, RegionOptions};
 
 fn analyze(name: &str, params: &ImageParams) -> ImageAnalysis {
@@ -15,7 +15,7 @@ fn analyze(name: &str, params: &ImageParams) -> ImageAnalysis {
         &DecodeOptions::default(),
     )
     .unwrap();
-    analyze_image(&img.rgb, params)
+    analyze_image(&img.rgb, params).expect("the Rust backend cannot fail")
 }
 
 /// The default blur shaves one-pixel tips (a rasterised circle's extremes, a triangle's

@@ -1,7 +1,8 @@
 //! The streaming analyzer: samples in, frames and closed segments out.
 
 use super::features::{FeatureExtractor, FrameFeatures};
-use super::labels::{FrameLabel, LabelConfig, Labeler};
+use super::frame::Frame;
+use super::labels::{LabelConfig, Labeler};
 use super::pitch::Yin;
 use super::segment::{Segment, SegmentConfig, Segmenter};
 use super::vad::{VoiceDetector, BLOCK as VAD_BLOCK};
@@ -164,19 +165,6 @@ struct Pending {
     features: FrameFeatures,
     floor_db: f32,
     vad: Option<f32>,
-}
-
-/// One analysed frame: its features, its label and the voice score it saw.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Frame {
-    /// Measured features.
-    pub features: FrameFeatures,
-    /// Label, confidence, floor and onset.
-    pub label: FrameLabel,
-    /// The latest earshot score (from the last 256-sample block ending inside this frame),
-    /// if the detector is configured. The detector is gated (see [`Analyzer`]): a block it
-    /// was not run on scores 0.
-    pub vad: Option<f32>,
 }
 
 /// Receives the analyzer's output as soon as it is decided.

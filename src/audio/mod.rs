@@ -3,6 +3,7 @@
 //!
 //! - [`features`]: per-frame features (level, zero crossings, spectral shape matched to
 //!   librosa, flux, band energies, clipping);
+//! - [`frame`]: the analysed [`Frame`] that segmenting and sinks receive;
 //! - [`pitch`]: YIN f0 with a voicing confidence;
 //! - [`labels`]: the namespaced label vocabulary and the causal, adaptive labelling rules;
 //! - [`segment`]: hysteresis segmentation into `[start, end)` segments with summaries;
@@ -14,6 +15,7 @@
 
 pub mod analyzer;
 pub mod features;
+pub mod frame;
 pub mod labels;
 pub mod pitch;
 pub mod segment;
@@ -21,9 +23,10 @@ pub mod vad;
 
 pub use analyzer::{
     analyze, AnalysisSink, AnalysisSummary, Analyzer, AnalyzerConfig, AudioConfigError, Collector,
-    Frame, SegmentCollector,
+    SegmentCollector,
 };
 pub use features::{FrameFeatures, BAND_NAMES};
+pub use frame::Frame;
 pub use labels::{FrameLabel, Label, LabelConfig};
 pub use pitch::{Pitch, Yin};
 pub use segment::{Segment, SegmentConfig};

@@ -32,7 +32,7 @@
 //! Everything depends only on frames already seen, so segments close as soon as they are
 //! decided and are identical however the samples were chunked.
 
-use super::analyzer::Frame;
+use super::frame::Frame;
 use super::labels::Label;
 use std::collections::VecDeque;
 

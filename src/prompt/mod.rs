@@ -6,8 +6,8 @@
 pub mod attach;
 pub mod budget;
 
-use crate::extract::{extract_file, ExtractError, ExtractOptions};
-use crate::jsonld;
+use crate::doc;
+use crate::jobs::extract::{extract_file, ExtractError, ExtractOptions};
 use crate::llm::Prompt;
 use crate::media::{sniff_file, MediaKind};
 use serde_json::{json, Map, Value};
@@ -433,10 +433,10 @@ fn render_fragments(inputs: &[Input], kept: &[&Fragment], format: FragmentFormat
                 if inputs.len() > 1 {
                     out.push_str(&format!("[{}] ", input_key(i)));
                 }
-                out.push_str(&jsonld::header_line(&input.document));
+                out.push_str(&doc::header_line(&input.document));
                 out.push('\n');
                 for f in mine {
-                    if let Some(line) = jsonld::annotation_line(&f.annotation) {
+                    if let Some(line) = doc::annotation_line(&f.annotation) {
                         out.push_str(&line);
                         out.push('\n');
                     }
@@ -560,7 +560,7 @@ pub fn assemble(
         for f in &ranked {
             let cost = match options.format {
                 FragmentFormat::Text => {
-                    counter.count(&jsonld::annotation_line(&f.annotation).unwrap_or_default()) + 1
+                    counter.count(&doc::annotation_line(&f.annotation).unwrap_or_default()) + 1
                 }
                 FragmentFormat::Jsonld => counter.count(&f.annotation.to_string()) + 1,
             };

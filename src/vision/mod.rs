@@ -8,6 +8,10 @@ pub mod preprocess;
 pub mod regions;
 pub mod words;
 
+pub mod backend;
+pub mod params;
+pub mod pipeline;
+
 use serde::Serialize;
 
 /// An integer pixel position, `x` to the right and `y` down, origin at the top-left pixel.

@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests: building documents the way the CLI does.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use mmprompt::jsonld::{self, ContextMode, SourceInfo};
+use mmprompt::doc::{self, ContextMode, SourceInfo};
 use mmprompt::media::image::{decode_file, DecodeOptions};
-use mmprompt::pipeline::{analyze_image, ImageParams};
+use mmprompt::vision::pipeline::{analyze_image, ImageParams};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -33,19 +33,19 @@ pub fn sample_images() -> Vec<PathBuf> {
 /// Decodes and analyses `rel` (relative to the root) and builds its document.
 pub fn document_for(rel: &Path, params: &ImageParams, mode: ContextMode) -> Value {
     let decoded = decode_file(&root().join(rel), &DecodeOptions::default()).expect("decodes");
-    let analysis = analyze_image(&decoded.rgb, params);
+    let analysis = analyze_image(&decoded.rgb, params).expect("the Rust backend cannot fail");
     let source = SourceInfo {
         content_url: rel.to_string_lossy().into_owned(),
         mime: decoded.mime.to_owned(),
         sha256: decoded.sha256.clone(),
         byte_len: decoded.byte_len,
     };
-    jsonld::image_document(&source, &analysis, params, mode)
+    doc::image_document(&source, &analysis, params, mode)
 }
 
 /// Panics with every schema violation of `doc`.
 pub fn assert_valid(doc: &Value, what: &str) {
-    let schema: Value = serde_json::from_str(jsonld::SCHEMA).expect("schema parses");
+    let schema: Value = serde_json::from_str(doc::SCHEMA).expect("schema parses");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(doc)

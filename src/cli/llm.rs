@@ -3,7 +3,10 @@
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use mmprompt::extract::ExtractOptions;
+use mmprompt::jobs::extract::ExtractOptions;
+use mmprompt::jobs::send::{
+    dry_run_report, plan, send_one, Manifest, Outcome, RateLimiter, SendOptions,
+};
 use mmprompt::llm::config::{Config, Endpoint, Overrides};
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
 use mmprompt::llm::{redact, Provider};
@@ -12,7 +15,6 @@ use mmprompt::prompt::{
     check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
     DEFAULT_SYSTEM, DEFAULT_TASK, DEFAULT_TEMPLATE,
 };
-use mmprompt::send::{dry_run_report, plan, send_one, Manifest, Outcome, RateLimiter, SendOptions};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
@@ -304,7 +306,7 @@ fn options(
 
 fn usage(msg: &str) -> anyhow::Result<u8> {
     eprintln!("mmprompt: usage error: {msg}");
-    Ok(crate::EXIT_USAGE)
+    Ok(super::EXIT_USAGE)
 }
 
 /// `mmprompt prompt`: the dry run.
@@ -320,7 +322,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
         Ok(p) => p,
         Err(e) => {
             eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
-            return Ok(crate::EXIT_FAILED);
+            return Ok(super::EXIT_FAILED);
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -353,7 +355,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
                 .unwrap_or("the key variable")
         );
     }
-    Ok(crate::EXIT_OK)
+    Ok(super::EXIT_OK)
 }
 
 /// `mmprompt send`.
@@ -380,7 +382,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         Ok(k) => k,
         Err(e) => {
             eprintln!("mmprompt: error: {e}");
-            return Ok(crate::EXIT_FAILED);
+            return Ok(super::EXIT_FAILED);
         }
     };
     let client = Client::new(ClientOptions {
@@ -496,12 +498,12 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
             groups.len(),
             args.out.join("send.ndjson").display()
         );
-        Ok(crate::EXIT_FAILED)
+        Ok(super::EXIT_FAILED)
     } else {
         if !std::io::stderr().is_terminal() && args.verbose {
             eprintln!("all {} requests done", groups.len());
         }
-        Ok(crate::EXIT_OK)
+        Ok(super::EXIT_OK)
     }
 }
 
@@ -512,7 +514,7 @@ pub(crate) fn live_sender(
     profile: &str,
     config: Option<&Path>,
     out: &Path,
-) -> anyhow::Result<Result<mmprompt::send::LiveSender, String>> {
+) -> anyhow::Result<Result<mmprompt::jobs::send::LiveSender, String>> {
     let args = PromptArgs {
         inputs: Vec::new(),
         profile: Some(profile.to_string()),
@@ -543,7 +545,7 @@ pub(crate) fn live_sender(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let client = Client::new(ClientOptions::default());
-    let sender = mmprompt::send::LiveSender::start(
+    let sender = mmprompt::jobs::send::LiveSender::start(
         opts,
         client,
         key,

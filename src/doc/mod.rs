@@ -1,8 +1,8 @@
 //! The JSON-LD document model (W3C Web Annotation + schema.org media terms), the project's
 //! context and schema, and the compact text rendering used in prompts.
 
-use crate::pipeline::{ImageAnalysis, ImageParams};
 use crate::vision::contours::BorderKind;
+use crate::vision::pipeline::{ImageAnalysis, ImageParams};
 use crate::vision::regions::Region;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 /// Stable IRI of the project's JSON-LD context; [`CONTEXT`] is its content.
 pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
 /// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
-pub const CONTEXT: &str = include_str!("../schemas/context.jsonld");
+pub const CONTEXT: &str = include_str!("../../schemas/context.jsonld");
 /// JSON Schema (draft 2020-12) of every document this crate writes.
-pub const SCHEMA: &str = include_str!("../schemas/mmprompt.schema.json");
+pub const SCHEMA: &str = include_str!("../../schemas/mmprompt.schema.json");
 /// The Media Fragments specification that `xywh=` and `t=` selectors conform to.
 pub const MEDIA_FRAGMENTS: &str = "http://www.w3.org/TR/media-frags/";
 

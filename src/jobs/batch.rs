@@ -16,11 +16,9 @@
 //! earlier one; the manifest is compacted to one line per path at the start and at the end of
 //! every run. Only one batch may write to an output directory at a time.
 
-pub mod report;
-
-use crate::extract::{extract_as, extract_file, ExtractOptions};
-use crate::fsio::{self, FsError, Input, Skipped};
-use crate::jsonld::ContextMode;
+use crate::doc::ContextMode;
+use crate::jobs::extract::{extract_as, extract_file, ExtractOptions};
+use crate::jobs::fsio::{self, FsError, Input, Skipped};
 use crate::media::{sniff_file, MediaKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -31,8 +29,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-pub use report::{LogFormat, ProgressMode, ReportOptions};
 
 /// File name of the manifest inside the output directory.
 pub const MANIFEST_NAME: &str = "index.ndjson";
@@ -83,9 +79,40 @@ pub struct BatchOptions {
     /// The part of the inputs this run does; it only names the manifest, the plan must
     /// already be filtered with [`Plan::retain_shard`].
     pub shard: Option<Shard>,
-    /// Progress, log format and summary.
-    pub report: ReportOptions,
 }
+
+/// What a batch tells its caller while it runs, in the manner of ripgrep's `Sink`: the
+/// library writes no line itself, so a program embedding it decides what (if anything)
+/// its user sees. The CLI turns these calls into error lines, a progress bar or log lines,
+/// and the summary.
+///
+/// The workers call it concurrently, each as its own input finishes, so an
+/// implementation synchronises what it keeps. Every method has a default that ignores the
+/// event.
+pub trait BatchSink: Sync {
+    /// An argument could not be walked or read before the run started. It counts as a
+    /// failure but not as a processed input. `message` names the path.
+    fn walk_error(&self, path: &str, code: &str, message: &str) {
+        self.file_error(path, code, message);
+    }
+    /// An input failed (or produced only a partial result); `code` and `message` are what
+    /// its manifest line records, and `message` names the path. Followed by
+    /// [`BatchSink::file_done`] for the same input.
+    fn file_error(&self, _path: &str, _code: &str, _message: &str) {}
+    /// An input finished: `bytes` were read for it, and it `failed` or not. Inputs whose
+    /// outputs were up to date count too, with the bytes of their size.
+    fn file_done(&self, _bytes: u64, _failed: bool) {}
+    /// The run ended normally with `summary`. A run ended by a [`BatchError`] does not
+    /// call it.
+    fn finished(&self, _summary: &Summary) {}
+}
+
+/// A [`BatchSink`] that ignores every event, for callers that only want the [`Summary`]
+/// and the manifest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl BatchSink for Quiet {}
 
 /// Final state of one input in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +155,7 @@ pub struct ManifestLine {
     /// Wall time spent on this input.
     #[serde(default)]
     pub elapsed_ms: u64,
-    /// Machine-readable error or skip reason ([`crate::extract::ExtractError::code`]).
+    /// Machine-readable error or skip reason ([`crate::jobs::extract::ExtractError::code`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Human-readable error message.
@@ -521,19 +548,25 @@ struct Done {
 /// Shared, read-only state of a run.
 struct Ctx<'a> {
     options: &'a BatchOptions,
-    reporter: &'a report::Reporter,
+    sink: &'a dyn BatchSink,
     params: String,
     previous: HashMap<String, ManifestLine>,
 }
 
 /// Runs `plan`: extracts every input on `options.jobs` workers, writes outputs and the
 /// manifest (with `--out`) or prints to `stdout` in input order, and reports per-file errors
-/// on stderr as they happen. Only a failure that makes going on pointless (the manifest or
+/// to `sink` as they happen. Only a failure that makes going on pointless (the manifest or
 /// stdout cannot be written) ends the run early with an error.
+///
+/// # Errors
+/// A [`BatchError`] when the output folder, the manifest or `stdout` cannot be written, or
+/// the worker pool cannot be built. Failures of single inputs are not errors of the run:
+/// they go to `sink` and the manifest, and are counted in the [`Summary`].
 pub fn run(
     plan: &Plan,
     options: &BatchOptions,
     stdout: &mut (dyn Write + Send),
+    sink: &dyn BatchSink,
 ) -> Result<Summary, BatchError> {
     let start = Instant::now();
     let params = params_hash(&options.extract, options.format);
@@ -582,21 +615,10 @@ pub fn run(
         }
     };
 
-    // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
-    let total_bytes = if options.report.progress != ProgressMode::Off {
-        plan.inputs
-            .iter()
-            .map(|p| std::fs::metadata(&p.input.path).map_or(0, |m| m.len()))
-            .sum()
-    } else {
-        0
-    };
-    let reporter = report::Reporter::new(options.report, plan.inputs.len(), total_bytes);
     let mut failed = 0;
     for e in &plan.walk_errors {
         let path = e.path.to_string_lossy().into_owned();
-        reporter.error(&path, e.code(), &e.to_string());
-        reporter.count_failure();
+        sink.walk_error(&path, e.code(), &e.to_string());
         failed += 1;
         let mut line = ManifestLine::new(path, Status::Error);
         line.code = Some(e.code().to_owned());
@@ -621,7 +643,7 @@ pub fn run(
 
     let ctx = Ctx {
         options,
-        reporter: &reporter,
+        sink,
         params,
         previous,
     };
@@ -635,7 +657,7 @@ pub fn run(
     let jobs = options.jobs.max(1);
     // A native backend's own threads count against --jobs too: none beside busy workers,
     // all of them for a file that runs alone.
-    crate::backend::set_native_threads(
+    crate::vision::pipeline::set_native_threads(
         options.extract.image.backend,
         if plan.inputs.len() >= jobs { 1 } else { jobs },
     );
@@ -659,7 +681,7 @@ pub fn run(
             line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             append(line);
         }
-        reporter.file_done(done.bytes, matches!(done.outcome, Outcome::Failed));
+        sink.file_done(done.bytes, matches!(done.outcome, Outcome::Failed));
         if options.out.is_none() {
             if let Ok(mut p) = printer.lock() {
                 if let Err(e) = p.finish(i, done.print.take()) {
@@ -710,7 +732,7 @@ pub fn run(
         elapsed: start.elapsed(),
         slowest: t.times,
     };
-    reporter.finish(&summary, options.out.as_deref());
+    sink.finished(&summary);
     Ok(summary)
 }
 
@@ -722,8 +744,7 @@ fn kind_name(kind: MediaKind) -> &'static str {
     }
 }
 
-/// Extracts one input and, with `--out`, writes its outputs. Errors are reported on stderr
-/// here, as they happen, and recorded in the returned manifest line.
+/// Extracts one input and, with `--out`, writes its outputs. Errors go to the sink here, as they happen, and recorded in the returned manifest line.
 fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     let options = ctx.options;
     let input = &planned.input;
@@ -733,7 +754,7 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     line.params = Some(ctx.params.clone());
     line.bytes = Some(bytes);
     let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
-        ctx.reporter.error(&path_str, code, &message);
+        ctx.sink.file_error(&path_str, code, &message);
         line.status = Status::Error;
         line.code = Some(code.to_owned());
         line.message = Some(message);

@@ -4,7 +4,7 @@
 //! The picture has, top to bottom: the spectrogram (time left to right, low frequencies at
 //! the bottom) with thin vertical lines at segment boundaries, a strip with one coloured band
 //! per segment labelled with its term (`voice:speech`), and a time axis. A narrow gutter on
-//! the left carries frequency ticks. Like [`crate::overlay`] it is meant for eyes only.
+//! the left carries frequency ticks. Like [`crate::render::overlay`] it is meant for eyes only.
 //!
 //! # Analysis
 //!
@@ -35,7 +35,7 @@
 //! pooled resolution is still finer than what is drawn.
 
 use crate::audio::{Label, Segment};
-use crate::overlay::{draw_glyph, glyph, GLYPH_GAP, GLYPH_H, GLYPH_W};
+use crate::render::overlay::{draw_glyph, glyph, GLYPH_GAP, GLYPH_H, GLYPH_W};
 use image::{Rgb, RgbImage};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};

@@ -8,9 +8,9 @@
 //! the captured audio and reaches the consumers, and the WAV recording is finalized.
 
 use crate::audio::{AnalysisSink, Analyzer, AudioConfigError, Segment};
-use crate::capture::{Capture, CaptureError, CaptureStats};
-use crate::extract::AudioParams;
-use crate::jsonld::{self, ContextMode, LiveSourceInfo};
+use crate::doc::{self, ContextMode, LiveSourceInfo};
+use crate::jobs::extract::AudioParams;
+use crate::live::capture::{Capture, CaptureError, CaptureStats};
 use crate::media::audio::{downmix_into, AudioErrorKind, MonoResampler};
 use serde_json::Value;
 use std::io::Write;
@@ -98,10 +98,30 @@ pub struct LiveSegment {
 pub trait SegmentConsumer {
     /// Takes one segment; an error ends the session (after the shutdown path).
     fn on_segment(&mut self, segment: &LiveSegment) -> std::io::Result<()>;
+    /// Called about once a second with the capture's level and counters, when
+    /// [`LiveOptions::status`] asks for it. The default ignores it.
+    fn on_status(&mut self, _status: &LiveStatus) -> std::io::Result<()> {
+        Ok(())
+    }
     /// Called once after the last segment.
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The capture's level and counters over the last status interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveStatus {
+    /// RMS level in dBFS; `None` for digital silence.
+    pub rms_dbfs: Option<f64>,
+    /// Peak level in dBFS; `None` for digital silence.
+    pub peak_dbfs: Option<f64>,
+    /// Frames captured per second over the interval.
+    pub frames_per_second: f64,
+    /// Frames dropped so far because the ring was full.
+    pub dropped_frames: u64,
+    /// Overruns the device reported so far.
+    pub device_xruns: u64,
 }
 
 /// Writes each segment's annotation as one JSON line and flushes it at once.
@@ -141,7 +161,7 @@ pub struct LiveOptions {
     pub record: Option<PathBuf>,
     /// Give up when the device delivers nothing for this long.
     pub no_data_timeout: Duration,
-    /// Write a status line (level, frames/s, overruns) to stderr every second.
+    /// Hand a [`LiveStatus`] (level, frames/s, overruns) to the consumers every second.
     pub status: bool,
     /// How lines refer to the JSON-LD context.
     pub context: ContextMode,
@@ -231,7 +251,7 @@ impl Pipeline<'_, '_> {
         let decided_s = self.resampler.out_frames() as f64 / self.rate;
         for segment in self.closed.0.drain(..) {
             let annotation =
-                jsonld::live_annotation(&self.source, self.delivered, &segment, self.context);
+                doc::live_annotation(&self.source, self.delivered, &segment, self.context);
             let live = LiveSegment {
                 index: self.delivered,
                 segment,
@@ -242,6 +262,13 @@ impl Pipeline<'_, '_> {
             for c in self.consumers.iter_mut() {
                 c.on_segment(&live).map_err(LiveError::Output)?;
             }
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, status: &LiveStatus) -> Result<(), LiveError> {
+        for c in self.consumers.iter_mut() {
+            c.on_status(status).map_err(LiveError::Output)?;
         }
         Ok(())
     }
@@ -296,26 +323,20 @@ impl Meter {
         }
         self.frames += (samples.len() / channels.max(1)) as u64;
     }
-    fn line(&mut self, stats: &CaptureStats, channels: usize) -> String {
+    /// The interval's status, and a new interval.
+    fn take(&mut self, stats: &CaptureStats, channels: usize) -> LiveStatus {
         let secs = self.since.elapsed().as_secs_f64().max(1e-9);
         let n = (self.frames * channels as u64).max(1) as f64;
-        let db = |v: f64| {
-            if v > 0.0 {
-                format!("{:.1}", 20.0 * v.log10())
-            } else {
-                "-inf".into()
-            }
+        let db = |v: f64| (v > 0.0).then(|| 20.0 * v.log10());
+        let status = LiveStatus {
+            rms_dbfs: db((self.sum_sq / n).sqrt()),
+            peak_dbfs: db(f64::from(self.peak)),
+            frames_per_second: self.frames as f64 / secs,
+            dropped_frames: stats.dropped_frames,
+            device_xruns: stats.device_xruns,
         };
-        let line = format!(
-            "mmprompt: live: level {} dBFS rms, {} dBFS peak, {:.0} frames/s, dropped {} frames, device overruns {}",
-            db((self.sum_sq / n).sqrt()),
-            db(f64::from(self.peak)),
-            self.frames as f64 / secs,
-            stats.dropped_frames,
-            stats.device_xruns
-        );
         *self = Self::new();
-        line
+        status
     }
 }
 
@@ -323,7 +344,7 @@ impl Meter {
 /// module docs for what every exit path still does.
 ///
 /// ```no_run
-/// use mmprompt::capture::open_device;
+/// use mmprompt::live::capture::open_device;
 /// use mmprompt::live::{run_session, LiveOptions, NdjsonWriter, SegmentConsumer};
 /// use std::sync::atomic::AtomicBool;
 ///
@@ -430,7 +451,10 @@ pub fn run_session(
             });
         }
         if options.status && last_status.elapsed() >= STATUS_EVERY {
-            eprintln!("{}", meter.line(&capture.stats(), channels));
+            let status = meter.take(&capture.stats(), channels);
+            if let Err(e) = pipeline.status(&status) {
+                break Err(e);
+            }
             last_status = Instant::now();
         }
         // Polling a lock-free ring: the audio thread must not signal (that could block it).
@@ -494,130 +518,4 @@ fn session_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
     format!("{us:x}-{}", std::process::id())
-}
-
-/// When a session hands its recent segments to an LLM.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SendTrigger {
-    /// Whenever at least this many seconds of audio have passed since the last window,
-    /// checked as each segment closes.
-    Every(f64),
-    /// Each time a segment with this label closes (`voice:speech`, or just `speech`).
-    OnLabel(String),
-}
-
-impl SendTrigger {
-    fn matches_label(label: &str, wanted: &str) -> bool {
-        label == wanted
-            || label
-                .split_once(':')
-                .is_some_and(|(_, short)| short == wanted)
-    }
-}
-
-/// A [`SegmentConsumer`] that keeps the last `window_s` seconds of segments and, when the
-/// trigger fires, offers them as one document to a [`crate::send::LiveSender`], which posts
-/// on its own thread: the analysis never waits for the endpoint.
-#[derive(Debug)]
-pub struct WindowSender {
-    sender: crate::send::LiveSender,
-    trigger: SendTrigger,
-    window_s: f64,
-    recent: std::collections::VecDeque<LiveSegment>,
-    last_sent_s: f64,
-    unsent: usize,
-    windows: usize,
-}
-
-impl WindowSender {
-    /// Wraps a started sender.
-    pub fn new(sender: crate::send::LiveSender, trigger: SendTrigger, window_s: f64) -> Self {
-        Self {
-            sender,
-            trigger,
-            window_s,
-            recent: std::collections::VecDeque::new(),
-            last_sent_s: 0.0,
-            unsent: 0,
-            windows: 0,
-        }
-    }
-
-    /// Waits for the request in flight (bounded by the client's timeout) and returns the
-    /// totals.
-    pub fn finish_sending(self) -> crate::send::LiveSendStats {
-        self.sender.finish()
-    }
-
-    /// The recent segments as an mmprompt document the prompt assembler reads like a file's.
-    fn window_document(&self) -> Option<Value> {
-        let first = self.recent.front()?;
-        let last = self.recent.back()?;
-        let mut about = first.annotation["target"]["source"].clone();
-        let (from, to) = (first.segment.start_s, last.segment.end_s);
-        let device = about["name"].as_str().unwrap_or("microphone").to_string();
-        about["contentUrl"] = Value::String(format!("live:{device}@{from:.3}-{to:.3}s"));
-        about["duration"] = Value::String(crate::jsonld::iso_duration(to - from));
-        let items: Vec<Value> = self
-            .recent
-            .iter()
-            .map(|s| {
-                let mut a = s.annotation.clone();
-                if let Some(o) = a.as_object_mut() {
-                    o.remove("@context");
-                }
-                a
-            })
-            .collect();
-        Some(serde_json::json!({
-            "@context": crate::jsonld::CONTEXT_IRI,
-            "type": "AnnotationPage",
-            "about": about,
-            "totalItems": items.len(),
-            "items": items,
-        }))
-    }
-
-    fn send_window(&mut self, now_s: f64) {
-        if let Some(doc) = self.window_document() {
-            self.windows += 1;
-            let name = format!("live-w{}", self.windows);
-            self.sender.offer(name, doc);
-            self.last_sent_s = now_s;
-            self.unsent = 0;
-        }
-    }
-}
-
-impl SegmentConsumer for WindowSender {
-    fn on_segment(&mut self, s: &LiveSegment) -> std::io::Result<()> {
-        self.recent.push_back(s.clone());
-        self.unsent += 1;
-        while self
-            .recent
-            .front()
-            .is_some_and(|f| f.segment.end_s < s.decided_s - self.window_s)
-        {
-            self.recent.pop_front();
-        }
-        let due = match &self.trigger {
-            SendTrigger::Every(period) => s.decided_s - self.last_sent_s >= *period,
-            SendTrigger::OnLabel(label) => {
-                SendTrigger::matches_label(s.segment.label.as_str(), label)
-            }
-        };
-        if due {
-            self.send_window(s.decided_s);
-        }
-        Ok(())
-    }
-
-    /// With `--every`, the segments that closed since the last window go out as a last one.
-    fn finish(&mut self) -> std::io::Result<()> {
-        if matches!(self.trigger, SendTrigger::Every(_)) && self.unsent > 0 {
-            let now = self.recent.back().map_or(0.0, |s| s.decided_s);
-            self.send_window(now);
-        }
-        Ok(())
-    }
 }

@@ -2,15 +2,14 @@
 //! This is the per-file core that the CLI (and batch jobs) call; it writes nothing.
 
 use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Segment};
-use crate::backend::{self, BackendError};
-use crate::jsonld::{self, AudioSourceInfo, ContextMode, SourceInfo};
+use crate::doc::{self, AudioSourceInfo, ContextMode, SourceInfo};
 use crate::media::audio::{
     decode_stream_pipelined, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS,
 };
 use crate::media::image::{DecodeOptions, ImageError};
 use crate::media::{sniff_file, MediaKind};
-use crate::pipeline::ImageParams;
-use crate::spectrogram::SpectrogramBuilder;
+use crate::render::spectrogram::SpectrogramBuilder;
+use crate::vision::pipeline::{self, BackendError, ImageParams};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -161,10 +160,10 @@ impl ExtractError {
 /// as the user gave it).
 ///
 /// ```no_run
-/// use mmprompt::extract::{extract_file, ExtractOptions};
+/// use mmprompt::jobs::extract::{extract_file, ExtractOptions};
 /// let out = extract_file("photo.jpg".as_ref(), "photo.jpg", &ExtractOptions::default())?;
 /// println!("{}", out.text);
-/// # Ok::<(), mmprompt::extract::ExtractError>(())
+/// # Ok::<(), mmprompt::jobs::extract::ExtractError>(())
 /// ```
 pub fn extract_file(
     path: &Path,
@@ -205,7 +204,7 @@ fn extract_image(
     options: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
     let params = &options.image;
-    let decoded = backend::decode_file(
+    let decoded = pipeline::decode_file(
         path,
         &DecodeOptions {
             max_pixels: params.max_pixels,
@@ -213,7 +212,7 @@ fn extract_image(
         params.backend,
     )?;
     let analysis =
-        backend::analyze_image(&decoded.rgb, params).map_err(|source| ExtractError::Backend {
+        pipeline::analyze_image(&decoded.rgb, params).map_err(|source| ExtractError::Backend {
             path: path.to_path_buf(),
             source,
         })?;
@@ -225,7 +224,7 @@ fn extract_image(
     };
     let overlay_png = if options.overlay {
         Some(
-            crate::overlay::render_png(&decoded.rgb, &analysis).map_err(|e| {
+            crate::render::overlay::render_png(&decoded.rgb, &analysis).map_err(|e| {
                 ExtractError::Overlay {
                     path: path.to_path_buf(),
                     detail: e.to_string(),
@@ -235,10 +234,10 @@ fn extract_image(
     } else {
         None
     };
-    let document = jsonld::image_document(&source, &analysis, params, options.context);
+    let document = doc::image_document(&source, &analysis, params, options.context);
     Ok(Extracted {
         kind: MediaKind::Image,
-        text: jsonld::document_text(&document),
+        text: doc::document_text(&document),
         document,
         count: analysis.regions.len(),
         sha256: decoded.sha256,
@@ -333,7 +332,7 @@ fn extract_audio(
             }),
         );
     }
-    let document = jsonld::audio_document(
+    let document = doc::audio_document(
         &source,
         &sink.segments,
         parameters,
@@ -342,7 +341,7 @@ fn extract_audio(
     );
     Ok(Extracted {
         kind: MediaKind::Audio,
-        text: jsonld::document_text(&document),
+        text: doc::document_text(&document),
         document,
         count: sink.segments.len(),
         sha256: info.sha256,

@@ -8,9 +8,9 @@
 //! ships no assets), so labels use a tiny bitmap font defined below, scaled by whole pixels so
 //! it stays crisp.
 
-use crate::jsonld::{region_id, region_label};
-use crate::pipeline::ImageAnalysis;
+use crate::doc::{region_id, region_label};
 use crate::vision::contours::BorderKind;
+use crate::vision::pipeline::ImageAnalysis;
 use crate::vision::regions::Region;
 use image::{Rgb, RgbImage};
 

@@ -1,14 +1,52 @@
-//! The image pipeline as one pure function: RGB pixels in, ranked regions out.
-//! Decoding happens before it (`media`), serialisation after it (`jsonld`).
+//! What the image pipeline takes and gives: its parameters (backend included) and its
+//! result. Both backends and the entry point in [`super::pipeline`] share these types, so
+//! none of them imports another.
 
-pub use crate::backend::Backend;
-use crate::vision::contours::{find_contours, Contour};
-use crate::vision::preprocess::{binarize, gaussian_blur, to_gray, Invert, Threshold};
-use crate::vision::regions::{analyze, MinArea, Region, RegionOptions};
-use image::RgbImage;
+use crate::vision::preprocess::{Invert, Threshold};
+use crate::vision::regions::{MinArea, Region, RegionOptions};
 use serde_json::{json, Value};
 use std::fmt;
 use std::str::FromStr;
+
+/// The implementation of decode, grayscale, blur, threshold and border following.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The pure Rust implementation; always available.
+    #[default]
+    Rust,
+    /// OpenCV through the `opencv` crate; only in builds with the `opencv` feature.
+    Opencv,
+}
+
+impl Backend {
+    /// Whether this build can run the backend.
+    pub const fn is_available(self) -> bool {
+        match self {
+            Self::Rust => true,
+            Self::Opencv => cfg!(feature = "opencv"),
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rust" => Ok(Self::Rust),
+            "opencv" => Ok(Self::Opencv),
+            _ => Err(format!("'{s}' is not a backend; use rust or opencv")),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Rust => "rust",
+            Self::Opencv => "opencv",
+        })
+    }
+}
 
 /// Every parameter that changes an image's output; recorded in the `generator` block.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,36 +118,6 @@ pub struct ImageAnalysis {
     pub regions: Vec<Region>,
 }
 
-/// Runs grayscale → blur → threshold → border following → measures on `rgb`.
-///
-/// ```
-/// use mmprompt::pipeline::{analyze_image, ImageParams};
-/// let mut img = image::RgbImage::from_pixel(64, 48, image::Rgb([255, 255, 255]));
-/// for y in 10..30 {
-///     for x in 20..40 {
-///         img.put_pixel(x, y, image::Rgb([200, 0, 0]));
-///     }
-/// }
-/// let found = analyze_image(&img, &ImageParams::default());
-/// assert_eq!(found.regions.len(), 1);
-/// assert_eq!(found.regions[0].color_name, "red");
-/// ```
-pub fn analyze_image(rgb: &RgbImage, params: &ImageParams) -> ImageAnalysis {
-    let gray = to_gray(rgb);
-    let blurred = gaussian_blur(&gray, params.blur);
-    let bin = binarize(&blurred, params.threshold, params.invert);
-    let contours: Vec<Contour> = find_contours(&bin.mask);
-    let regions = analyze(rgb, &gray, &bin.mask, &contours, &params.regions);
-    ImageAnalysis {
-        width: rgb.width(),
-        height: rgb.height(),
-        threshold: bin.threshold,
-        inverted: bin.inverted,
-        contour_count: contours.len(),
-        regions,
-    }
-}
-
 /// `--min-area` as typed: a pixel count (`120`) or a percentage of the image (`0.5%`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MinAreaArg(pub MinArea);
@@ -150,6 +158,27 @@ impl fmt::Display for MinAreaArg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_parses_and_displays() {
+        for b in [Backend::Rust, Backend::Opencv] {
+            assert_eq!(b.to_string().parse::<Backend>(), Ok(b));
+        }
+        assert_eq!("OpenCV".parse::<Backend>(), Ok(Backend::Opencv));
+        assert!("cuda".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn only_a_non_default_backend_is_recorded() {
+        let rust = ImageParams::default().to_json();
+        assert!(rust.get("backend").is_none());
+        let cv = ImageParams {
+            backend: Backend::Opencv,
+            ..ImageParams::default()
+        }
+        .to_json();
+        assert_eq!(cv["backend"], "opencv");
+    }
 
     #[test]
     fn min_area_parses_and_round_trips() {

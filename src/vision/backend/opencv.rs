@@ -17,10 +17,11 @@
 //! - **border following** — `findContours(RETR_TREE, CHAIN_APPROX_NONE)`, reordered into
 //!   the raster order of their starting pixels, which is the Rust tracer's order.
 
+use super::rust;
 use super::BackendError;
 use crate::media::image::{self as media, DecodeOptions, DecodedImage, ImageErrorKind};
-use crate::pipeline::{ImageAnalysis, ImageParams};
 use crate::vision::contours::{BorderKind, Contour};
+use crate::vision::params::{ImageAnalysis, ImageParams};
 use crate::vision::preprocess::{Invert, Threshold, MAX_ADAPTIVE_BLOCK, MAX_SIGMA};
 use crate::vision::regions::analyze;
 use crate::vision::Point;
@@ -395,7 +396,7 @@ pub fn find_contours(mask: &Mat) -> Result<Vec<Contour>> {
 pub fn analyze_image(rgb: &RgbImage, params: &ImageParams) -> Result<ImageAnalysis> {
     let (w, h) = rgb.dimensions();
     if w == 0 || h == 0 {
-        return Ok(crate::pipeline::analyze_image(rgb, params));
+        return Ok(rust::analyze_image(rgb, params));
     }
     let color = rgb_to_mat(rgb)?;
     let gray = to_gray(&color)?;

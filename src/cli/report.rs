@@ -1,4 +1,4 @@
-//! What a batch tells the user while it runs: per-file error lines, progress and the final
+//! What a batch tells the user while it runs (the CLI's [`BatchSink`]): per-file error lines, progress and the final
 //! summary, all on stderr so stdout stays clean for documents.
 //!
 //! Progress is an `indicatif` bar on a terminal and plain periodic lines otherwise (a log file
@@ -11,12 +11,12 @@
 //! `event` field (`error`, `progress`, `slow_file`, `summary`, `fatal`); the binary installs a
 //! JSON subscriber, so each becomes one JSON object per line with `timestamp`, `level` and
 //! the fields flattened. Error events carry `path`, `code` and `message` as the manifest does.
-//! A program embedding the library sees the same events through its own subscriber.
+//! A program embedding the library implements [`BatchSink`] itself instead.
 
-use super::Summary;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mmprompt::jobs::batch::{BatchSink, Summary};
 use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,7 @@ pub struct Reporter {
     options: ReportOptions,
     total_files: usize,
     total_bytes: u64,
+    out: Option<PathBuf>,
     start: Instant,
     bar: Option<ProgressBar>,
     state: Mutex<State>,
@@ -93,8 +94,14 @@ fn write_line(line: &str) {
 
 impl Reporter {
     /// A reporter for `total_files` inputs holding `total_bytes` (the bar's rate and ETA are
-    /// in bytes, since file sizes vary far more than per-byte cost).
-    pub fn new(options: ReportOptions, total_files: usize, total_bytes: u64) -> Self {
+    /// in bytes, since file sizes vary far more than per-byte cost), writing to `out` (it
+    /// names the folder in the summary).
+    pub fn new(
+        options: ReportOptions,
+        total_files: usize,
+        total_bytes: u64,
+        out: Option<PathBuf>,
+    ) -> Self {
         let bar = (options.progress == ProgressMode::Bar).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
@@ -112,6 +119,7 @@ impl Reporter {
             options,
             total_files,
             total_bytes,
+            out,
             start: Instant::now(),
             bar,
             state: Mutex::new(State {
@@ -134,7 +142,7 @@ impl Reporter {
 
     /// An error about `path`; `message` already names the path (it is what the manifest
     /// records), `code` is the manifest's code. Written even with `--quiet`.
-    pub fn error(&self, path: &str, code: &str, message: &str) {
+    fn error(&self, path: &str, code: &str, message: &str) {
         match self.options.format {
             LogFormat::Text => self.emit(&format!("mmprompt: error: {message}")),
             LogFormat::Json => {
@@ -144,14 +152,14 @@ impl Reporter {
     }
 
     /// Counts an error found before the run (a bad argument) in the live failure count.
-    pub fn count_failure(&self) {
+    fn count_failure(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.failed += 1;
         }
     }
 
     /// One input finished (`bytes` read, `failed` or not).
-    pub fn file_done(&self, bytes: u64, failed: bool) {
+    fn done(&self, bytes: u64, failed: bool) {
         let Ok(mut s) = self.state.lock() else {
             return;
         };
@@ -213,7 +221,8 @@ impl Reporter {
     }
 
     /// Clears the bar and, unless quiet, writes the summary of the run.
-    pub fn finish(&self, summary: &Summary, out: Option<&Path>) {
+    fn finish(&self, summary: &Summary) {
+        let out = self.out.as_deref();
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
@@ -246,6 +255,22 @@ impl Reporter {
                 );
             }
         }
+    }
+}
+
+impl BatchSink for Reporter {
+    fn walk_error(&self, path: &str, code: &str, message: &str) {
+        self.error(path, code, message);
+        self.count_failure();
+    }
+    fn file_error(&self, path: &str, code: &str, message: &str) {
+        self.error(path, code, message);
+    }
+    fn file_done(&self, bytes: u64, failed: bool) {
+        self.done(bytes, failed);
+    }
+    fn finished(&self, summary: &Summary) {
+        self.finish(summary);
     }
 }
 

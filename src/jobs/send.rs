@@ -2,8 +2,8 @@
 //! provider, post it, validate the answer against the schema, resolve its citations and
 //! save the result atomically beside the fragments, with a manifest line per request.
 
-use crate::extract::ExtractOptions;
-use crate::fsio::{output_path, write_atomic};
+use crate::jobs::extract::ExtractOptions;
+use crate::jobs::fsio::{output_path, write_atomic};
 use crate::llm::config::Endpoint;
 use crate::llm::http::{Client, Exchange};
 use crate::llm::provider::{build_request, elide_media, HttpRequest};

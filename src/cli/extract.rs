@@ -1,0 +1,319 @@
+//! `mmprompt extract`: files and folders to documents, on stdout or in an output folder.
+
+use super::report::{self, LogFormat, ProgressMode, ReportOptions, Reporter};
+use super::{is_broken_pipe, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
+use clap::ValueEnum;
+use mmprompt::doc::ContextMode;
+use mmprompt::jobs::batch::{self, BatchOptions, OutputFormat};
+use mmprompt::jobs::extract::{AudioParams, ExtractOptions};
+use mmprompt::jobs::fsio::{Walk, WalkOptions};
+use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
+use mmprompt::media::image::DEFAULT_MAX_PIXELS;
+use mmprompt::vision::backend::OPENCV_UNAVAILABLE;
+use mmprompt::vision::pipeline::{Backend, ImageParams, MinAreaArg};
+use mmprompt::vision::preprocess::{Invert, Threshold};
+use mmprompt::vision::regions::RegionOptions;
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ExtractArgs {
+    /// Image or audio files, or directories (walked recursively, in name order; hidden
+    /// entries and symbolic links skipped; .gitignore files are not applied).
+    #[arg(required_unless_present = "files_from", value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Also walk hidden files and directories (names starting with `.`).
+    #[arg(long)]
+    hidden: bool,
+
+    /// Follow symbolic links while walking directories; a link loop is reported once, as
+    /// an error naming the link, and not followed.
+    #[arg(long)]
+    follow_symlinks: bool,
+
+    /// Take only walked files whose path relative to the directory argument matches GLOB
+    /// (repeatable; `*` also matches `/`, so `*.png` matches at any depth).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+
+    /// Leave out walked files and directories whose path relative to the directory
+    /// argument matches GLOB (repeatable; wins over --include).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
+    /// No progress and no summary on stderr; error lines are still written.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+
+    /// Format of the error, progress and summary lines on stderr: text for people, or json
+    /// (one tracing event per line: timestamp, level, event and its fields).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
+
+    /// Also take paths from FILE, one per line; `-` reads them from stdin.
+    #[arg(long, value_name = "FILE")]
+    files_from: Option<PathBuf>,
+
+    /// Do only part K of N of the inputs (1 <= K <= N), split by a stable hash of each
+    /// path relative to its argument; N runs with K = 1..N do every input exactly once.
+    /// The manifest is then DIR/index-K-of-N.ndjson.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<batch::Shard>,
+
+    /// Write one output per input under DIR instead of printing to stdout.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Threads to use, and so the most inputs processed and decoded in memory at once; a
+    /// thread with no input left helps with another's large image [default: cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<NonZeroUsize>,
+
+    /// With --out: redo inputs whose output is already up to date (same input bytes and
+    /// parameters, as recorded in DIR/index.ndjson).
+    #[arg(long)]
+    force: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonld)]
+    format: Format,
+
+    /// Gaussian blur sigma in pixels before thresholding; 0 disables it.
+    #[arg(long, value_name = "SIGMA", default_value_t = 1.0, value_parser = parse_sigma)]
+    blur: f32,
+
+    /// Threshold: otsu | fixed:N | adaptive:BLOCK,C | canny:LOW,HIGH.
+    #[arg(long, value_name = "MODE", default_value = "otsu")]
+    threshold: Threshold,
+
+    /// Foreground polarity: auto (minority side), yes (dark is foreground), no (bright is).
+    #[arg(long, value_name = "auto|yes|no", default_value = "auto")]
+    invert: Invert,
+
+    /// Image backend: rust (built in) or opencv (decode, blur, threshold and contours in
+    /// OpenCV; needs a build with `--features opencv`).
+    #[arg(long, value_name = "rust|opencv", default_value = "rust")]
+    backend: Backend,
+
+    /// Keep the N most salient regions; 0 keeps all.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_regions: usize,
+
+    /// Drop regions smaller than this: pixels (50) or percent of the image (0.5%).
+    #[arg(long, value_name = "PX|PCT%", default_value = "0.02%")]
+    min_area: MinAreaArg,
+
+    /// Also report hole borders as regions.
+    #[arg(long)]
+    holes: bool,
+
+    /// Refuse images with more pixels than this (decompression-bomb guard).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+
+    /// Refer to the JSON-LD context by IRI, or embed it.
+    #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
+    context: ContextArg,
+
+    /// Also write a PNG beside each output (needs --out): the regions drawn and labelled
+    /// over the image, or a spectrogram with the labelled segments as bands.
+    #[arg(long)]
+    overlay: bool,
+
+    /// Audio: analysis sample rate in Hz (audio is downmixed and resampled to it).
+    #[arg(
+        long,
+        value_name = "HZ",
+        default_value_t = 16_000,
+        help_heading = "Audio"
+    )]
+    sample_rate: u32,
+
+    /// Audio: frame length in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 25.0,
+        help_heading = "Audio"
+    )]
+    frame_ms: f32,
+
+    /// Audio: hop between frames in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 10.0,
+        help_heading = "Audio"
+    )]
+    hop_ms: f32,
+
+    /// Audio: refuse to decode more than this many seconds.
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio")]
+    max_seconds: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// One pretty JSON-LD document per input.
+    Jsonld,
+    /// One JSON-LD document per line.
+    Ndjson,
+    /// Compact text lines for prompts.
+    Text,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    /// `mmprompt: error: PATH: reason` lines.
+    Text,
+    /// One JSON object per line, with `level` and `event`.
+    Json,
+}
+
+fn parse_sigma(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+        return Err(format!("'{s}' must be between 0 and 100"));
+    }
+    Ok(v)
+}
+
+pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
+    if args.overlay && args.out.is_none() {
+        return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
+    }
+    let options = ExtractOptions {
+        image: ImageParams {
+            blur: args.blur,
+            threshold: args.threshold,
+            invert: args.invert,
+            regions: RegionOptions {
+                max_regions: args.max_regions,
+                min_area: args.min_area.0,
+                holes: args.holes,
+            },
+            max_pixels: args.max_pixels,
+            backend: args.backend,
+        },
+        audio: AudioParams {
+            rate: args.sample_rate,
+            frame_ms: args.frame_ms,
+            hop_ms: args.hop_ms,
+            max_seconds: args.max_seconds,
+        },
+        context: match args.context {
+            ContextArg::Ref => ContextMode::Reference,
+            ContextArg::Inline => ContextMode::Inline,
+        },
+        overlay: args.overlay,
+    };
+    if !args.backend.is_available() {
+        return usage_error(OPENCV_UNAVAILABLE);
+    }
+    if let Err(e) = options.audio.analyzer_config().validate() {
+        return usage_error(&format!("audio parameters: {e}"));
+    }
+
+    let mut paths = args.paths.clone();
+    if let Some(list) = &args.files_from {
+        let read = if list.as_os_str() == "-" {
+            batch::read_path_list(std::io::stdin().lock())
+        } else {
+            std::fs::File::open(list)
+                .and_then(|f| batch::read_path_list(std::io::BufReader::new(f)))
+        };
+        match read {
+            Ok(more) => paths.extend(more),
+            Err(e) => return usage_error(&format!("--files-from {}: {e}", list.display())),
+        }
+    }
+    let walk = match Walk::new(&WalkOptions {
+        hidden: args.hidden,
+        follow_symlinks: args.follow_symlinks,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        skip_dir: args.out.clone(),
+    }) {
+        Ok(w) => w,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let mut plan = batch::plan(&paths, &walk);
+    if let Some(shard) = &args.shard {
+        plan.retain_shard(shard);
+    }
+    if args.out.is_none() && plan.inputs.len() > 1 && args.format == Format::Jsonld {
+        return usage_error(&format!(
+            "{} inputs would print several JSON documents to stdout; use --out DIR, \
+             or --format ndjson or --format text",
+            plan.inputs.len()
+        ));
+    }
+    let log_format = match args.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => {
+            report::install_json_logging();
+            LogFormat::Json
+        }
+    };
+    // A single input printed to stdout needs no progress or report; a batch does.
+    let is_batch =
+        args.out.is_some() || plan.inputs.len() + plan.not_media.len() + plan.skipped.len() > 1;
+    let report = ReportOptions {
+        format: log_format,
+        progress: if args.quiet || !is_batch {
+            ProgressMode::Off
+        // JSON lines are for programs, so they never share stderr with a bar.
+        } else if log_format == LogFormat::Text && std::io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines
+        },
+        summary: is_batch && !args.quiet,
+    };
+    let batch_options = BatchOptions {
+        extract: options,
+        format: match args.format {
+            Format::Jsonld => OutputFormat::Jsonld,
+            Format::Ndjson => OutputFormat::Ndjson,
+            Format::Text => OutputFormat::Text,
+        },
+        out: args.out.clone(),
+        jobs: args
+            .jobs
+            .map(NonZeroUsize::get)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        force: args.force,
+        shard: args.shard,
+    };
+    // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
+    let total_bytes = if report.progress == ProgressMode::Off {
+        0
+    } else {
+        plan.inputs
+            .iter()
+            .map(|p| std::fs::metadata(&p.input.path).map_or(0, |m| m.len()))
+            .sum()
+    };
+    let reporter = Reporter::new(report, plan.inputs.len(), total_bytes, args.out.clone());
+    let mut stdout = std::io::stdout();
+    let summary = match batch::run(&plan, &batch_options, &mut stdout, &reporter) {
+        Ok(s) => s,
+        Err(e) if log_format == LogFormat::Json => {
+            let e = anyhow::Error::from(e);
+            if is_broken_pipe(&e) {
+                return Ok(EXIT_OK);
+            }
+            drop(reporter);
+            report::fatal(log_format, &format!("{e:#}"));
+            return Ok(EXIT_FAILED);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(if summary.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}

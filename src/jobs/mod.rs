@@ -1,0 +1,12 @@
+//! From files to outputs: the I/O edge around the pure cores.
+//!
+//! - [`extract`]: one media file in, one document out (sniff, decode, analyse, render);
+//! - [`batch`]: many files on a bounded worker pool, resumable through the manifest;
+//! - [`fsio`]: walking inputs and writing outputs atomically;
+//! - `send` (feature `llm`): one prompt posted to an endpoint, its answer saved.
+
+pub mod batch;
+pub mod extract;
+pub mod fsio;
+#[cfg(feature = "llm")]
+pub mod send;
