@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mmprompt::jobs::extract::ExtractOptions;
 use mmprompt::jobs::send::{
-    dry_run_report, plan, send_one, Manifest, Outcome, RateLimiter, SendOptions,
+    dry_run_report, open_send_log, plan, send_one, Outcome, RateLimiter, SendOptions,
 };
 use mmprompt::llm::config::{Config, Endpoint, Overrides};
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
@@ -304,16 +304,11 @@ fn options(
     }))
 }
 
-fn usage(msg: &str) -> anyhow::Result<u8> {
-    eprintln!("mmprompt: usage error: {msg}");
-    Ok(super::EXIT_USAGE)
-}
-
 /// `mmprompt prompt`: the dry run.
 pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
     let opts = match options(&args.common, Path::new("out"), true)? {
         Ok(o) => o,
-        Err(m) => return usage(&m),
+        Err(m) => return super::usage_error(&m),
     };
     // The key is only looked at to show whether one would be sent; it is never printed.
     let key = opts.endpoint.api_key().ok().flatten();
@@ -363,7 +358,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     let stream = !args.no_stream;
     let mut opts = match options(&args.common, &args.out, stream)? {
         Ok(o) => o,
-        Err(m) => return usage(&m),
+        Err(m) => return super::usage_error(&m),
     };
     opts.force = args.force;
     if args.concurrency == 0
@@ -371,12 +366,12 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         || !positive(args.timeout)
         || !positive(args.connect_timeout)
     {
-        return usage(
+        return super::usage_error(
             "--concurrency, --max-attempts, --timeout and --connect-timeout must be positive",
         );
     }
     if args.rate.is_some_and(|r| !positive(r)) {
-        return usage("--rate must be positive");
+        return super::usage_error("--rate must be positive");
     }
     let key = match opts.endpoint.api_key() {
         Ok(k) => k,
@@ -395,7 +390,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         },
         ..ClientOptions::default()
     });
-    let manifest = Manifest::open(&args.out)?;
+    let manifest = open_send_log(&args.out)?;
     let groups: Vec<Vec<PathBuf>> = if args.each {
         args.common.inputs.iter().map(|p| vec![p.clone()]).collect()
     } else {

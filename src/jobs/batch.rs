@@ -19,6 +19,7 @@
 use crate::doc::ContextMode;
 use crate::jobs::extract::{extract_as, extract_file, ExtractOptions};
 use crate::jobs::fsio::{self, FsError, Input, Skipped};
+use crate::jobs::manifest::{self, Manifest, ManifestError};
 use crate::media::{sniff_file, MediaKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -187,22 +188,10 @@ pub enum BatchError {
     /// The output directory or the manifest could not be prepared or compacted.
     #[error(transparent)]
     Fs(#[from] FsError),
-    /// The manifest could not be read.
-    #[error("{}: cannot read manifest: {source}", path.display())]
-    ManifestRead {
-        /// The manifest.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A manifest line could not be appended; going on would lose the record of finished work.
-    #[error("{}: cannot append to manifest: {source}", path.display())]
-    ManifestWrite {
-        /// The manifest.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The manifest could not be read, compacted or appended to; going on would lose the
+    /// record of finished work.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     /// Printing to stdout failed (for example a closed pipe).
     #[error("cannot write to stdout: {0}")]
     Stdout(#[source] std::io::Error),
@@ -441,64 +430,11 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// Reads the manifest at `path`, keeps the last valid line per input path (in the order the
 /// paths first appeared), drops lines that do not parse (a torn last line from a killed run)
 /// and rewrites it atomically. A missing manifest is an empty one.
+///
+/// # Errors
+/// A [`BatchError::Manifest`] when the manifest cannot be read or rewritten.
 pub fn compact_manifest(path: &Path) -> Result<Vec<ManifestLine>, BatchError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(BatchError::ManifestRead {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut lines: Vec<ManifestLine> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for raw in bytes.split(|b| *b == b'\n') {
-        let Ok(line) = serde_json::from_slice::<ManifestLine>(raw) else {
-            continue;
-        };
-        match index.get(&line.path) {
-            Some(&i) => lines[i] = line,
-            None => {
-                index.insert(line.path.clone(), lines.len());
-                lines.push(line);
-            }
-        }
-    }
-    let mut text = Vec::with_capacity(bytes.len());
-    for line in &lines {
-        // Serialising a plain struct of strings and numbers cannot fail.
-        if let Ok(s) = serde_json::to_vec(line) {
-            text.extend_from_slice(&s);
-            text.push(b'\n');
-        }
-    }
-    if text != bytes {
-        fsio::write_atomic(path, &text)?;
-    }
-    Ok(lines)
-}
-
-/// Appends whole lines to the manifest.
-struct ManifestWriter {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl ManifestWriter {
-    fn append(&mut self, line: &ManifestLine) -> Result<(), BatchError> {
-        let err = |source| BatchError::ManifestWrite {
-            path: self.path.clone(),
-            source,
-        };
-        let mut buf = serde_json::to_vec(line).map_err(|e| err(std::io::Error::other(e)))?;
-        buf.push(b'\n');
-        // One write of the whole line on an O_APPEND file: the kernel places it at the end in
-        // one piece, so a SIGKILL cannot interleave or cut it short in the page cache.
-        self.file.write_all(&buf).map_err(err)?;
-        self.file.flush().map_err(err)
-    }
+    Ok(manifest::compact(path, |l: &ManifestLine| l.path.clone())?)
 }
 
 /// Reorders finished stdout texts back into input order.
@@ -586,17 +522,8 @@ pub fn run(
         for line in compact_manifest(&path)? {
             previous.insert(line.path.clone(), line);
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| BatchError::ManifestWrite {
-                path: path.clone(),
-                source,
-            })?;
-        manifest = Some(ManifestWriter { path, file });
+        manifest = Some(Manifest::open(&path)?);
     }
-    let manifest = Mutex::new(manifest);
     let fatal: Mutex<Option<BatchError>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
     let fail = |e: BatchError| {
@@ -606,11 +533,9 @@ pub fn run(
         }
     };
     let append = |line: &ManifestLine| {
-        if let Ok(mut m) = manifest.lock() {
-            if let Some(w) = m.as_mut() {
-                if let Err(e) = w.append(line) {
-                    fail(e);
-                }
+        if let Some(m) = &manifest {
+            if let Err(e) = m.append(line) {
+                fail(e.into());
             }
         }
     };
@@ -714,7 +639,7 @@ pub fn run(
         p.out.flush().map_err(BatchError::Stdout)?;
     }
     // Drop the append handle before the rewrite so no line can land in the replaced file.
-    let manifest_path = manifest.into_inner().ok().flatten().map(|m| m.path);
+    let manifest_path = manifest.map(|m| m.path().to_path_buf());
     if let Some(path) = manifest_path {
         compact_manifest(&path)?;
     }
@@ -734,6 +659,17 @@ pub fn run(
     };
     sink.finished(&summary);
     Ok(summary)
+}
+
+/// Whether a previous run's `ok` line still stands for an input about to be redone as
+/// `current` (hashed, with this run's parameters): the same bytes, made with the same
+/// parameters, and the outputs still on disk. Anything else redoes the input.
+fn still_stands(previous: &ManifestLine, current: &ManifestLine, outputs_present: bool) -> bool {
+    previous.status == Status::Ok
+        && previous.sha256.is_some()
+        && previous.sha256 == current.sha256
+        && previous.params == current.params
+        && outputs_present
 }
 
 fn kind_name(kind: MediaKind) -> &'static str {
@@ -790,11 +726,8 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
                 )
             }
         }
-        let up_to_date = prev.sha256 == line.sha256
-            && prev.params == line.params
-            && output.is_file()
-            && (!options.extract.overlay || overlay.is_file());
-        if up_to_date {
+        let outputs_present = output.is_file() && (!options.extract.overlay || overlay.is_file());
+        if still_stands(prev, &line, outputs_present) {
             return Done {
                 outcome: Outcome::UpToDate,
                 line: None,
@@ -859,5 +792,148 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
         line: Some(line),
         print,
         bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(sha: Option<&str>, params: Option<&str>) -> ManifestLine {
+        let mut l = ManifestLine::new("a.png".into(), Status::Ok);
+        l.sha256 = sha.map(str::to_owned);
+        l.params = params.map(str::to_owned);
+        l
+    }
+
+    #[test]
+    fn a_previous_line_stands_only_for_the_same_bytes_parameters_and_outputs() {
+        let prev = line(Some("h1"), Some("p1"));
+        assert!(still_stands(&prev, &line(Some("h1"), Some("p1")), true));
+        // Changed input, changed parameters, a deleted output: redo.
+        assert!(!still_stands(&prev, &line(Some("h2"), Some("p1")), true));
+        assert!(!still_stands(&prev, &line(Some("h1"), Some("p2")), true));
+        assert!(!still_stands(&prev, &line(Some("h1"), Some("p1")), false));
+        // An input whose bytes could not be hashed never passes for unchanged.
+        assert!(!still_stands(
+            &line(None, Some("p1")),
+            &line(None, Some("p1")),
+            true
+        ));
+        // Nor does a previous failure.
+        let mut failed = prev.clone();
+        failed.status = Status::Error;
+        assert!(!still_stands(&failed, &line(Some("h1"), Some("p1")), true));
+    }
+
+    #[test]
+    fn the_parameter_hash_follows_every_output_shaping_option() {
+        let base = ExtractOptions::default();
+        let h = params_hash(&base, OutputFormat::Jsonld);
+        assert_eq!(h, params_hash(&base.clone(), OutputFormat::Jsonld));
+        assert_eq!(h.len(), 16);
+        assert_ne!(h, params_hash(&base, OutputFormat::Text));
+        let mut other = base.clone();
+        other.overlay = true;
+        assert_ne!(h, params_hash(&other, OutputFormat::Jsonld));
+        let mut other = base.clone();
+        other.image.blur = 2.0;
+        assert_ne!(h, params_hash(&other, OutputFormat::Jsonld));
+        let mut other = base.clone();
+        other.audio.hop_ms = 20.0;
+        assert_ne!(h, params_hash(&other, OutputFormat::Jsonld));
+        let mut other = base;
+        other.context = ContextMode::Inline;
+        assert_ne!(h, params_hash(&other, OutputFormat::Jsonld));
+    }
+
+    #[test]
+    fn shards_parse_and_split_inputs_into_disjoint_parts_that_cover_them() {
+        assert_eq!(
+            "2/4".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 4 }
+        );
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        let inputs: Vec<Input> = (0..200)
+            .map(|i| Input {
+                path: PathBuf::from(format!("/data/{i}.png")),
+                rel: PathBuf::from(format!("{i}.png")),
+            })
+            .collect();
+        let parts: Vec<Shard> = (1..=3).map(|index| Shard { index, count: 3 }).collect();
+        for input in &inputs {
+            let owners = parts.iter().filter(|s| s.contains(input)).count();
+            assert_eq!(owners, 1, "{}", input.rel.display());
+        }
+        // Every part gets some of 200 inputs, and the split ignores where the tree is mounted.
+        for s in &parts {
+            assert!(inputs.iter().any(|i| s.contains(i)));
+        }
+        let moved = Input {
+            path: PathBuf::from("/elsewhere/7.png"),
+            rel: PathBuf::from("7.png"),
+        };
+        assert_eq!(
+            parts.iter().position(|s| s.contains(&moved)),
+            parts.iter().position(|s| s.contains(&inputs[7]))
+        );
+        assert_ne!(parts[0].manifest_name(), parts[1].manifest_name());
+    }
+
+    #[test]
+    fn path_lists_drop_empty_lines_and_carriage_returns() {
+        let list = b"a.png\r\n\nsub dir/b.wav\n  c.png\r\n";
+        assert_eq!(
+            read_path_list(&list[..]).unwrap(),
+            [
+                PathBuf::from("a.png"),
+                PathBuf::from("sub dir/b.wav"),
+                PathBuf::from("  c.png")
+            ]
+        );
+    }
+
+    #[test]
+    fn planning_sniffs_walked_files_but_always_attempts_named_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("x.png");
+        image::RgbImage::new(2, 2).save(&png).unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "not media").unwrap();
+        let walk = fsio::Walk::new(&fsio::WalkOptions::default()).unwrap();
+
+        let walked = plan(&[dir.path().to_path_buf()], &walk);
+        let kinds: Vec<_> = walked.inputs.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, [Some(MediaKind::Image)]);
+        assert_eq!(walked.not_media.len(), 1);
+        assert_eq!(walked.not_media[0].path, notes);
+
+        // Named on the command line, the text file is an input (and will get a clear error).
+        let named = plan(&[notes.clone(), dir.path().join("missing.png")], &walk);
+        assert_eq!(named.inputs.len(), 1);
+        assert_eq!(named.inputs[0].kind, None);
+        assert!(named.not_media.is_empty());
+        assert_eq!(named.walk_errors.len(), 1);
+    }
+
+    #[test]
+    fn stdout_texts_leave_in_input_order_whatever_order_they_finish_in() {
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let mut p = Printer {
+                out: &mut out,
+                next: 0,
+                pending: BTreeMap::new(),
+            };
+            p.finish(2, Some("c".into())).unwrap();
+            p.finish(1, None).unwrap();
+            assert_eq!(p.next, 0, "nothing may leave before input 0");
+            p.finish(0, Some("a".into())).unwrap();
+            assert_eq!(p.next, 3);
+            p.finish(3, Some("d".into())).unwrap();
+        }
+        assert_eq!(out, b"acd");
     }
 }

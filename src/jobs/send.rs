@@ -4,6 +4,7 @@
 
 use crate::jobs::extract::ExtractOptions;
 use crate::jobs::fsio::{output_path, write_atomic};
+use crate::jobs::manifest::{Manifest, ManifestError};
 use crate::llm::config::Endpoint;
 use crate::llm::http::{Client, Exchange};
 use crate::llm::provider::{build_request, elide_media, HttpRequest};
@@ -13,7 +14,6 @@ use crate::prompt::{
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -313,43 +313,27 @@ pub fn save_response(path: &Path, rec: &Value) -> Result<(), SendError> {
     })
 }
 
-/// Appends lines to `OUT/send.ndjson`, one whole line per write so concurrent senders never
-/// interleave.
-#[derive(Debug)]
-pub struct Manifest {
-    path: PathBuf,
-    file: Mutex<std::fs::File>,
+/// File name of the send log inside the output folder.
+pub const SEND_LOG_NAME: &str = "send.ndjson";
+
+/// Opens (creating `out_dir` and) the send log `OUT/send.ndjson`. It is a history, one line
+/// per request made or skipped, so it is appended to and never compacted: a resumed run
+/// shows which requests failed before.
+///
+/// # Errors
+/// [`SendError::Write`] when the folder or the log cannot be created or opened.
+pub fn open_send_log(out_dir: &Path) -> Result<Manifest, SendError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| SendError::Write {
+        path: out_dir.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    Manifest::open(&out_dir.join(SEND_LOG_NAME)).map_err(log_error)
 }
 
-impl Manifest {
-    /// Opens (creating) the manifest in `out_dir`.
-    pub fn open(out_dir: &Path) -> Result<Self, SendError> {
-        let path = out_dir.join("send.ndjson");
-        let werr = |e: std::io::Error| SendError::Write {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
-        std::fs::create_dir_all(out_dir).map_err(werr)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(werr)?;
-        Ok(Self {
-            path,
-            file: Mutex::new(file),
-        })
-    }
-
-    /// Appends one record.
-    pub fn append(&self, rec: &Value) -> Result<(), SendError> {
-        let mut line = rec.to_string();
-        line.push('\n');
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(line.as_bytes()).map_err(|e| SendError::Write {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })
+fn log_error(e: ManifestError) -> SendError {
+    SendError::Write {
+        path: e.path().to_path_buf(),
+        detail: e.to_string(),
     }
 }
 
@@ -456,7 +440,7 @@ pub fn send_one(
             "error": {"kind": e.code(), "message": redact(&e.to_string(), &secrets)},
         }),
     };
-    manifest.append(&line)?;
+    manifest.append(&line).map_err(log_error)?;
     result.map(|(o, _)| o)
 }
 
@@ -514,7 +498,7 @@ impl LiveSender {
         api_key: Option<String>,
         report: Box<dyn FnMut(&str) + Send>,
     ) -> Result<Self, SendError> {
-        let manifest = Manifest::open(&opts.out_dir)?;
+        let manifest = open_send_log(&opts.out_dir)?;
         let shared = std::sync::Arc::new(LiveShared::default());
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -661,6 +645,7 @@ mod tests {
     use crate::llm::config::Endpoint;
     use crate::llm::Provider;
     use crate::prompt::PromptOptions;
+    use std::io::Write;
     use std::io::{BufRead, BufReader, Read};
     use std::net::TcpListener;
     use std::sync::mpsc;
