@@ -16,16 +16,28 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-opencv deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean
+.PHONY: run test test-opencv core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
 	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
-test: deps llm-deps lint
+test: deps llm-deps lint core-check
 	$(CARGO) test --all-targets --locked --no-fail-fast
 	$(CARGO) test --doc --locked
 	@$(MAKE) --no-print-directory test-opencv
+
+# The library's core alone (`--no-default-features`): it builds and lints clean, and its
+# dependency tree holds none of the crates that only the binary, live capture or endpoints
+# need. The crate list is the one the README's feature table promises.
+CORE_FORBIDDEN := cpal alsa alsa-sys ureq rustls clap indicatif tracing-subscriber tiktoken-rs mimalloc anyhow
+core-check:
+	$(CARGO) build --lib --no-default-features --locked
+	$(CARGO) clippy --lib --no-default-features --locked -- -D warnings
+	@found=$$($(CARGO) tree -e normal --no-default-features --locked --prefix none --format '{p}' \
+	  | awk '{print $$1}' | sort -u | grep -xF -e $$(echo $(CORE_FORBIDDEN) | sed 's/ / -e /g') || true); \
+	if [ -n "$$found" ]; then echo "core-check: --no-default-features pulls in: $$found"; exit 1; fi; \
+	echo "core-check: the core builds without $(CORE_FORBIDDEN)"
 
 # The OpenCV half of `make test`, also runnable alone: lints every target with the feature
 # on, then runs the tests that exercise it (the differential tests, the CLI's --backend and
