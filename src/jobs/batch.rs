@@ -314,6 +314,9 @@ impl Plan {
 
 /// Reads a list of paths, one per line (as `--files-from` takes it). Empty lines are skipped
 /// and a trailing `\r` is dropped, so lists written on Windows work too.
+///
+/// # Errors
+/// The I/O error of `reader`, or invalid UTF-8 in a line.
 pub fn read_path_list(reader: impl std::io::BufRead) -> std::io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for line in reader.lines() {
@@ -413,6 +416,9 @@ pub fn params_hash(options: &ExtractOptions, format: OutputFormat) -> String {
 }
 
 /// SHA-256 of a file, streamed so that a large input is never held whole for hashing.
+///
+/// # Errors
+/// The I/O error when `path` cannot be opened or read.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();

@@ -142,6 +142,9 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, PatternError> {
 
 impl Walk {
     /// Compiles the globs of `options`.
+    ///
+    /// # Errors
+    /// A [`PatternError`] naming the `--include` or `--exclude` glob that does not parse.
     pub fn new(options: &WalkOptions) -> Result<Self, PatternError> {
         let include = if options.include.is_empty() {
             None
@@ -411,6 +414,9 @@ fn process_alive(pid: u32) -> bool {
 /// was killed between creating and renaming them (a SIGKILL runs no destructors). Temporaries
 /// of processes still running on this machine are left alone, and so are other machines'
 /// unless older than [`FOREIGN_TEMP_AGE`]. Returns how many were removed.
+///
+/// # Errors
+/// An [`FsError`] when `dir` cannot be walked or a stale file cannot be removed.
 pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
     let err = |path: &Path, e: std::io::Error| FsError {
         path: path.to_path_buf(),
@@ -473,6 +479,10 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
 ///
 /// There is no fsync: the rename is what makes a killed process leave either the old or the
 /// new file, and an fsync per output would cost more than analysing a small image.
+///
+/// # Errors
+/// An [`FsError`] naming `path` when its folder cannot be created, or the temporary file
+/// cannot be written, synced or renamed over it; `path` is then left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let err = |e: std::io::Error| FsError {
         path: path.to_path_buf(),

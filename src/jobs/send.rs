@@ -91,6 +91,10 @@ pub struct Planned {
 
 /// Loads the inputs and shapes the request, shrinking attached images until the body fits
 /// the cap.
+///
+/// # Errors
+/// A [`SendError::Prompt`] when an input cannot be read or extracted or the prompt cannot be
+/// assembled, or [`SendError::BodyTooLarge`] when the request is over the body cap.
 pub fn plan(
     paths: &[PathBuf],
     opts: &SendOptions,
@@ -104,6 +108,9 @@ pub fn plan(
 }
 
 /// [`plan`] for inputs already loaded.
+///
+/// # Errors
+/// As [`plan`], for inputs already loaded.
 pub fn plan_inputs(
     inputs: Vec<Input>,
     opts: &SendOptions,
@@ -220,6 +227,9 @@ pub fn up_to_date(p: &Planned, out_dir: &Path) -> bool {
 }
 
 /// Writes the fragments of media inputs (extracted now) into the output folder.
+///
+/// # Errors
+/// [`SendError::Write`] naming the file that could not be written.
 pub fn save_fragments(p: &Planned, out_dir: &Path) -> Result<Vec<PathBuf>, SendError> {
     let mut paths = Vec::new();
     for input in &p.inputs {
@@ -238,6 +248,10 @@ pub fn save_fragments(p: &Planned, out_dir: &Path) -> Result<Vec<PathBuf>, SendE
 }
 
 /// Validates an answer text against the schema: `(parsed answer, errors)`.
+///
+/// # Errors
+/// [`SendError::Schema`] when `schema` is not a valid JSON Schema. An answer that is not
+/// JSON, or does not match, is no error: it comes back in the list of errors.
 pub fn validate_answer(
     text: &str,
     schema: &Value,
@@ -265,6 +279,9 @@ pub fn validate_answer(
 }
 
 /// Builds the saved response record.
+///
+/// # Errors
+/// [`SendError::Schema`] when the answer schema is not a valid JSON Schema.
 pub fn response_record(
     p: &Planned,
     opts: &SendOptions,
@@ -304,6 +321,9 @@ pub fn response_record(
 }
 
 /// Saves the response record atomically.
+///
+/// # Errors
+/// [`SendError::Write`] naming `path` when it cannot be written.
 pub fn save_response(path: &Path, rec: &Value) -> Result<(), SendError> {
     let mut bytes = serde_json::to_vec_pretty(rec).unwrap_or_default();
     bytes.push(b'\n');
@@ -388,6 +408,10 @@ pub enum Outcome {
 
 /// Plans, posts and saves one prompt over `paths`. Streamed text goes to `on_delta`; trace
 /// lines (already redacted) to `trace`.
+///
+/// # Errors
+/// A [`SendError`] when planning, posting, validating or saving fails, or the send log
+/// cannot be appended to; the failure is recorded in the log first when it can be.
 #[allow(clippy::too_many_arguments)]
 pub fn send_one(
     paths: &[PathBuf],
@@ -492,6 +516,9 @@ pub enum Offer {
 impl LiveSender {
     /// Starts the sender thread. Each answer is saved as `OUT/<name>.response.json` and
     /// reported through `report` (one line, already redacted), from the sender thread.
+    ///
+    /// # Errors
+    /// [`SendError::Write`] when the output folder or the send log cannot be created.
     pub fn start(
         opts: SendOptions,
         client: Client,

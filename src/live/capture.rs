@@ -157,6 +157,9 @@ fn config_text(c: &cpal::SupportedStreamConfig) -> String {
 }
 
 /// Lists the input devices with their default configurations (opening each briefly to ask).
+///
+/// # Errors
+/// A [`CaptureError`] when the audio host cannot list its devices.
 pub fn list_input_devices() -> Result<Vec<DeviceInfo>, CaptureError> {
     let _quiet = quiet_alsa();
     let (devices, default) = host_devices()?;
@@ -363,6 +366,10 @@ where
 
 /// Opens `device` (the default input when `None`) in its default configuration and starts
 /// capturing.
+///
+/// # Errors
+/// A [`CaptureError`] when there is no such device (or no default input), or the device
+/// cannot be opened or started in any format it offers.
 pub fn open_device(device: Option<&str>) -> Result<Capture, CaptureError> {
     let quiet = quiet_alsa();
     let (devices, default) = host_devices()?;
@@ -451,6 +458,9 @@ pub fn open_device(device: Option<&str>) -> Result<Capture, CaptureError> {
 /// Replays `path` through the same ring at real speed, as a device would deliver it:
 /// decoded and resampled to mono at `rate` (the analysis rate), in 10 ms blocks on a
 /// clock, so `live --input FILE --realtime` exercises the live path end to end.
+///
+/// # Errors
+/// A [`CaptureError`] naming `path` when the file cannot be opened as audio.
 pub fn replay_file(path: &Path, rate: u32) -> Result<Capture, CaptureError> {
     let input_err = |detail: String| CaptureError::Input {
         path: path.to_path_buf(),

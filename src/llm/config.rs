@@ -76,6 +76,10 @@ pub fn search_paths() -> Vec<PathBuf> {
 impl Config {
     /// Loads `explicit` (which must exist) or the first file on [`search_paths`] (none is
     /// fine).
+    ///
+    /// # Errors
+    /// [`LlmError::Config`] naming the file when `explicit` cannot be read, or a config file
+    /// found does not parse.
     pub fn load(explicit: Option<&Path>) -> Result<Self, LlmError> {
         let path = match explicit {
             Some(p) => Some(p.to_path_buf()),
@@ -95,6 +99,10 @@ impl Config {
     }
 
     /// The named profile, or the default one, or none.
+    ///
+    /// # Errors
+    /// [`LlmError::Config`] when there is no profile of that name (or no default), saying which
+    /// profiles there are.
     pub fn profile(&self, name: Option<&str>) -> Result<Profile, LlmError> {
         let where_ = || {
             self.path
@@ -149,6 +157,9 @@ pub struct Overrides {
 
 impl Endpoint {
     /// Flags over profile over provider defaults.
+    ///
+    /// # Errors
+    /// [`LlmError::Config`] when the provider, endpoint or model is missing or not usable.
     pub fn resolve(profile: &Profile, flags: &Overrides) -> Result<Self, LlmError> {
         let provider = match (flags.provider, &profile.provider) {
             (Some(p), _) => p,
@@ -191,6 +202,10 @@ impl Endpoint {
 
     /// Reads the key from the environment. A local endpoint (loopback) may go without one;
     /// a remote one may not.
+    ///
+    /// # Errors
+    /// [`LlmError::MissingKey`] when the provider needs a key and its variable is unset or
+    /// empty.
     pub fn api_key(&self) -> Result<Option<String>, LlmError> {
         let Some(var) = &self.api_key_env else {
             return Ok(None);

@@ -166,6 +166,12 @@ impl Client {
 
     /// Posts `req`, retrying as the policy allows, and reads the answer; streamed text goes
     /// to `on_delta` as it arrives. `secrets` are removed from every trace line and error.
+    ///
+    /// # Errors
+    /// An [`LlmError`] when the server cannot be reached within the retries, answers with an
+    /// error status (after retries where the status is transient), asks to wait longer than
+    /// allowed, times out, or sends an answer that is not what the provider documents. Its
+    /// text never holds a value of `secrets`.
     pub fn post(
         &self,
         provider: Provider,

@@ -174,6 +174,10 @@ const SCHEMA_NAME: &str = "mmprompt_answer";
 /// `http://127.0.0.1:8080`; a trailing `/v1` is tolerated).
 ///
 /// Fails when an attachment is not allowed by the provider, naming it.
+///
+/// # Errors
+/// [`LlmError::AttachmentRefused`] when the provider does not take an attachment of the
+/// prompt.
 pub fn build_request(
     provider: Provider,
     endpoint: &str,
@@ -406,6 +410,10 @@ fn s(v: &Value) -> Option<String> {
 }
 
 /// Reads a whole (non-streamed) answer body.
+///
+/// # Errors
+/// [`LlmError::Provider`] when the body carries an error object, or
+/// [`LlmError::BadResponse`] when it lacks the fields the provider documents.
 pub fn parse_answer(provider: Provider, body: &Value) -> Result<Answer, LlmError> {
     if let Some(msg) = error_message(body) {
         return Err(LlmError::Provider { message: msg });
@@ -545,6 +553,10 @@ pub struct StreamState {
 impl StreamState {
     /// Applies one event. Returns the text it adds (possibly empty), or the error the
     /// stream carried.
+    ///
+    /// # Errors
+    /// [`LlmError::Stream`] with the provider's message when the event reports an error;
+    /// other events, whatever their shape, only add what they carry.
     pub fn apply(&mut self, provider: Provider, ev: &StreamEvent) -> Result<String, LlmError> {
         let d = &ev.data;
         let name = ev.event.as_deref().unwrap_or("");
@@ -641,6 +653,9 @@ impl StreamState {
     /// Marks the end of the stream (`[DONE]` or the end of the body) and returns the
     /// answer. Fails when a provider that announces its end (Anthropic, Ollama, the
     /// Responses API) did not.
+    ///
+    /// # Errors
+    /// [`LlmError::Stream`] when the stream ended before the provider's end marker.
     pub fn finish(self, provider: Provider, saw_done_marker: bool) -> Result<Answer, LlmError> {
         let announced = match provider {
             Provider::OpenAi => saw_done_marker || self.answer.finish_reason.is_some(),

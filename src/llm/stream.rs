@@ -38,6 +38,10 @@ fn parse_data(data: &str) -> Result<Value, LlmError> {
 
 /// Reads server-sent events, calling `on_event` for each one with data, until `[DONE]` or
 /// the end of the body. Comments (`:`) and `id:`/`retry:` fields are ignored.
+///
+/// # Errors
+/// [`LlmError::Stream`] when reading breaks or times out, or the first error `on_event`
+/// returns.
 pub fn read_sse(
     reader: &mut dyn BufRead,
     on_event: &mut dyn FnMut(StreamEvent) -> Result<(), LlmError>,
@@ -95,6 +99,10 @@ pub fn read_sse(
 }
 
 /// Reads NDJSON lines, calling `on_event` for each, until the end of the body.
+///
+/// # Errors
+/// [`LlmError::Stream`] when reading breaks or times out, or a line is not JSON; or the first
+/// error `on_event` returns.
 pub fn read_ndjson(
     reader: &mut dyn BufRead,
     on_event: &mut dyn FnMut(StreamEvent) -> Result<(), LlmError>,

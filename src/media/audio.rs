@@ -444,6 +444,9 @@ impl std::fmt::Debug for MonoResampler {
 
 impl MonoResampler {
     /// A resampler from `from` Hz to `to` Hz (a pass-through when they are equal).
+    ///
+    /// # Errors
+    /// [`AudioErrorKind::Resample`] when the resampler cannot be built for this pair of rates.
     pub fn new(from: u32, to: u32) -> Result<Self, AudioErrorKind> {
         let resampler = if from == to {
             None
@@ -502,6 +505,10 @@ impl MonoResampler {
     }
 
     /// Pushes mono samples at the input rate.
+    ///
+    /// # Errors
+    /// [`AudioErrorKind::Resample`] when the resampler fails on a chunk; what reached `sink`
+    /// before it stays delivered.
     pub fn push(
         &mut self,
         mono: &[f32],
@@ -537,6 +544,9 @@ impl MonoResampler {
 
     /// Flushes the tail so exactly `round(in · ratio)` samples come out in total. Call it
     /// once, when the input ends.
+    ///
+    /// # Errors
+    /// [`AudioErrorKind::Resample`] when the resampler fails on the tail.
     pub fn finish(&mut self, sink: &mut dyn FnMut(&[f32])) -> Result<(), AudioErrorKind> {
         if self.resampler.is_none() {
             return Ok(());
@@ -575,6 +585,12 @@ impl MonoResampler {
 /// decode. Memory stays bounded by one packet and one resampler chunk, whatever the length.
 ///
 /// On error the sink keeps what it received; [`AudioError::partial`] describes it.
+///
+/// # Errors
+/// An [`AudioError`] naming `path` when the file cannot be read, is empty, is no supported
+/// container or codec, declares no channels or rate, exceeds `options.max_seconds`, holds no
+/// audio, or breaks part-way; in that last case [`AudioError::partial`] describes what the
+/// sink received.
 pub fn decode_stream(
     path: &Path,
     options: &AudioDecodeOptions,
@@ -661,6 +677,9 @@ fn panic_error(path: &Path, detail: &str) -> AudioError {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+/// The errors of [`decode_stream`]; a panic in `sink` comes back as one of them too.
 pub fn decode_stream_pipelined(
     path: &Path,
     options: &AudioDecodeOptions,
@@ -955,6 +974,10 @@ fn decode_stream_inner(
 /// assert_eq!(samples.len() as u64, info.output_samples);
 /// # Ok::<(), mmprompt::media::audio::AudioError>(())
 /// ```
+///
+/// # Errors
+/// The errors of [`decode_stream`]. A stream broken part-way is an error here, with no
+/// samples: use [`decode_stream`] to keep what came before the damage.
 pub fn decode_file(
     path: &Path,
     options: &AudioDecodeOptions,

@@ -108,6 +108,10 @@ impl Default for DecodeOptions {
 }
 
 /// Reads and decodes an image file.
+///
+/// # Errors
+/// An [`ImageError`] naming `path` when the file cannot be read, or for any reason
+/// [`decode_bytes`] gives.
 pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage, ImageError> {
     let bytes = std::fs::read(path).map_err(|e| ImageError {
         path: path.to_path_buf(),
@@ -130,6 +134,11 @@ pub fn decode_file(path: &Path, options: &DecodeOptions) -> Result<DecodedImage,
 /// let img = decode_bytes(&png, &DecodeOptions::default()).unwrap();
 /// assert_eq!((img.rgb.width(), img.mime), (3, "image/png"));
 /// ```
+///
+/// # Errors
+/// An [`ImageErrorKind`] when the bytes are empty, in no supported format, over
+/// `options.max_pixels` (checked from the header, before any pixel buffer is allocated),
+/// truncated or corrupt.
 pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImage, ImageErrorKind> {
     // Hashing a large file costs about a third of decoding it; the two are independent, so
     // an idle thread of the current rayon pool may take the hash while this one decodes (in
@@ -174,6 +183,10 @@ pub struct ImageHeader {
 /// Sniffs `bytes` and checks their header against the pixel cap and for truncation, as
 /// [`decode_bytes`] does before decoding; other decoders (the OpenCV backend) call it so
 /// they refuse the same files with the same errors.
+///
+/// # Errors
+/// The header errors of [`decode_bytes`]: no supported format, over the pixel cap, or
+/// truncated.
 pub fn probe(bytes: &[u8], options: &DecodeOptions) -> Result<ImageHeader, ImageErrorKind> {
     let (format, mut decoder) = open_decoder(bytes, options)?;
     let (width, height) = decoder.dimensions();

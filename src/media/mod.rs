@@ -29,6 +29,9 @@ pub fn sniff(prefix: &[u8]) -> MediaKind {
 }
 
 /// Reads up to 64 bytes of `path` to sniff its kind.
+///
+/// # Errors
+/// The I/O error when `path` cannot be opened or read.
 pub fn sniff_file(path: &Path) -> std::io::Result<MediaKind> {
     use std::io::Read;
     let mut buf = [0u8; 64];
