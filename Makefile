@@ -78,6 +78,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --lib --no-deps --locked
 
 bench: build py-deps
 	$(CARGO) bench --bench pipeline
