@@ -268,6 +268,10 @@ mod tests {
         assert_eq!((ev.len(), end), (0, StreamEnd::Eof));
         let (ev, _) = sse("").unwrap();
         assert!(ev.is_empty());
+        // The name of an event without data does not stick to the next event.
+        let (ev, _) = sse("event: ping\n\ndata: {\"a\":1}\n\n").unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].event, None);
     }
 
     #[test]
