@@ -147,10 +147,15 @@ mod tests {
         use crate::prompt::{assemble, FragmentFormat, Input, PromptError, PromptOptions};
         use serde_json::Value;
 
-        /// The golden document of samples/coins.png: 23 regions of differing salience.
-        fn coins() -> Input {
-            let doc: Value =
+        /// The golden document of samples/coins.png: 23 regions of differing salience, listed
+        /// most salient first, or (`reversed`) least salient first, so that document order
+        /// and salience order differ.
+        fn coins(reversed: bool) -> Input {
+            let mut doc: Value =
                 serde_json::from_str(include_str!("../../tests/golden/coins.png.jsonld")).unwrap();
+            if reversed {
+                doc["items"].as_array_mut().unwrap().reverse();
+            }
             Input {
                 path: "coins.png.jsonld".into(),
                 kind: MediaKind::Image,
@@ -170,10 +175,14 @@ mod tests {
 
         #[test]
         fn budgets_keep_the_most_salient_fragments_that_fit() {
-            let inputs = [coins()];
             let model = "gpt-4o";
             let counter = Counter::new(super::TokenEncoding::O200kBase);
-            for format in [FragmentFormat::Text, FragmentFormat::Jsonld] {
+            for (format, reversed) in [
+                (FragmentFormat::Text, false),
+                (FragmentFormat::Text, true),
+                (FragmentFormat::Jsonld, true),
+            ] {
+                let inputs = [coins(reversed)];
                 let run = |b| assemble(&inputs, &opts(format, b), Provider::OpenAi, model);
                 let full = run(None).unwrap();
                 let n = full.kept.len();
