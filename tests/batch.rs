@@ -49,19 +49,10 @@ fn parsed_lines(text: &str) -> Vec<ManifestLine> {
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".tmp") {
-                found.push(p);
-            }
-        }
-    }
-    found
+    common::walk_files(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
 }
 
 /// Checks a finished run: one line per input in its final state, valid outputs, no temps.
@@ -261,20 +252,14 @@ fn compaction_keeps_the_last_line_per_path_and_drops_a_torn_one() {
 }
 
 fn output_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".jsonld") {
-                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-                found.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    found
+    common::walk_files(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".jsonld"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect()
 }
 
 #[test]
