@@ -364,3 +364,33 @@ fn a_partial_audio_result_is_an_error_line_with_its_output() {
     let doc: Value = serde_json::from_slice(&std::fs::read(d.join(output)).unwrap()).unwrap();
     common::assert_valid(&doc, output);
 }
+
+/// The shared walk the batch checks above rely on: with a walk that missed nested files,
+/// "no temporary file left" and "the same outputs both ways" would pass without looking.
+#[test]
+fn the_shared_walk_lists_nested_files_sorted_and_does_not_follow_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for rel in ["b.txt", "a/z.jsonld", "a/deep/er/x.tmp", "c/.hidden"] {
+        let p = d.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, rel).unwrap();
+    }
+    std::fs::create_dir(d.join("empty")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("a/loop")).unwrap();
+    let got: Vec<String> = common::walk_files(d)
+        .iter()
+        .map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "a/deep/er/x.tmp",
+            "a/loop",
+            "a/z.jsonld",
+            "b.txt",
+            "c/.hidden"
+        ]
+    );
+    assert_eq!(temp_files(d), [d.join("a/deep/er/x.tmp")]);
+}

@@ -26,6 +26,10 @@ fn samples_match_their_golden_files() {
     let mut checked = 0;
     let media = sample_media();
     assert!(media.len() >= 5, "samples/ should hold images and audio");
+    assert!(
+        media.iter().any(|p| p.starts_with("samples/audio")),
+        "the walk should reach the audio below samples/"
+    );
     for rel in media {
         let got = extract_file(
             &common::root().join(&rel),
