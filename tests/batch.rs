@@ -49,19 +49,10 @@ fn parsed_lines(text: &str) -> Vec<ManifestLine> {
 }
 
 fn temp_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".tmp") {
-                found.push(p);
-            }
-        }
-    }
-    found
+    common::walk_files(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
 }
 
 /// Checks a finished run: one line per input in its final state, valid outputs, no temps.
@@ -261,20 +252,14 @@ fn compaction_keeps_the_last_line_per_path_and_drops_a_torn_one() {
 }
 
 fn output_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".jsonld") {
-                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-                found.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    found
+    common::walk_files(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".jsonld"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+        })
+        .collect()
 }
 
 #[test]
@@ -378,4 +363,34 @@ fn a_partial_audio_result_is_an_error_line_with_its_output() {
     let output = l.output.as_ref().expect("partial output recorded");
     let doc: Value = serde_json::from_slice(&std::fs::read(d.join(output)).unwrap()).unwrap();
     common::assert_valid(&doc, output);
+}
+
+/// The shared walk the batch checks above rely on: with a walk that missed nested files,
+/// "no temporary file left" and "the same outputs both ways" would pass without looking.
+#[test]
+fn the_shared_walk_lists_nested_files_sorted_and_does_not_follow_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for rel in ["b.txt", "a/z.jsonld", "a/deep/er/x.tmp", "c/.hidden"] {
+        let p = d.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, rel).unwrap();
+    }
+    std::fs::create_dir(d.join("empty")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("a/loop")).unwrap();
+    let got: Vec<String> = common::walk_files(d)
+        .iter()
+        .map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "a/deep/er/x.tmp",
+            "a/loop",
+            "a/z.jsonld",
+            "b.txt",
+            "c/.hidden"
+        ]
+    );
+    assert_eq!(temp_files(d), [d.join("a/deep/er/x.tmp")]);
 }

@@ -78,7 +78,7 @@ fn build(name: &str) -> PathBuf {
 
 /// Runs `mmprompt extract media --out out EXTRA...` in `base`, as `nobody` when root.
 fn run(base: &Path, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmprompt"));
+    let mut cmd = common::mmprompt();
     cmd.args(["extract", "media", "--out", "out"])
         .args(extra)
         .current_dir(base);
@@ -107,19 +107,11 @@ fn expect(entries: &[(&str, Status, Option<&str>)]) -> Expected {
 
 /// Every `.jsonld` file below `out`, relative to it.
 fn outputs(out: &Path) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".jsonld") {
-                found.insert(p.strip_prefix(out).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    found
+    common::walk_files(out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".jsonld"))
+        .map(|p| p.strip_prefix(out).unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Runs one variant and checks the manifest file by file, the exit code, the error lines
@@ -286,7 +278,7 @@ fn an_output_directory_inside_the_input_is_not_walked() {
     // `nobody` creates the output directory inside the input.
     std::fs::set_permissions(base.join("media"), std::fs::Permissions::from_mode(0o777)).unwrap();
     let run_inside = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mmprompt"));
+        let mut cmd = common::mmprompt();
         cmd.args(["extract", "media", "--out", "media/out", "--overlay", "-q"])
             .current_dir(&base);
         if euid() == Some(0) {

@@ -296,8 +296,12 @@ fn out_dir_mirrors_inputs_and_keeps_extensions() {
         assert_eq!((img.width(), img.height()), (src.width(), src.height()));
     }
     let audio = root.join("samples/audio");
-    for entry in std::fs::read_dir(&audio).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+    for file in common::walk_files(&audio) {
+        let name = file
+            .strip_prefix(&audio)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         for suffix in [".jsonld", ".overlay.png"] {
             let p = out_dir
                 .join("samples/audio")

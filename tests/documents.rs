@@ -70,14 +70,12 @@ fn synthetic_docs() -> Vec<(String, Value)> {
 /// document carries the segments before the damage and the decode error.
 fn audio_docs() -> Vec<(String, Value)> {
     let dir = common::root().join("tests/data/audio");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut files: Vec<_> = common::walk_files(&dir)
+        .into_iter()
         // Not the provenance notes, nor the one fixture of a codec we do not decode.
         .filter(|p| p.extension().is_some_and(|e| e != "json" && e != "md"))
         .filter(|p| !p.ends_with("codec_alac.m4a"))
         .collect();
-    files.sort();
     assert!(files.len() >= 5, "tests/data/audio should hold audio files");
     let tmp = tempfile::tempdir().unwrap();
     let wav = std::fs::read(dir.join("ref_mixed.wav")).unwrap();
@@ -231,7 +229,7 @@ fn shipped_context_and_schema_are_what_the_cli_prints() {
     let inline = doc::context_value(ContextMode::Inline);
     assert_eq!(inline, ctx["@context"]);
     for (flag, want) in [(None, doc::SCHEMA), (Some("--context"), doc::CONTEXT)] {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mmprompt"));
+        let mut cmd = common::mmprompt();
         cmd.arg("schema");
         if let Some(f) = flag {
             cmd.arg(f);

@@ -7,24 +7,15 @@ mod common;
 
 use mmprompt::jobs::extract::{extract_file, ExtractOptions};
 use mmprompt::media::{sniff_file, MediaKind};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Every media file under samples/ (images and audio), relative to the root, sorted.
 fn sample_media() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if matches!(sniff_file(&p), Ok(MediaKind::Image | MediaKind::Audio)) {
-                out.push(p.strip_prefix(common::root()).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&common::root().join("samples"), &mut out);
-    out.sort();
-    out
+    common::walk_files(&common::root().join("samples"))
+        .into_iter()
+        .filter(|p| matches!(sniff_file(p), Ok(MediaKind::Image | MediaKind::Audio)))
+        .map(|p| p.strip_prefix(common::root()).unwrap().to_path_buf())
+        .collect()
 }
 
 #[test]
@@ -35,6 +26,10 @@ fn samples_match_their_golden_files() {
     let mut checked = 0;
     let media = sample_media();
     assert!(media.len() >= 5, "samples/ should hold images and audio");
+    assert!(
+        media.iter().any(|p| p.starts_with("samples/audio")),
+        "the walk should reach the audio below samples/"
+    );
     for rel in media {
         let got = extract_file(
             &common::root().join(&rel),

@@ -19,8 +19,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mmprompt");
-
 /// Upper bound for any one child; far above the ~1 s the runs take, so only a hang trips it.
 const DEADLINE: Duration = Duration::from_secs(300);
 
@@ -82,20 +80,12 @@ fn make_folder(dir: &Path) -> Vec<String> {
 /// line by line instead because their names differ by design and they hold timings.
 fn outputs(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut found = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-            if rel.parent() == Some(Path::new("")) && rel.to_string_lossy().ends_with(".ndjson") {
-                continue;
-            }
-            found.insert(rel, std::fs::read(&p).unwrap());
+    for p in common::walk_files(dir) {
+        let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+        if rel.parent() == Some(Path::new("")) && rel.to_string_lossy().ends_with(".ndjson") {
+            continue;
         }
+        found.insert(rel, std::fs::read(&p).unwrap());
     }
     found
 }
@@ -149,7 +139,7 @@ fn gnu_parallel_over_three_shards_equals_one_unsharded_run() {
     let d = dir.path();
     let media = make_folder(d);
 
-    let single = Command::new(BIN)
+    let single = common::mmprompt()
         .args(["extract", "in", "--out", "single", "--jobs", "2"])
         .current_dir(d)
         .stdin(Stdio::null())
@@ -165,7 +155,15 @@ fn gnu_parallel_over_three_shards_equals_one_unsharded_run() {
     // three shards run at once and share the output directory, as on one big machine.
     let sharded = Command::new("parallel")
         .args(["--will-cite", "-q", "-j", "3", "--halt", "now,fail=1"])
-        .args([BIN, "extract", "in", "--out", "sharded", "--jobs", "1"])
+        .args([
+            common::MMPROMPT,
+            "extract",
+            "in",
+            "--out",
+            "sharded",
+            "--jobs",
+            "1",
+        ])
         .args(["--shard", "{}/3", ":::", "1", "2", "3"])
         .current_dir(d)
         .stdin(Stdio::null())
@@ -243,7 +241,7 @@ fn gnu_parallel_over_three_shards_equals_one_unsharded_run() {
 /// thread, as Spark's PipedRDD does, so a child that fills its stdout pipe before reading
 /// all of stdin could not deadlock the test, only time out.
 fn pipe(dir: &Path, paths: &[&str], jobs: &str) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = common::mmprompt()
         .args(["extract", "--files-from", "-", "--format", "ndjson"])
         .args(["--jobs", jobs])
         .current_dir(dir)

@@ -270,4 +270,192 @@ mod tests {
         };
         assert!(Endpoint::resolve(&p, &Overrides::default()).is_err());
     }
+
+    fn config_error(r: Result<impl std::fmt::Debug, LlmError>) -> String {
+        match r {
+            Err(LlmError::Config(m)) => m,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn loading_names_the_file_in_every_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[profiles.a\nprovider = \"openai\"\n").unwrap();
+        let m = config_error(Config::load(Some(&bad)));
+        assert!(m.starts_with(&format!("{}: ", bad.display())), "{m}");
+        let typed = dir.path().join("typed.toml");
+        std::fs::write(&typed, "[profiles.a]\nmodel = 3\n").unwrap();
+        let m = config_error(Config::load(Some(&typed)));
+        assert!(m.starts_with(&format!("{}: ", typed.display())), "{m}");
+        let top = dir.path().join("top.toml");
+        std::fs::write(&top, "defualt = \"a\"\n").unwrap();
+        assert!(config_error(Config::load(Some(&top))).contains("defualt"));
+        let missing = dir.path().join("missing.toml");
+        let m = config_error(Config::load(Some(&missing)));
+        assert!(
+            m.starts_with(&format!("{}: cannot read: ", missing.display())),
+            "{m}"
+        );
+        let good = dir.path().join("good.toml");
+        std::fs::write(
+            &good,
+            "default = \"l\"\n[profiles.l]\nprovider = \"ollama\"\nmodel = \"q\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&good)).unwrap();
+        assert_eq!(c.path.as_deref(), Some(good.as_path()));
+        assert_eq!(c.file.default.as_deref(), Some("l"));
+        assert_eq!(c.profile(None).unwrap().model.as_deref(), Some("q"));
+        // A missing profile names the file it was looked for in.
+        let m = config_error(c.profile(Some("x")));
+        assert_eq!(
+            m,
+            format!("no profile \"x\" in {} (profiles: l)", good.display())
+        );
+    }
+
+    #[test]
+    fn without_a_file_there_are_no_profiles() {
+        let c = Config::default();
+        assert_eq!(c.profile(None).unwrap(), Profile::default());
+        assert_eq!(
+            config_error(c.profile(Some("x"))),
+            "no profile \"x\" in no config file was found (profiles: none)"
+        );
+    }
+
+    #[test]
+    fn resolving_needs_a_known_provider_and_a_model() {
+        let none = Profile::default();
+        let m = config_error(Endpoint::resolve(&none, &Overrides::default()));
+        assert!(m.starts_with("no provider"), "{m}");
+        let typo = Profile {
+            provider: Some("opneai".into()),
+            model: Some("m".into()),
+            ..Profile::default()
+        };
+        let m = config_error(Endpoint::resolve(&typo, &Overrides::default()));
+        assert!(m.starts_with("unknown provider \"opneai\""), "{m}");
+        // A flag's provider wins over a broken profile's.
+        let flags = Overrides {
+            provider: Some(Provider::Gemini),
+            ..Overrides::default()
+        };
+        let e = Endpoint::resolve(&typo, &flags).unwrap();
+        assert_eq!(e.provider, Provider::Gemini);
+        assert_eq!(e.base_url, "https://generativelanguage.googleapis.com");
+        assert_eq!(e.api_key_env.as_deref(), Some("GEMINI_API_KEY"));
+        let no_model = Profile {
+            provider: Some("openai".into()),
+            ..Profile::default()
+        };
+        let m = config_error(Endpoint::resolve(&no_model, &Overrides::default()));
+        assert!(m.starts_with("no model"), "{m}");
+        let m = config_error(Endpoint::resolve(
+            &no_model,
+            &Overrides {
+                model: Some("m".into()),
+                endpoint: Some("ftp://h".into()),
+                ..Overrides::default()
+            },
+        ));
+        assert_eq!(m, "endpoint \"ftp://h\" is not an http:// or https:// URL");
+    }
+
+    #[test]
+    fn flags_override_each_field_of_a_profile() {
+        let p = Profile {
+            provider: Some("openai".into()),
+            endpoint: Some("http://127.0.0.1:8080".into()),
+            model: Some("p-model".into()),
+            api_key_env: Some("PROFILE_KEY".into()),
+        };
+        let e = Endpoint::resolve(&p, &Overrides::default()).unwrap();
+        assert_eq!(
+            e,
+            Endpoint {
+                provider: Provider::OpenAi,
+                base_url: "http://127.0.0.1:8080".into(),
+                model: "p-model".into(),
+                api_key_env: Some("PROFILE_KEY".into()),
+            }
+        );
+        let flags = Overrides {
+            provider: Some(Provider::Anthropic),
+            endpoint: Some("https://proxy.example".into()),
+            model: Some("f-model".into()),
+            api_key_env: Some("FLAG_KEY".into()),
+        };
+        let e = Endpoint::resolve(&p, &flags).unwrap();
+        assert_eq!(
+            e,
+            Endpoint {
+                provider: Provider::Anthropic,
+                base_url: "https://proxy.example".into(),
+                model: "f-model".into(),
+                api_key_env: Some("FLAG_KEY".into()),
+            }
+        );
+    }
+
+    fn endpoint(url: &str, key_env: Option<&str>) -> Endpoint {
+        Endpoint {
+            provider: Provider::OpenAi,
+            base_url: url.into(),
+            model: "m".into(),
+            api_key_env: key_env.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn local_endpoints_are_loopback_hosts_only() {
+        for u in [
+            "http://127.0.0.1",
+            "http://127.0.0.1:8080/v1",
+            "http://localhost:11434",
+            "http://[::1]:8080",
+        ] {
+            assert!(endpoint(u, None).is_local(), "{u}");
+        }
+        for u in [
+            "https://api.openai.com",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com:80",
+            "http://10.0.0.1:8080",
+        ] {
+            assert!(!endpoint(u, None).is_local(), "{u}");
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_an_error_only_for_remote_endpoints() {
+        // A variable no environment sets; nothing here sets any variable.
+        let unset = "MMPROMPT_UNIT_TEST_KEY_THAT_IS_NEVER_SET";
+        assert!(std::env::var_os(unset).is_none());
+        let e = endpoint("https://api.openai.com", Some(unset))
+            .api_key()
+            .unwrap_err();
+        assert_eq!(e.code(), "missing_api_key");
+        assert!(e.to_string().contains(unset), "{e}");
+        assert_eq!(
+            endpoint("http://127.0.0.1:1", Some(unset))
+                .api_key()
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            endpoint("https://api.openai.com", None).api_key().unwrap(),
+            None
+        );
+        // A set variable is read (PATH is set wherever cargo runs).
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            endpoint("https://api.openai.com", Some("PATH"))
+                .api_key()
+                .unwrap(),
+            Some(path.trim().to_string())
+        );
+    }
 }

@@ -87,6 +87,28 @@ pub fn backoff(policy: &RetryPolicy, retry: u32, random: u64) -> Duration {
     step.mul_f64(frac)
 }
 
+/// The wait before retry number `retry` (0 for the first) after a retryable error status:
+/// what the server asked for in its headers, else the [`backoff`] with `random` as the
+/// jitter. A server asking for longer than the policy's `max_retry_after` ends the retries.
+pub fn status_retry_wait(
+    policy: &RetryPolicy,
+    status: u16,
+    headers: &[(String, String)],
+    now: SystemTime,
+    retry: u32,
+    random: u64,
+) -> Result<Duration, LlmError> {
+    match retry_after(headers, now) {
+        Some(w) if w > policy.max_retry_after => Err(LlmError::RetryAfterTooLong {
+            status,
+            wait: w,
+            limit: policy.max_retry_after,
+        }),
+        Some(w) => Ok(w),
+        None => Ok(backoff(policy, retry, random)),
+    }
+}
+
 fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -275,17 +297,14 @@ impl Client {
                     if !is_retryable(provider, status, &message) || attempt >= policy.max_attempts {
                         return Err(err.redacted(secrets));
                     }
-                    match retry_after(&headers, SystemTime::now()) {
-                        Some(w) if w > policy.max_retry_after => {
-                            return Err(LlmError::RetryAfterTooLong {
-                                status,
-                                wait: w,
-                                limit: policy.max_retry_after,
-                            })
-                        }
-                        Some(w) => w,
-                        None => backoff(policy, attempt - 1, random_u64()),
-                    }
+                    status_retry_wait(
+                        policy,
+                        status,
+                        &headers,
+                        SystemTime::now(),
+                        attempt - 1,
+                        random_u64(),
+                    )?
                 }
             };
             if let Some(t) = trace.as_mut() {
@@ -446,5 +465,259 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn retry_after_details() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let both = vec![
+            ("Retry-After".to_string(), "9".to_string()),
+            ("Retry-After-Ms".to_string(), "1500".to_string()),
+        ];
+        // OpenAI's millisecond header wins over the seconds one, whatever the order.
+        assert_eq!(retry_after(&both, now), Some(Duration::from_millis(1500)));
+        let bad_ms = vec![
+            ("retry-after-ms".to_string(), "-5".to_string()),
+            ("retry-after".to_string(), " 2.5 ".to_string()),
+        ];
+        assert_eq!(retry_after(&bad_ms, now), Some(Duration::from_millis(2500)));
+        assert_eq!(retry_after(&h("retry-after", "NaN"), now), None);
+        assert_eq!(retry_after(&h("retry-after", "inf"), now), None);
+        assert_eq!(retry_after(&h("x-retry-after", "3"), now), None);
+        // The IMF-fixdate form, as RFC 9110 gives it, 1 h 30 s after `now`.
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            retry_after(&h("Retry-After", "Sun, 06 Nov 1994 09:50:07 GMT"), now),
+            Some(Duration::from_secs(3630))
+        );
+    }
+
+    #[test]
+    fn a_retry_after_over_the_cap_ends_the_retries() {
+        let p = RetryPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            max_retry_after: Duration::from_secs(120),
+            ..RetryPolicy::default()
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let e = status_retry_wait(&p, 503, &h("retry-after", "3600"), now, 0, 0).unwrap_err();
+        assert_eq!(e.code(), "retry_after_too_long");
+        assert_eq!(
+            e.to_string(),
+            "the server answered 503 and asked to retry after 3600s, longer than the 120s allowed"
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(121));
+        assert!(status_retry_wait(&p, 429, &h("retry-after", &later), now, 0, 0).is_err());
+        // At the cap is still honoured, as asked, instead of the backoff.
+        assert_eq!(
+            status_retry_wait(&p, 429, &h("retry-after", "120"), now, 3, 0).unwrap(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            status_retry_wait(&p, 429, &h("retry-after-ms", "20"), now, 3, 0).unwrap(),
+            Duration::from_millis(20)
+        );
+        // Nothing asked: the backoff of that retry (800 ms step, jitter 0 = half of it).
+        assert_eq!(
+            status_retry_wait(&p, 500, &[], now, 3, 0).unwrap(),
+            Duration::from_millis(400)
+        );
+        assert_eq!(
+            status_retry_wait(&p, 500, &h("retry-after", "later"), now, 0, 999).unwrap(),
+            backoff(&p, 0, 999)
+        );
+    }
+
+    #[test]
+    fn which_failures_are_retried() {
+        for p in Provider::ALL {
+            assert!(is_retryable(p, 529, "Overloaded"), "{p}");
+            assert!(is_retryable(p, 408, ""), "{p}");
+            assert!(!is_retryable(p, 501, ""), "{p}");
+            assert!(!is_retryable(p, 200, ""), "{p}");
+        }
+        // Only Anthropic's 429 is read for a spend limit; any spelling, any case.
+        for m in [
+            "Your credit balance is too low to access the Anthropic API.",
+            "SPENDING LIMIT reached",
+            "usage limit exceeded",
+        ] {
+            assert!(!is_retryable(Provider::Anthropic, 429, m), "{m}");
+            assert!(is_retryable(Provider::OpenAi, 429, m), "{m}");
+        }
+        assert!(is_retryable(Provider::Anthropic, 503, "spend limit"));
+        // Connection failures are retried; a used-up timeout and error statuses are not.
+        let connect = LlmError::Connect {
+            url: "u".into(),
+            detail: "refused".into(),
+            attempts: 1,
+        };
+        assert!(connect.is_transient());
+        let timeout = LlmError::Timeout {
+            url: "u".into(),
+            after: Duration::from_secs(1),
+        };
+        assert!(!timeout.is_transient());
+        let status = LlmError::Status {
+            status: 503,
+            message: "m".into(),
+            attempts: 1,
+        };
+        assert!(!status.is_transient());
+        assert_eq!(status.to_string(), "the server answered 503: m");
+        assert_eq!(
+            status.with_attempts(4).to_string(),
+            "the server answered 503: m (after 4 attempts)"
+        );
+        assert_eq!(
+            connect.with_attempts(2).to_string(),
+            "cannot reach u: refused (after 2 attempts)"
+        );
+    }
+
+    #[test]
+    fn read_errors_say_whether_they_timed_out() {
+        let t = std::io::Error::new(std::io::ErrorKind::TimedOut, "operation timed out");
+        assert!(LlmError::from_io_read(&t)
+            .to_string()
+            .contains("timed out while reading"));
+        let b = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        assert!(LlmError::from_io_read(&b)
+            .to_string()
+            .contains("connection broke"));
+    }
+
+    #[test]
+    fn secrets_are_hidden_in_traced_headers_and_long_text_is_clipped() {
+        for k in [
+            "Authorization",
+            "x-api-key",
+            "X-Goog-Api-Key",
+            "x-auth-token",
+        ] {
+            assert_eq!(show_header(k, "sk-1"), "[redacted]", "{k}");
+        }
+        assert_eq!(show_header("anthropic-version", "2023-06-01"), "2023-06-01");
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcdef", 3), "abc… (6 bytes)");
+        // Never cuts a character in half: é is 2 bytes.
+        assert_eq!(clip("aé", 2), "a… (3 bytes)");
+    }
+
+    /// The stream bodies `tests/fake_llm.py` sends, byte for byte in framing.
+    fn fake_stream(p: Provider) -> String {
+        let sse = |ev: Option<&str>, d: &str| match ev {
+            Some(e) => format!("event: {e}\ndata: {d}\n\n"),
+            None => format!("data: {d}\n\n"),
+        };
+        match p {
+            Provider::OpenAi => [
+                sse(None, r#"{"id": "c1", "choices": [{"index": 0, "delta": {"content": "ab"}, "finish_reason": null}]}"#),
+                sse(None, r#"{"id": "c1", "choices": [{"index": 0, "delta": {"content": "c"}, "finish_reason": null}]}"#),
+                sse(None, r#"{"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}"#),
+                sse(None, r#"{"id": "c1", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7}}"#),
+                sse(None, "[DONE]"),
+            ]
+            .concat(),
+            Provider::OpenAiResponses => [
+                sse(Some("response.created"), r#"{"type": "response.created", "response": {"id": "r1"}}"#),
+                sse(Some("response.output_text.delta"), r#"{"type": "response.output_text.delta", "delta": "ab"}"#),
+                sse(Some("response.output_text.delta"), r#"{"type": "response.output_text.delta", "delta": "c"}"#),
+                sse(Some("response.completed"), r#"{"type": "response.completed", "response": {"id": "r1", "status": "completed", "usage": {"input_tokens": 11, "output_tokens": 7}}}"#),
+            ]
+            .concat(),
+            Provider::Ollama => concat!(
+                r#"{"message": {"role": "assistant", "content": "ab"}, "done": false}"#, "\n",
+                r#"{"message": {"role": "assistant", "content": "c"}, "done": false}"#, "\n",
+                r#"{"message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 11, "eval_count": 7}"#, "\n",
+            )
+            .to_string(),
+            Provider::Anthropic => [
+                sse(Some("message_start"), r#"{"type": "message_start", "message": {"id": "r1", "usage": {"input_tokens": 11, "output_tokens": 1}}}"#),
+                sse(Some("ping"), r#"{"type": "ping"}"#),
+                sse(Some("content_block_delta"), r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ab"}}"#),
+                sse(Some("content_block_delta"), r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "c"}}"#),
+                sse(Some("message_delta"), r#"{"type": "message_delta", "delta": {"stop_reason": "stop"}, "usage": {"output_tokens": 7}}"#),
+                sse(Some("message_stop"), r#"{"type": "message_stop"}"#),
+            ]
+            .concat(),
+            Provider::Gemini => [
+                sse(None, r#"{"candidates": [{"content": {"parts": [{"text": "ab"}]}}], "responseId": "r1"}"#),
+                sse(None, r#"{"candidates": [{"content": {"parts": [{"text": "c"}]}, "finishReason": "stop"}], "responseId": "r1", "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7}}"#),
+            ]
+            .concat(),
+        }
+    }
+
+    #[test]
+    fn streamed_bodies_of_every_provider_become_one_answer() {
+        for p in Provider::ALL {
+            let body = fake_stream(p);
+            let mut deltas = Vec::new();
+            let a = read_stream(p, body.as_bytes(), &mut |d| deltas.push(d.to_string()))
+                .unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(deltas, ["ab", "c"], "{p}");
+            assert_eq!(a.text, "abc", "{p}");
+            assert_eq!(a.usage.input_tokens, Some(11), "{p}");
+            assert_eq!(a.usage.output_tokens, Some(7), "{p}");
+            assert_eq!(
+                a.finish_reason.as_deref(),
+                Some(if p == Provider::OpenAiResponses {
+                    "completed"
+                } else {
+                    "stop"
+                }),
+                "{p}"
+            );
+            let want_id = if p == Provider::Ollama {
+                None
+            } else {
+                Some(if p == Provider::OpenAi { "c1" } else { "r1" })
+            };
+            assert_eq!(a.response_id.as_deref(), want_id, "{p}");
+            // Cut after its first event, every provider but Gemini knows it is incomplete.
+            let sep = if p.streams_ndjson() { "\n" } else { "\n\n" };
+            let cut = &body[..body.find(sep).unwrap() + sep.len()];
+            let r = read_stream(p, cut.as_bytes(), &mut |_| {});
+            if p == Provider::Gemini {
+                assert_eq!(r.unwrap().text, "ab");
+            } else {
+                assert!(matches!(r, Err(LlmError::Stream(_))), "{p}: {r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn whole_bodies_that_are_not_answers() {
+        let e = read_whole(Provider::OpenAi, &b"<html>bad gateway</html>"[..]).unwrap_err();
+        assert_eq!(e.code(), "bad_response");
+        assert!(e.to_string().starts_with("answer is not JSON"), "{e}");
+        assert!(e.to_string().ends_with("<html>bad gateway</html>"), "{e}");
+        let e = read_whole(
+            Provider::Anthropic,
+            &br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#[..],
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "provider_error");
+        let a = read_whole(Provider::Ollama, &br#"{"message":{"content":"x"}}"#[..]).unwrap();
+        assert_eq!(a.text, "x");
+    }
+
+    #[test]
+    fn error_bodies_give_the_providers_message() {
+        assert_eq!(
+            error_body(&br#"{"error":{"message":"rate limited","type":"rate_limit_error"}}"#[..]),
+            "rate limited (rate_limit_error)"
+        );
+        assert_eq!(error_body(&br#"{"error":"no model"}"#[..]), "no model");
+        // JSON without an error object is shown whole; anything else as trimmed text.
+        assert_eq!(error_body(&br#"{"detail":"x"}"#[..]), r#"{"detail":"x"}"#);
+        assert_eq!(error_body(&b"\n  Bad Gateway \n"[..]), "Bad Gateway");
+        let long = "x".repeat(600);
+        assert_eq!(
+            error_body(long.as_bytes()),
+            format!("{}… (600 bytes)", "x".repeat(500))
+        );
     }
 }

@@ -702,3 +702,911 @@ pub fn elide_media(body: &Value) -> Value {
     }
     walk(body, "")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-test-0123456789";
+
+    fn png() -> Attachment {
+        Attachment {
+            name: "in/a.png".into(),
+            mime: "image/png".into(),
+            bytes: b"\x89PNG fake bytes".to_vec(),
+        }
+    }
+
+    fn audio(mime: &str) -> Attachment {
+        Attachment {
+            name: "in/b.wav".into(),
+            mime: mime.into(),
+            bytes: b"RIFF fake wave".to_vec(),
+        }
+    }
+
+    fn schema() -> Value {
+        json!({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+    }
+
+    fn prompt(stream: bool, with_schema: bool, attachments: Vec<Attachment>) -> Prompt {
+        Prompt {
+            model: "m-1".into(),
+            system: "SYSTEM TEXT".into(),
+            user: "USER TEXT".into(),
+            attachments,
+            answer_schema: with_schema.then(schema),
+            temperature: 0.25,
+            max_tokens: 77,
+            stream,
+        }
+    }
+
+    fn header<'a>(r: &'a HttpRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Standard base64 of the fixtures, written out so the encoder is checked too.
+    const PNG_B64: &str = "iVBORyBmYWtlIGJ5dGVz";
+    const WAV_B64: &str = "UklGRiBmYWtlIHdhdmU=";
+
+    #[test]
+    fn fixtures_encode_to_the_expected_base64() {
+        assert_eq!(png().base64(), PNG_B64);
+        assert_eq!(audio("audio/wav").base64(), WAV_B64);
+        assert_eq!(png().data_url(), format!("data:image/png;base64,{PNG_B64}"));
+    }
+
+    #[test]
+    fn the_key_is_only_ever_in_its_header_never_in_the_url_or_body() {
+        let want = [
+            (Provider::OpenAi, "authorization", format!("Bearer {KEY}")),
+            (
+                Provider::OpenAiResponses,
+                "authorization",
+                format!("Bearer {KEY}"),
+            ),
+            (Provider::Ollama, "authorization", format!("Bearer {KEY}")),
+            (Provider::Anthropic, "x-api-key", KEY.to_string()),
+            (Provider::Gemini, "x-goog-api-key", KEY.to_string()),
+        ];
+        for (p, name, value) in want {
+            for stream in [false, true] {
+                let r = build_request(
+                    p,
+                    "http://127.0.0.1:9/",
+                    &prompt(stream, true, vec![png()]),
+                    Some(KEY),
+                )
+                .unwrap();
+                assert_eq!(header(&r, name), Some(value.as_str()), "{p}");
+                let with_key: Vec<_> = r.headers.iter().filter(|(_, v)| v.contains(KEY)).collect();
+                assert_eq!(with_key.len(), 1, "{p}: {with_key:?}");
+                assert!(!r.url.contains(KEY), "{p}: {}", r.url);
+                assert!(!r.body.to_string().contains(KEY), "{p}");
+                assert_eq!(header(&r, "content-type"), Some("application/json"));
+                // Without a key no credential header is sent at all.
+                let r = build_request(p, "http://127.0.0.1:9", &prompt(stream, true, vec![]), None)
+                    .unwrap();
+                for h in ["authorization", "x-api-key", "x-goog-api-key"] {
+                    assert_eq!(header(&r, h), None, "{p} {h}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_per_provider_tolerate_a_trailing_slash_and_v1() {
+        let url = |p, endpoint: &str, model: &str, stream| {
+            let mut pr = prompt(stream, false, vec![]);
+            pr.model = model.into();
+            build_request(p, endpoint, &pr, None).unwrap().url
+        };
+        for e in [
+            "http://h:1",
+            "http://h:1/",
+            "http://h:1/v1",
+            "http://h:1/v1/",
+        ] {
+            assert_eq!(
+                url(Provider::OpenAi, e, "m", false),
+                "http://h:1/v1/chat/completions"
+            );
+            assert_eq!(
+                url(Provider::OpenAiResponses, e, "m", true),
+                "http://h:1/v1/responses"
+            );
+            assert_eq!(
+                url(Provider::Anthropic, e, "m", false),
+                "http://h:1/v1/messages"
+            );
+        }
+        assert_eq!(
+            url(Provider::Ollama, "http://h:1/", "m", true),
+            "http://h:1/api/chat"
+        );
+        for e in ["https://g", "https://g/", "https://g/v1beta"] {
+            assert_eq!(
+                url(Provider::Gemini, e, "gemini-x", false),
+                "https://g/v1beta/models/gemini-x:generateContent"
+            );
+            assert_eq!(
+                url(Provider::Gemini, e, "models/gemini-x", true),
+                "https://g/v1beta/models/gemini-x:streamGenerateContent?alt=sse"
+            );
+        }
+    }
+
+    #[test]
+    fn openai_chat_body() {
+        let r = build_request(
+            Provider::OpenAi,
+            "http://h",
+            &prompt(false, true, vec![]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "m-1",
+                "messages": [
+                    {"role": "system", "content": "SYSTEM TEXT"},
+                    {"role": "user", "content": "USER TEXT"},
+                ],
+                "temperature": 0.25,
+                "max_tokens": 77,
+                "stream": false,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "mmprompt_answer", "schema": schema()},
+                },
+            })
+        );
+        // Streaming asks for the usage chunk; media become content parts after the text.
+        let r = build_request(
+            Provider::OpenAi,
+            "http://h",
+            &prompt(
+                true,
+                false,
+                vec![png(), audio("audio/wav"), audio("audio/mpeg")],
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.body["stream"], true);
+        assert_eq!(r.body["stream_options"], json!({"include_usage": true}));
+        assert!(r.body.get("response_format").is_none());
+        assert_eq!(
+            r.body["messages"][1]["content"],
+            json!([
+                {"type": "text", "text": "USER TEXT"},
+                {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{PNG_B64}"), "detail": "auto"}},
+                {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}},
+                {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "mp3"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn openai_responses_body() {
+        let r = build_request(
+            Provider::OpenAiResponses,
+            "http://h",
+            &prompt(true, true, vec![png()]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "m-1",
+                "instructions": "SYSTEM TEXT",
+                "input": [{"role": "user", "content": [
+                    {"type": "input_text", "text": "USER TEXT"},
+                    {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG_B64}")},
+                ]}],
+                "temperature": 0.25,
+                "max_output_tokens": 77,
+                "stream": true,
+                "text": {"format": {"type": "json_schema", "name": "mmprompt_answer", "schema": schema()}},
+            })
+        );
+    }
+
+    #[test]
+    fn ollama_body() {
+        let r = build_request(
+            Provider::Ollama,
+            "http://h",
+            &prompt(false, true, vec![png()]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "m-1",
+                "messages": [
+                    {"role": "system", "content": "SYSTEM TEXT"},
+                    // Ollama takes bare base64, not data URLs.
+                    {"role": "user", "content": "USER TEXT", "images": [PNG_B64]},
+                ],
+                "stream": false,
+                "options": {"temperature": 0.25, "num_predict": 77},
+                "format": schema(),
+            })
+        );
+        let r = build_request(
+            Provider::Ollama,
+            "http://h",
+            &prompt(true, false, vec![]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.body["stream"], true);
+        assert!(r.body["messages"][1].get("images").is_none());
+        assert!(r.body.get("format").is_none());
+    }
+
+    #[test]
+    fn anthropic_body() {
+        let r = build_request(
+            Provider::Anthropic,
+            "http://h",
+            &prompt(true, true, vec![png()]),
+            Some(KEY),
+        )
+        .unwrap();
+        assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
+        assert_eq!(header(&r, "authorization"), None);
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "m-1",
+                "max_tokens": 77,
+                // The system prompt is a top-level field, not a message.
+                "system": "SYSTEM TEXT",
+                "messages": [{"role": "user", "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64}},
+                    {"type": "text", "text": "USER TEXT"},
+                ]}],
+                "temperature": 0.25,
+                "stream": true,
+                "output_config": {"format": {"type": "json_schema", "schema": schema()}},
+            })
+        );
+        let r = build_request(
+            Provider::Anthropic,
+            "http://h",
+            &prompt(false, false, vec![]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
+        assert!(r.body.get("output_config").is_none());
+        assert_eq!(r.body["stream"], false);
+    }
+
+    #[test]
+    fn gemini_body() {
+        let r = build_request(
+            Provider::Gemini,
+            "http://h",
+            &prompt(true, true, vec![png(), audio("audio/wav")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "systemInstruction": {"parts": [{"text": "SYSTEM TEXT"}]},
+                "contents": [{"role": "user", "parts": [
+                    {"text": "USER TEXT"},
+                    {"inline_data": {"mime_type": "image/png", "data": PNG_B64}},
+                    {"inline_data": {"mime_type": "audio/wav", "data": WAV_B64}},
+                ]}],
+                "generationConfig": {
+                    "temperature": 0.25,
+                    "maxOutputTokens": 77,
+                    "responseMimeType": "application/json",
+                    "responseJsonSchema": schema(),
+                },
+            })
+        );
+        // Streaming is chosen by the URL alone; no schema, no JSON mime type.
+        let r = build_request(
+            Provider::Gemini,
+            "http://h",
+            &prompt(false, false, vec![]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.body["generationConfig"],
+            json!({"temperature": 0.25, "maxOutputTokens": 77})
+        );
+        assert!(r.body.get("stream").is_none());
+    }
+
+    #[test]
+    fn audio_is_refused_where_the_provider_cannot_take_it() {
+        for p in [
+            Provider::OpenAiResponses,
+            Provider::Ollama,
+            Provider::Anthropic,
+        ] {
+            let e = build_request(
+                p,
+                "http://h",
+                &prompt(false, false, vec![png(), audio("audio/wav")]),
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(e.code(), "attachment_refused", "{p}");
+            assert_eq!(
+                e.to_string(),
+                format!("cannot attach in/b.wav: {p} does not accept audio inputs")
+            );
+        }
+        // Providers that take audio still refuse formats they do not list.
+        for (p, mime) in [
+            (Provider::OpenAi, "audio/flac"),
+            (Provider::Gemini, "audio/aac"),
+        ] {
+            let e = build_request(
+                p,
+                "http://h",
+                &prompt(false, false, vec![audio(mime)]),
+                None,
+            )
+            .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("cannot attach in/b.wav: {p} does not take {mime} audio")
+            );
+        }
+        for mime in ["audio/flac", "audio/ogg", "audio/mpeg"] {
+            assert!(build_request(
+                Provider::Gemini,
+                "http://h",
+                &prompt(false, false, vec![audio(mime)]),
+                None
+            )
+            .is_ok());
+        }
+    }
+
+    #[test]
+    fn provider_names_round_trip_and_unknown_names_list_the_choices() {
+        for p in Provider::ALL {
+            assert_eq!(p.as_str().parse::<Provider>(), Ok(p));
+            assert_eq!(p.as_str().to_uppercase().parse::<Provider>(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        let e = "claude".parse::<Provider>().unwrap_err();
+        assert_eq!(
+            e,
+            "unknown provider \"claude\" (expected one of: openai, openai-responses, ollama, anthropic, gemini)"
+        );
+        let ndjson: Vec<_> = Provider::ALL
+            .into_iter()
+            .filter(|p| p.streams_ndjson())
+            .collect();
+        assert_eq!(ndjson, [Provider::Ollama]);
+        assert_eq!(Provider::Ollama.default_key_env(), None);
+        assert_eq!(Provider::Gemini.default_key_env(), Some("GEMINI_API_KEY"));
+    }
+
+    fn provider_error(p: Provider, body: Value) -> String {
+        match parse_answer(p, &body) {
+            Err(LlmError::Provider { message }) => message,
+            other => panic!("{p}: expected a provider error, got {other:?}"),
+        }
+    }
+
+    fn bad_shape(p: Provider, body: Value) {
+        match parse_answer(p, &body) {
+            Err(LlmError::BadResponse(m)) => {
+                assert!(m.starts_with("unexpected answer shape"), "{m}")
+            }
+            other => panic!("{p}: expected a shape error, got {other:?}"),
+        }
+    }
+
+    fn usage(i: u64, o: u64) -> Usage {
+        Usage {
+            input_tokens: Some(i),
+            output_tokens: Some(o),
+        }
+    }
+
+    #[test]
+    fn openai_chat_answer() {
+        let a = parse_answer(
+            Provider::OpenAi,
+            &json!({
+                "id": "chatcmpl-1", "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "hi".into(),
+                response_id: Some("chatcmpl-1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("length".into()),
+            }
+        );
+        bad_shape(Provider::OpenAi, json!({"id": "x", "choices": []}));
+        assert_eq!(
+            provider_error(
+                Provider::OpenAi,
+                json!({"error": {"message": "Invalid model", "type": "invalid_request_error", "code": null}})
+            ),
+            "Invalid model (invalid_request_error)"
+        );
+    }
+
+    #[test]
+    fn openai_responses_answer() {
+        let body = json!({
+            "id": "resp_1", "status": "completed",
+            "output": [
+                {"type": "reasoning", "summary": []},
+                {"type": "message", "content": [
+                    {"type": "output_text", "text": "a"},
+                    {"type": "refusal", "refusal": "no"},
+                    {"type": "output_text", "text": "b"},
+                ]},
+            ],
+            "usage": {"input_tokens": 5, "output_tokens": 3},
+        });
+        let a = parse_answer(Provider::OpenAiResponses, &body).unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "ab".into(),
+                response_id: Some("resp_1".into()),
+                usage: usage(5, 3),
+                finish_reason: Some("completed".into()),
+            }
+        );
+        // The SDKs' convenience field wins when present.
+        let a = parse_answer(
+            Provider::OpenAiResponses,
+            &json!({"output_text": "whole", "output": []}),
+        )
+        .unwrap();
+        assert_eq!(a.text, "whole");
+        bad_shape(Provider::OpenAiResponses, json!({"id": "resp_1"}));
+    }
+
+    #[test]
+    fn ollama_answer() {
+        let a = parse_answer(
+            Provider::Ollama,
+            &json!({"model": "m", "message": {"role": "assistant", "content": "yo"},
+                    "done": true, "done_reason": "stop", "prompt_eval_count": 11, "eval_count": 7}),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "yo".into(),
+                response_id: None,
+                usage: usage(11, 7),
+                finish_reason: Some("stop".into()),
+            }
+        );
+        bad_shape(Provider::Ollama, json!({"done": true}));
+        // Ollama's errors are a bare string.
+        assert_eq!(
+            provider_error(Provider::Ollama, json!({"error": "model \"m\" not found"})),
+            "model \"m\" not found"
+        );
+    }
+
+    #[test]
+    fn anthropic_answer() {
+        let a = parse_answer(
+            Provider::Anthropic,
+            &json!({
+                "id": "msg_1", "type": "message", "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "x"},
+                    {"type": "text", "text": "one "},
+                    {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+                    {"type": "text", "text": "two"},
+                ],
+                "stop_reason": "end_turn",
+                "usage": {"input_tokens": 11, "output_tokens": 7},
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "one two".into(),
+                response_id: Some("msg_1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("end_turn".into()),
+            }
+        );
+        bad_shape(
+            Provider::Anthropic,
+            json!({"id": "msg_1", "type": "message"}),
+        );
+        assert_eq!(
+            provider_error(
+                Provider::Anthropic,
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+            ),
+            "Overloaded (overloaded_error)"
+        );
+    }
+
+    #[test]
+    fn gemini_answer() {
+        let a = parse_answer(
+            Provider::Gemini,
+            &json!({
+                "candidates": [{"content": {"role": "model", "parts": [
+                    {"text": "thinking...", "thought": true},
+                    {"text": "x"},
+                    {"text": "y"},
+                ]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 11, "candidatesTokenCount": 7, "totalTokenCount": 18},
+                "responseId": "gem-1",
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "xy".into(),
+                response_id: Some("gem-1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("STOP".into()),
+            }
+        );
+        bad_shape(
+            Provider::Gemini,
+            json!({"promptFeedback": {"blockReason": "SAFETY"}}),
+        );
+        assert_eq!(
+            provider_error(
+                Provider::Gemini,
+                json!({"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}})
+            ),
+            "API key not valid. (INVALID_ARGUMENT)"
+        );
+    }
+
+    #[test]
+    fn usage_json_names_both_counts_even_when_unknown() {
+        assert_eq!(
+            usage(3, 4).to_json(),
+            json!({"inputTokens": 3, "outputTokens": 4})
+        );
+        assert_eq!(
+            Usage::default().to_json(),
+            json!({"inputTokens": null, "outputTokens": null})
+        );
+    }
+
+    /// Applies `events` (name, data) in order; returns the deltas and the state.
+    fn run_stream(p: Provider, events: &[(Option<&str>, Value)]) -> (Vec<String>, StreamState) {
+        let mut st = StreamState::default();
+        let mut deltas = Vec::new();
+        for (name, data) in events {
+            let ev = StreamEvent {
+                event: name.map(str::to_string),
+                data: data.clone(),
+            };
+            deltas.push(st.apply(p, &ev).unwrap());
+        }
+        (deltas, st)
+    }
+
+    fn stream_err(p: Provider, name: Option<&str>, data: Value) -> String {
+        let ev = StreamEvent {
+            event: name.map(str::to_string),
+            data,
+        };
+        match StreamState::default().apply(p, &ev) {
+            Err(LlmError::Stream(m)) => m,
+            other => panic!("{p}: expected a stream error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn openai_chat_stream() {
+        let evs = [
+            (
+                None,
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "he"}, "finish_reason": null}]}),
+            ),
+            (
+                None,
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {"content": "llo"}, "finish_reason": null}]}),
+            ),
+            (
+                None,
+                json!({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            ),
+            (
+                None,
+                json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7}}),
+            ),
+        ];
+        let (deltas, st) = run_stream(Provider::OpenAi, &evs);
+        assert_eq!(deltas, ["he", "llo", "", ""]);
+        let a = st.finish(Provider::OpenAi, true).unwrap();
+        assert_eq!(
+            a,
+            Answer {
+                text: "hello".into(),
+                response_id: Some("c1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("stop".into()),
+            }
+        );
+        // A finish reason alone also ends the answer (servers that send no [DONE]) ...
+        let (_, st) = run_stream(Provider::OpenAi, &evs[..3]);
+        assert_eq!(st.finish(Provider::OpenAi, false).unwrap().text, "hello");
+        // ... but a stream cut before either is incomplete.
+        let (_, st) = run_stream(Provider::OpenAi, &evs[..2]);
+        assert!(matches!(
+            st.finish(Provider::OpenAi, false),
+            Err(LlmError::Stream(_))
+        ));
+        assert_eq!(
+            stream_err(
+                Provider::OpenAi,
+                None,
+                json!({"error": {"message": "context too long", "type": "invalid_request_error"}})
+            ),
+            "context too long (invalid_request_error)"
+        );
+    }
+
+    #[test]
+    fn openai_responses_stream() {
+        let done = json!({"type": "response.completed", "response": {
+            "id": "resp_1", "status": "completed", "usage": {"input_tokens": 11, "output_tokens": 7}}});
+        let evs = [
+            (
+                Some("response.created"),
+                json!({"type": "response.created", "response": {"id": "resp_1"}}),
+            ),
+            (
+                Some("response.output_text.delta"),
+                json!({"type": "response.output_text.delta", "delta": "ab"}),
+            ),
+            (
+                Some("response.output_text.done"),
+                json!({"type": "response.output_text.done", "text": "ab"}),
+            ),
+            (
+                Some("response.output_text.delta"),
+                json!({"type": "response.output_text.delta", "delta": "c"}),
+            ),
+            (Some("response.completed"), done),
+        ];
+        let (deltas, st) = run_stream(Provider::OpenAiResponses, &evs);
+        assert_eq!(deltas, ["", "ab", "", "c", ""]);
+        assert_eq!(
+            st.finish(Provider::OpenAiResponses, false).unwrap(),
+            Answer {
+                text: "abc".into(),
+                response_id: Some("resp_1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("completed".into()),
+            }
+        );
+        // Without response.completed the answer is incomplete, even after a [DONE].
+        let (_, st) = run_stream(Provider::OpenAiResponses, &evs[..4]);
+        assert!(st.finish(Provider::OpenAiResponses, true).is_err());
+        // An incomplete response still ends the stream, with its status as the reason.
+        let (_, st) = run_stream(
+            Provider::OpenAiResponses,
+            &[(
+                None,
+                json!({"type": "response.incomplete", "response": {"status": "incomplete"}}),
+            )],
+        );
+        let a = st.finish(Provider::OpenAiResponses, false).unwrap();
+        assert_eq!(a.finish_reason.as_deref(), Some("incomplete"));
+        assert_eq!(
+            stream_err(
+                Provider::OpenAiResponses,
+                Some("response.failed"),
+                json!({"type": "response.failed", "response": {"status": "failed",
+                       "error": {"code": "server_error", "message": "boom"}}})
+            ),
+            "boom"
+        );
+    }
+
+    #[test]
+    fn ollama_stream() {
+        let evs = [
+            (
+                None,
+                json!({"message": {"role": "assistant", "content": "a"}, "done": false}),
+            ),
+            (
+                None,
+                json!({"message": {"role": "assistant", "content": "b"}, "done": false}),
+            ),
+            (
+                None,
+                json!({"message": {"role": "assistant", "content": ""}, "done": true,
+                          "done_reason": "stop", "prompt_eval_count": 11, "eval_count": 7}),
+            ),
+        ];
+        let (deltas, st) = run_stream(Provider::Ollama, &evs);
+        assert_eq!(deltas, ["a", "b", ""]);
+        assert_eq!(
+            st.finish(Provider::Ollama, false).unwrap(),
+            Answer {
+                text: "ab".into(),
+                response_id: None,
+                usage: usage(11, 7),
+                finish_reason: Some("stop".into()),
+            }
+        );
+        let (_, st) = run_stream(Provider::Ollama, &evs[..2]);
+        assert!(st.finish(Provider::Ollama, false).is_err());
+        assert_eq!(
+            stream_err(
+                Provider::Ollama,
+                None,
+                json!({"error": "model runner has unexpectedly stopped"})
+            ),
+            "model runner has unexpectedly stopped"
+        );
+    }
+
+    #[test]
+    fn anthropic_stream() {
+        let evs = [
+            (
+                Some("message_start"),
+                json!({"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 11, "output_tokens": 1}}}),
+            ),
+            (
+                Some("content_block_start"),
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (Some("ping"), json!({"type": "ping"})),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"a\""}}),
+            ),
+            (
+                Some("content_block_delta"),
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}}),
+            ),
+            (
+                Some("content_block_stop"),
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                Some("message_delta"),
+                json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+            ),
+            (Some("message_stop"), json!({"type": "message_stop"})),
+        ];
+        let (deltas, st) = run_stream(Provider::Anthropic, &evs);
+        assert_eq!(deltas, ["", "", "", "Hel", "", "lo", "", "", ""]);
+        assert_eq!(
+            st.finish(Provider::Anthropic, false).unwrap(),
+            Answer {
+                text: "Hello".into(),
+                response_id: Some("msg_1".into()),
+                // Input from message_start, output from the final message_delta.
+                usage: usage(11, 7),
+                finish_reason: Some("end_turn".into()),
+            }
+        );
+        let (_, st) = run_stream(Provider::Anthropic, &evs[..8]);
+        assert!(st.finish(Provider::Anthropic, true).is_err());
+        assert_eq!(
+            stream_err(
+                Provider::Anthropic,
+                Some("error"),
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+            ),
+            "Overloaded (overloaded_error)"
+        );
+    }
+
+    #[test]
+    fn gemini_stream() {
+        let chunk = |t: &str, last: bool| {
+            let mut c = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": t}]}}], "responseId": "gem-1"});
+            if last {
+                c["candidates"][0]["finishReason"] = json!("STOP");
+                c["usageMetadata"] = json!({"promptTokenCount": 11, "candidatesTokenCount": 7});
+            }
+            c
+        };
+        let evs = [
+            (None, chunk("x", false)),
+            (None, chunk("y", false)),
+            (None, chunk("z", true)),
+        ];
+        let (deltas, st) = run_stream(Provider::Gemini, &evs);
+        assert_eq!(deltas, ["x", "y", "z"]);
+        // Gemini sends no end marker: the end of the body ends the answer.
+        assert_eq!(
+            st.finish(Provider::Gemini, false).unwrap(),
+            Answer {
+                text: "xyz".into(),
+                response_id: Some("gem-1".into()),
+                usage: usage(11, 7),
+                finish_reason: Some("STOP".into()),
+            }
+        );
+        assert_eq!(
+            stream_err(
+                Provider::Gemini,
+                None,
+                json!({"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}})
+            ),
+            "overloaded (UNAVAILABLE)"
+        );
+    }
+
+    #[test]
+    fn elide_media_replaces_only_base64_payloads() {
+        let big = png_sized(3000);
+        let b64 = big.base64();
+        let r = build_request(
+            Provider::OpenAi,
+            "http://h",
+            &prompt(false, false, vec![big.clone()]),
+            None,
+        )
+        .unwrap();
+        let shown = elide_media(&r.body);
+        assert_eq!(
+            shown["messages"][1]["content"][1]["image_url"]["url"],
+            "<3000 bytes of base64 media>"
+        );
+        assert!(!shown.to_string().contains(&b64[..64]));
+        // Everything else is untouched, a long user text included.
+        let mut long = prompt(false, false, vec![big]);
+        long.user = "A".repeat(2000);
+        for p in [Provider::Ollama, Provider::Anthropic, Provider::Gemini] {
+            let r = build_request(p, "http://h", &long, None).unwrap();
+            let shown = elide_media(&r.body);
+            let text = shown.to_string();
+            assert!(text.contains("<3000 bytes of base64 media>"), "{p}: {text}");
+            assert!(text.contains(&"A".repeat(2000)), "{p}");
+            assert!(!text.contains(&b64[..64]), "{p}");
+        }
+        let small = json!({"data": "QUJD", "text": "x"});
+        assert_eq!(elide_media(&small), small);
+    }
+
+    fn png_sized(n: usize) -> Attachment {
+        Attachment {
+            bytes: (0..n).map(|i| (i * 7 % 251) as u8).collect(),
+            ..png()
+        }
+    }
+}

@@ -107,9 +107,38 @@ pub fn shapes_png(seed: u32) -> Vec<u8> {
     png_bytes(&img)
 }
 
+/// Path of the `mmprompt` binary built for this test run, for tests that hand it to another
+/// program (GNU parallel, a shell) instead of starting it themselves.
+pub const MMPROMPT: &str = env!("CARGO_BIN_EXE_mmprompt");
+
 /// The `mmprompt` binary built for this test run.
 pub fn mmprompt() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mmprompt"))
+    std::process::Command::new(MMPROMPT)
+}
+
+/// Every file below `dir`, recursively, sorted. Directories are walked, not listed; a
+/// symbolic link is listed, never followed, so a link loop cannot hang a test. Panics
+/// when a directory cannot be read: a test must not pass by seeing nothing.
+pub fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let entries =
+            std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display()));
+        for e in entries {
+            let e = e.unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display()));
+            let kind = e
+                .file_type()
+                .unwrap_or_else(|err| panic!("cannot stat {}: {err}", e.path().display()));
+            if kind.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Runs `mmprompt ARGS` in `cwd` and collects its output.

@@ -217,7 +217,7 @@ pub struct LiveRun {
 impl LiveRun {
     /// Starts `mmprompt live ARGS` against `mic`.
     pub fn start(mic: &VirtualMic, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mmprompt"))
+        let mut child = crate::common::mmprompt()
             .arg("live")
             .args(args)
             .env("XDG_CONFIG_HOME", mic.config_home())
