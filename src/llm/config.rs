@@ -217,14 +217,28 @@ impl Endpoint {
         }
     }
 
-    /// Whether the endpoint is on this machine.
+    /// Whether the endpoint is on this machine: `localhost` or a loopback address
+    /// (127.0.0.0/8, `[::1]`).
     pub fn is_local(&self) -> bool {
         let rest = self
             .base_url
             .split_once("://")
             .map_or(self.base_url.as_str(), |(_, r)| r);
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        matches!(host, "127.0.0.1" | "localhost" | "[") || rest.starts_with("[::1]")
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        // Credentials before an `@` are not the host.
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match hostport.strip_prefix('[') {
+            // An IPv6 literal holds colons of its own; only `]` ends it.
+            Some(v6) => match v6.split_once(']') {
+                Some((addr, _)) => addr,
+                None => return false,
+            },
+            None => hostport.split(':').next().unwrap_or(""),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -416,6 +430,9 @@ mod tests {
             "http://127.0.0.1:8080/v1",
             "http://localhost:11434",
             "http://[::1]:8080",
+            "http://127.0.0.2/v1",
+            "https://LOCALHOST:1/x",
+            "http://user:pw@127.0.0.1:1",
         ] {
             assert!(endpoint(u, None).is_local(), "{u}");
         }
@@ -424,6 +441,12 @@ mod tests {
             "http://127.0.0.1.example.com",
             "http://localhost.example.com:80",
             "http://10.0.0.1:8080",
+            // IPv6 literals other than ::1, which a host split at the first `:` took for local.
+            "http://[::2]:80",
+            "http://[::ffff:8.8.8.8]/v1",
+            "http://[2001:db8::1]",
+            "http://[::1",
+            "http://127.0.0.1@evil.example.com",
         ] {
             assert!(!endpoint(u, None).is_local(), "{u}");
         }
