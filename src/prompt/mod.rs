@@ -609,3 +609,157 @@ pub fn resolve_citations(answer: &Value, fragments: &[Fragment], inputs: &[Input
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::{Label, Segment};
+    use crate::doc::{AudioSourceInfo, ContextMode, SourceInfo};
+    use crate::vision::pipeline::{analyze_image, ImageParams};
+    use ::image::{Rgb, RgbImage};
+
+    fn source(name: &str, mime: &str) -> SourceInfo {
+        SourceInfo {
+            content_url: name.into(),
+            mime: mime.into(),
+            sha256: "cd".repeat(32),
+            byte_len: 99,
+        }
+    }
+
+    fn image_doc() -> doc::ImagePage {
+        let mut img = RgbImage::from_pixel(64, 48, Rgb([255; 3]));
+        for x in 8..30 {
+            for y in 6..26 {
+                img.put_pixel(x, y, Rgb([20, 20, 200]));
+            }
+        }
+        let params = ImageParams::default();
+        let analysis = analyze_image(&img, &params).expect("the Rust backend cannot fail");
+        doc::image_page(
+            &source("shapes.png", "image/png"),
+            &analysis,
+            &params,
+            ContextMode::Reference,
+        )
+    }
+
+    fn segment(label: Label, start_s: f64, end_s: f64) -> Segment {
+        Segment {
+            label,
+            start_sample: 0,
+            end_sample: 0,
+            start_s,
+            end_s,
+            confidence: 0.9,
+            frames: 10,
+            mean_level_db: -20.0,
+            median_f0_hz: None,
+            mean_centroid_hz: 900.0,
+            onsets_s: Vec::new(),
+        }
+    }
+
+    fn audio_doc() -> doc::AudioPage {
+        let info = AudioSourceInfo {
+            file: source("door.wav", "audio/wav"),
+            duration_s: 3.0,
+            sample_rate: 44_100,
+            channels: 2,
+        };
+        let segments = [
+            segment(Label::Silence, 0.0, 1.2),
+            segment(Label::Speech, 1.2, 3.0),
+        ];
+        doc::audio_page(&info, &segments, json!({}), None, ContextMode::Reference)
+    }
+
+    fn input(name: &str, kind: MediaKind, document: Document) -> Input {
+        Input {
+            path: PathBuf::from(name),
+            kind,
+            document,
+            media_path: None,
+            from_jsonld: true,
+        }
+    }
+
+    #[test]
+    fn a_jsonld_input_with_a_mistyped_key_is_refused_naming_file_and_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut value = Document::Image(image_doc()).to_value();
+        let good = dir.path().join("good.jsonld");
+        std::fs::write(&good, value.to_string()).expect("write");
+        let read = load_input(&good, &ExtractOptions::default()).expect("a written page reads");
+        assert_eq!(read.kind, MediaKind::Image);
+        assert_eq!(read.document.content_url(), "shapes.png");
+
+        let about = value["about"].as_object_mut().expect("about");
+        let url = about.remove("contentUrl").expect("contentUrl");
+        about.insert("contentURL".into(), url);
+        let bad = dir.path().join("mistyped.jsonld");
+        std::fs::write(&bad, value.to_string()).expect("write");
+        let err = load_input(&bad, &ExtractOptions::default()).expect_err("refused");
+        assert_eq!(err.code(), "not_a_document");
+        let msg = err.to_string();
+        assert!(msg.contains("mistyped.jsonld"), "{msg}");
+        assert!(msg.contains("`about.contentURL`"), "{msg}");
+    }
+
+    #[test]
+    fn prompts_are_assembled_from_typed_documents() {
+        let inputs = [
+            input("a.jsonld", MediaKind::Image, Document::Image(image_doc())),
+            input("b.jsonld", MediaKind::Audio, Document::Audio(audio_doc())),
+        ];
+        let options = PromptOptions {
+            template: "{{files}}\n{{fragments}}".into(),
+            ..PromptOptions::default()
+        };
+        let text =
+            assemble(&inputs, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
+        let user = &text.prompt.user;
+        assert!(user.starts_with("m1 = shapes.png, m2 = door.wav\n[m1] image:[file=shapes.png,w=64,h=48,regions=1]\nimage_region:[id=m1.r1,x=8,y=6,w=22,h=20,"), "{user}");
+        assert!(
+            user.ends_with(
+                "[m2] audio:[file=door.wav,duration=3.00,rate=44100,channels=2,segments=2]\n\
+             audio_segment:[id=m2.s1,t=0.00-1.20,label=ambient:silence,confidence=0.90]\n\
+             audio_segment:[id=m2.s2,t=1.20-3.00,label=voice:speech,confidence=0.90]"
+            ),
+            "{user}"
+        );
+        // Silence weighs a tenth of its confidence.
+        let weights: Vec<f64> = text.kept.iter().map(|f| f.salience).collect();
+        assert!((weights[1] - 0.09).abs() < 1e-9 && (weights[2] - 0.9).abs() < 1e-9);
+
+        let options = PromptOptions {
+            format: FragmentFormat::Jsonld,
+            ..options
+        };
+        let jsonld =
+            assemble(&inputs, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
+        let line = jsonld
+            .prompt
+            .user
+            .lines()
+            .find_map(|l| l.strip_prefix("[m2] "))
+            .expect("the audio page");
+        let shown: Value = serde_json::from_str(line).expect("one JSON line");
+        let keys: Vec<&String> = shown.as_object().expect("object").keys().collect();
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("items"));
+        assert_eq!(shown["totalItems"], 2);
+        let item = &shown["items"][1];
+        assert_eq!(item["body"]["segmentId"], "m2.s2");
+        let iri = format!("{}:source", doc::doc_iri(&"cd".repeat(32)));
+        assert_eq!(item["target"]["source"], iri.as_str());
+        assert_eq!(item["target"]["selector"][0]["value"], "t=1.200,3.000");
+
+        let answer = json!({"answer": "a door", "claims": [
+            {"text": "someone speaks", "fragments": ["m2.s2", "m9.r1"]}
+        ]});
+        let cited = resolve_citations(&answer, &jsonld.kept, &inputs);
+        assert_eq!(cited["citations"][0]["label"], "voice:speech");
+        assert_eq!(cited["citations"][0]["source"], "door.wav");
+        assert_eq!(cited["citations"][0]["selector"][0]["endOffset"], 3.0);
+        assert_eq!(cited["unresolved"], json!(["m9.r1"]));
+    }
+}
