@@ -437,5 +437,8 @@ mod tests {
         assert_eq!(e.path(), "about.duration");
         let e = read_err(audio_value(None), |d| d["type"] = json!("Annotation"));
         assert_eq!(e.path(), "type");
+        assert!(e.message().contains("AnnotationPage"), "{e}");
+        let e = Document::from_value(&json!({"hello": 1})).expect_err("not a page");
+        assert_eq!((e.path().as_str(), e.message()), ("type", "missing field"));
     }
 }

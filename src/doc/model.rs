@@ -951,8 +951,10 @@ impl Document {
         let obj = value
             .as_object()
             .ok_or_else(|| ReadError::new("expected a JSON object (an AnnotationPage)"))?;
-        read::from_value::<PageType>(obj.get("type").unwrap_or(&Value::Null))
-            .map_err(|e| e.within_key("type"))?;
+        let kind = obj
+            .get("type")
+            .ok_or_else(|| ReadError::at("type", "missing field"))?;
+        read::from_value::<PageType>(kind).map_err(|e| e.within_key("type"))?;
         let about = obj
             .get("about")
             .ok_or_else(|| ReadError::at("about", "missing field"))?;
