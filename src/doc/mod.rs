@@ -1,20 +1,42 @@
 //! The JSON-LD document model (W3C Web Annotation + schema.org media terms), the project's
 //! context and schema, and the compact text rendering used in prompts.
+//!
+//! - [`model`]: the typed nodes; they write the documents and read them back;
+//! - [`image`] and [`audio`]: the pages of an image and of an audio file, and live lines;
+//! - [`text`]: the text lines of a page, and what a prompt needs of any annotation;
+//! - [`read`]: reading with errors that name the field;
+//! - [`schema`]: the JSON Schema, generated from the types.
+
+pub mod audio;
+pub mod image;
+pub mod model;
+pub mod read;
+pub mod schema;
+pub mod text;
+
+pub use audio::{audio_document, audio_page, live_annotation};
+pub use image::{image_document, image_page};
+pub use model::{
+    AnnotationPage, AudioPage, Context, Document, Generator, ImagePage, LiveAnnotation,
+    LiveWindowPage,
+};
+pub use read::ReadError;
+pub use schema::generate_schema;
+pub use text::{header_line, Item, Score};
 
 use crate::vision::contours::BorderKind;
-use crate::vision::pipeline::{ImageAnalysis, ImageParams};
 use crate::vision::regions::Region;
-use serde_json::{json, Map, Value};
-use std::fmt::Write as _;
+use serde_json::Value;
 
 /// Stable IRI of the project's JSON-LD context; [`CONTEXT`] is its content.
 pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
 /// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
 pub const CONTEXT: &str = include_str!("../../schemas/context.jsonld");
-/// JSON Schema (draft 2020-12) of every document this crate writes.
+/// JSON Schema (draft 2020-12) of every document this crate writes, generated from the
+/// types in [`model`] ([`generate_schema`]).
 pub const SCHEMA: &str = include_str!("../../schemas/mmprompt.schema.json");
 /// The Media Fragments specification that `xywh=` and `t=` selectors conform to.
-pub const MEDIA_FRAGMENTS: &str = "http://www.w3.org/TR/media-frags/";
+pub const MEDIA_FRAGMENTS: &str = model::MediaFragments::VALUE;
 
 /// How the document refers to its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,16 +74,6 @@ pub fn context_value(mode: ContextMode) -> Value {
     }
 }
 
-/// The generator block: tool, version and the effective parameters.
-pub fn generator(parameters: Value) -> Value {
-    json!({
-        "type": "Software",
-        "name": env!("CARGO_PKG_NAME"),
-        "softwareVersion": env!("CARGO_PKG_VERSION"),
-        "parameters": parameters,
-    })
-}
-
 /// Identifier prefix shared by a document and its annotations; derived from the content so
 /// that the same file always yields the same ids.
 pub fn doc_iri(sha256: &str) -> String {
@@ -86,7 +98,7 @@ pub fn region_label(region: &Region) -> String {
     }
 }
 
-fn round(v: f64, decimals: i32) -> f64 {
+pub(crate) fn round(v: f64, decimals: i32) -> f64 {
     let m = 10f64.powi(decimals);
     let r = (v * m).round() / m;
     if r == 0.0 {
@@ -94,162 +106,6 @@ fn round(v: f64, decimals: i32) -> f64 {
     } else {
         r
     }
-}
-
-fn hex(c: [u8; 3]) -> String {
-    format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
-}
-
-fn svg_polygon(region: &Region, width: u32, height: u32) -> String {
-    let mut pts = String::new();
-    for (i, p) in region.measures.polygon.iter().enumerate() {
-        if i > 0 {
-            pts.push(' ');
-        }
-        let _ = write!(pts, "{},{}", p.x, p.y);
-    }
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\"><polygon points=\"{pts}\"/></svg>"
-    )
-}
-
-/// The `source` node shared by a page's `about` and every target: the fields every medium
-/// has, with the medium's own (`media`) between the size and the hash.
-fn source_node(base: &str, types: [&str; 2], file: &SourceInfo, media: Value) -> Value {
-    let mut node = Map::new();
-    node.insert("id".into(), json!(format!("{base}:source")));
-    node.insert("type".into(), json!(types));
-    node.insert("contentUrl".into(), json!(file.content_url));
-    node.insert("encodingFormat".into(), json!(file.mime));
-    node.insert("contentSize".into(), json!(file.byte_len));
-    if let Value::Object(extra) = media {
-        node.extend(extra);
-    }
-    node.insert("sha256".into(), json!(file.sha256));
-    Value::Object(node)
-}
-
-/// Builds the `AnnotationPage` for one image.
-pub fn image_document(
-    source: &SourceInfo,
-    analysis: &ImageAnalysis,
-    params: &ImageParams,
-    mode: ContextMode,
-) -> Value {
-    let base = doc_iri(&source.sha256);
-    let source_obj = source_node(
-        &base,
-        ["Image", "ImageObject"],
-        source,
-        json!({ "width": analysis.width, "height": analysis.height }),
-    );
-    let items: Vec<Value> = analysis
-        .regions
-        .iter()
-        .enumerate()
-        .map(|(rank, r)| image_annotation(&base, rank, r, analysis, &source_obj))
-        .collect();
-    let mut parameters = params.to_json();
-    if let Value::Object(m) = &mut parameters {
-        m.insert(
-            "decided".into(),
-            json!({
-                "threshold": analysis.threshold,
-                "inverted": analysis.inverted,
-                "contours": analysis.contour_count,
-            }),
-        );
-    }
-    json!({
-        "@context": context_value(mode),
-        "id": base,
-        "type": "AnnotationPage",
-        "about": source_obj,
-        "generator": generator(parameters),
-        "totalItems": items.len(),
-        "items": items,
-    })
-}
-
-fn image_annotation(
-    base: &str,
-    rank: usize,
-    r: &Region,
-    analysis: &ImageAnalysis,
-    source_obj: &Value,
-) -> Value {
-    let id = region_id(rank);
-    let m = &r.measures;
-    let mut body = Map::new();
-    body.insert("type".into(), json!("TextualBody"));
-    body.insert("purpose".into(), json!("tagging"));
-    body.insert("format".into(), json!("text/plain"));
-    body.insert("value".into(), json!(region_label(r)));
-    body.insert("regionId".into(), json!(id));
-    body.insert("rank".into(), json!(rank + 1));
-    body.insert("borderKind".into(), json!(r.kind));
-    body.insert("shape".into(), json!(r.shape.as_str()));
-    body.insert("sizeClass".into(), json!(r.size.as_str()));
-    body.insert("position".into(), json!(r.position.as_str()));
-    body.insert("colorName".into(), json!(r.color_name));
-    body.insert("meanColor".into(), json!(hex(r.mean_color)));
-    body.insert("dominantColor".into(), json!(hex(r.dominant_color)));
-    // Rounded so outputs stay readable and stable: scores to 4 decimals, pixel measures to 2.
-    for (key, value) in [
-        ("salience", json!(round(r.salience, 4))),
-        ("area", json!(round(m.area, 2))),
-        ("pixelCount", json!(r.pixel_count)),
-        ("perimeter", json!(round(m.perimeter, 2))),
-        ("centroidX", json!(round(m.centroid.0, 2))),
-        ("centroidY", json!(round(m.centroid.1, 2))),
-        ("vertexCount", json!(m.polygon.len())),
-        ("hullArea", json!(round(m.hull_area, 2))),
-        ("solidity", json!(round(m.solidity, 4))),
-        ("circularity", json!(round(m.circularity, 4))),
-        ("rotatedCenterX", json!(round(m.rotated.cx, 2))),
-        ("rotatedCenterY", json!(round(m.rotated.cy, 2))),
-        ("rotatedWidth", json!(round(m.rotated.width, 2))),
-        ("rotatedHeight", json!(round(m.rotated.height, 2))),
-        ("rotatedAngle", json!(round(m.rotated.angle, 2))),
-    ] {
-        body.insert(key.into(), value);
-    }
-    body.insert("holeCount".into(), json!(r.holes));
-    if let Some(p) = r.parent {
-        body.insert(
-            "parentRegion".into(),
-            json!(format!("{base}:{}", region_id(p))),
-        );
-    }
-    let b = r.bbox;
-    let selectors = json!([
-        {
-            "type": "FragmentSelector",
-            "conformsTo": MEDIA_FRAGMENTS,
-            "value": format!("xywh={},{},{},{}", b.x, b.y, b.w, b.h),
-        },
-        {
-            "type": "SvgSelector",
-            "value": svg_polygon(r, analysis.width, analysis.height),
-        }
-    ]);
-    annotation(format!("{base}:{id}"), body, source_obj, selectors)
-}
-
-/// The Web Annotation envelope every region and segment shares: a describing annotation of
-/// `body` whose target is `source` narrowed by `selectors`.
-fn annotation(id: String, body: Map<String, Value>, source: &Value, selectors: Value) -> Value {
-    json!({
-        "id": id,
-        "type": "Annotation",
-        "motivation": "describing",
-        "body": Value::Object(body),
-        "target": {
-            "type": "SpecificResource",
-            "source": source,
-            "selector": selectors,
-        },
-    })
 }
 
 /// What an audio document says about its file.
@@ -275,182 +131,9 @@ pub fn iso_duration(seconds: f64) -> String {
     format!("PT{:.3}S", seconds.max(0.0))
 }
 
-/// Seconds to three decimals, as a number (the `t=` selector uses the same rounding).
-fn secs(v: f64) -> f64 {
-    round(v, 3)
-}
-
-/// One segment as an `Annotation` whose target is `source_obj` with a `t=start,end`
-/// fragment (seconds from the start of the source), identified as `{base}:s{index+1}`.
-/// Files and live sessions build their segments here.
-pub fn segment_annotation(
-    base: &str,
-    index: usize,
-    s: &crate::audio::Segment,
-    source_obj: &Value,
-) -> Value {
-    let id = segment_id(index);
-    let mut body = Map::new();
-    body.insert("type".into(), json!("TextualBody"));
-    body.insert("purpose".into(), json!("tagging"));
-    body.insert("format".into(), json!("text/plain"));
-    body.insert("value".into(), json!(s.label.as_str()));
-    body.insert("segmentId".into(), json!(id));
-    body.insert(
-        "confidence".into(),
-        json!(round(f64::from(s.confidence), 3)),
-    );
-    body.insert("frameCount".into(), json!(s.frames));
-    body.insert(
-        "meanLevelDb".into(),
-        json!(round(f64::from(s.mean_level_db.max(-200.0)), 2)),
-    );
-    if let Some(f0) = s.median_f0_hz {
-        body.insert("medianF0Hz".into(), json!(round(f64::from(f0), 2)));
-    }
-    body.insert(
-        "meanCentroidHz".into(),
-        json!(round(f64::from(s.mean_centroid_hz), 2)),
-    );
-    let onsets: Vec<f64> = s.onsets_s.iter().map(|&t| secs(t)).collect();
-    body.insert("onsets".into(), json!(onsets));
-    let (start, end) = (secs(s.start_s), secs(s.end_s));
-    let selectors = json!([{
-        "type": "FragmentSelector",
-        "conformsTo": MEDIA_FRAGMENTS,
-        "value": format!("t={start:.3},{end:.3}"),
-        "startOffset": start,
-        "endOffset": end,
-    }]);
-    annotation(format!("{base}:{id}"), body, source_obj, selectors)
-}
-
-/// Builds the `AnnotationPage` for one audio file: one annotation per segment, in time
-/// order. `error` is `(code, message)` when the stream broke part-way; the segments are
-/// then those decoded before the damage.
-pub fn audio_document(
-    source: &AudioSourceInfo,
-    segments: &[crate::audio::Segment],
-    parameters: Value,
-    error: Option<(&str, &str)>,
-    mode: ContextMode,
-) -> Value {
-    let base = doc_iri(&source.file.sha256);
-    let source_obj = source_node(
-        &base,
-        ["Sound", "AudioObject"],
-        &source.file,
-        json!({
-            "duration": iso_duration(source.duration_s),
-            "sampleRate": source.sample_rate,
-            "channels": source.channels,
-        }),
-    );
-    let items: Vec<Value> = segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| segment_annotation(&base, i, s, &source_obj))
-        .collect();
-    let mut page = json!({
-        "@context": context_value(mode),
-        "id": base,
-        "type": "AnnotationPage",
-        "about": source_obj,
-        "generator": generator(parameters),
-        "totalItems": items.len(),
-        "items": items,
-    });
-    if let (Some((code, message)), Value::Object(m)) = (error, &mut page) {
-        m.insert(
-            "decodeError".into(),
-            json!({ "type": "DecodeError", "errorCode": code, "description": message }),
-        );
-    }
-    page
-}
-
-/// Compact text lines for prompts, rendered from a document so that documents read back
-/// from disk render exactly as freshly extracted ones: a header line, then one line per
-/// annotation ([`annotation_line`]).
-///
-/// ```text
-/// image:[file=samples/shapes.png,w=640,h=480,regions=2]
-/// image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,size=medium,position=top-left]
-/// audio:[file=door.wav,duration=3.20,rate=44100,channels=2,segments=3]
-/// audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]
-/// ```
-pub fn document_text(doc: &Value) -> String {
-    let mut out = header_line(doc);
-    out.push('\n');
-    for item in doc["items"].as_array().into_iter().flatten() {
-        if let Some(line) = annotation_line(item) {
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// Whether a document (or its `about` node) describes audio.
-fn is_audio(about: &Value) -> bool {
-    about["duration"].is_string() || about["sampleRate"].is_number()
-}
-
-/// The header line of [`document_text`]: the file and its size in pixels or seconds.
-pub fn header_line(doc: &Value) -> String {
-    let about = &doc["about"];
-    let file = about["contentUrl"].as_str().unwrap_or("");
-    let count = doc["totalItems"].as_u64().unwrap_or(0);
-    if is_audio(about) {
-        let duration = about["duration"]
-            .as_str()
-            .and_then(parse_iso_duration)
-            .unwrap_or(0.0);
-        format!(
-            "audio:[file={file},duration={duration:.2},rate={},channels={},segments={count}]",
-            about["sampleRate"].as_u64().unwrap_or(0),
-            about["channels"].as_u64().unwrap_or(0),
-        )
-    } else {
-        format!(
-            "image:[file={file},w={},h={},regions={count}]",
-            about["width"].as_u64().unwrap_or(0),
-            about["height"].as_u64().unwrap_or(0),
-        )
-    }
-}
-
-/// One annotation as a text line, or `None` when it carries no media fragment selector.
-pub fn annotation_line(ann: &Value) -> Option<String> {
-    let body = &ann["body"];
-    let fragment = ann["target"]["selector"]
-        .as_array()?
-        .iter()
-        .find(|s| s["type"] == "FragmentSelector")?;
-    let value = fragment["value"].as_str()?;
-    let label = body["value"].as_str().unwrap_or("");
-    let s = |k: &str| body[k].as_str().unwrap_or("");
-    if let Some(xywh) = value.strip_prefix("xywh=") {
-        let mut it = xywh.split(',');
-        let (x, y, w, h) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        Some(format!(
-            "image_region:[id={},x={x},y={y},w={w},h={h},semantic={label},color={},size={},position={}]",
-            s("regionId"),
-            s("colorName"),
-            s("sizeClass"),
-            s("position"),
-        ))
-    } else if value.starts_with("t=") {
-        Some(format!(
-            "audio_segment:[id={},t={:.2}-{:.2},label={label},confidence={:.2}]",
-            s("segmentId"),
-            fragment["startOffset"].as_f64()?,
-            fragment["endOffset"].as_f64()?,
-            body["confidence"].as_f64().unwrap_or(0.0),
-        ))
-    } else {
-        None
-    }
+/// The compact text rendering of `doc` ([`Document::text`]).
+pub fn document_text(doc: &Document) -> String {
+    doc.text()
 }
 
 /// Seconds in an ISO 8601 duration of the form [`iso_duration`] writes (`PT83.250S`).
@@ -476,49 +159,6 @@ pub struct LiveSourceInfo {
 /// Identifier prefix of a live session's source and annotations.
 pub fn live_iri(session: &str) -> String {
     format!("urn:mmprompt:live:{session}")
-}
-
-/// One closed segment of a live session as a self-contained JSON-LD `Annotation` (one
-/// NDJSON line). Its target carries two selectors: the `t=start,end` fragment in seconds
-/// from the session start, as in a file's document, and a Media Fragments wall-clock
-/// fragment `t=clock:START,END` (ISO 8601 UTC) with the same instants as typed
-/// `startTime`/`endTime`, so a line means the same thing read on its own, days later.
-pub fn live_annotation(
-    source: &LiveSourceInfo,
-    index: usize,
-    segment: &crate::audio::Segment,
-    mode: ContextMode,
-) -> Value {
-    let base = live_iri(&source.session);
-    let source_obj = json!({
-        "id": format!("{base}:source"),
-        "type": ["Sound", "AudioObject"],
-        "name": source.device,
-        "sampleRate": source.sample_rate,
-        "channels": source.channels,
-        "startTime": iso8601_utc(source.started),
-    });
-    let mut annotation = segment_annotation(&base, index, segment, &source_obj);
-    let at = |s: f64| source.started + std::time::Duration::from_secs_f64(secs(s).max(0.0));
-    let (start, end) = (
-        iso8601_utc(at(segment.start_s)),
-        iso8601_utc(at(segment.end_s)),
-    );
-    if let Some(Value::Array(selectors)) = annotation.pointer_mut("/target/selector") {
-        selectors.push(json!({
-            "type": "FragmentSelector",
-            "conformsTo": MEDIA_FRAGMENTS,
-            "value": format!("t=clock:{start},{end}"),
-            "startTime": start,
-            "endTime": end,
-        }));
-    }
-    let mut line = Map::new();
-    line.insert("@context".into(), context_value(mode));
-    if let Value::Object(fields) = annotation {
-        line.extend(fields);
-    }
-    Value::Object(line)
 }
 
 /// `t` as ISO 8601 UTC with milliseconds, e.g. `2026-11-29T12:09:36.250Z` (the form Media
@@ -555,6 +195,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::{Label, Segment};
+    use crate::vision::pipeline::{analyze_image, ImageParams};
+    use crate::vision::regions::{MinArea, RegionOptions};
+    use ::image::{Rgb, RgbImage};
+    use serde_json::json;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -568,5 +213,232 @@ mod tests {
             let t = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms);
             assert_eq!(iso8601_utc(t), want);
         }
+    }
+
+    fn file(name: &str, mime: &str) -> SourceInfo {
+        SourceInfo {
+            content_url: name.into(),
+            mime: mime.into(),
+            sha256: "ab".repeat(32),
+            byte_len: 1234,
+        }
+    }
+
+    /// Two squares and a ring, so there are holes, parents and several regions.
+    fn image_value(mode: ContextMode) -> Value {
+        let mut img = RgbImage::from_pixel(64, 48, Rgb([255; 3]));
+        for (x, y) in (0..64u32).flat_map(|x| (0..48u32).map(move |y| (x, y))) {
+            let square = (4..20).contains(&x) && (4..20).contains(&y);
+            let ring = (30..60).contains(&x)
+                && (10..40).contains(&y)
+                && !((38..52).contains(&x) && (18..32).contains(&y));
+            if square || ring {
+                img.put_pixel(x, y, Rgb([200, 20, 20]));
+            }
+        }
+        let params = ImageParams {
+            regions: RegionOptions {
+                max_regions: 0,
+                min_area: MinArea::Pixels(0),
+                holes: true,
+            },
+            ..ImageParams::default()
+        };
+        let analysis = analyze_image(&img, &params).expect("the Rust backend cannot fail");
+        assert!(analysis.regions.len() >= 2, "the image should have regions");
+        image_document(&file("shapes.png", "image/png"), &analysis, &params, mode)
+    }
+
+    fn segment(label: Label, start_s: f64, end_s: f64, f0: Option<f32>) -> Segment {
+        Segment {
+            label,
+            start_sample: (start_s * 16_000.0) as u64,
+            end_sample: (end_s * 16_000.0) as u64,
+            start_s,
+            end_s,
+            confidence: 0.8765,
+            frames: 42,
+            mean_level_db: -23.456,
+            median_f0_hz: f0,
+            mean_centroid_hz: 1234.5678,
+            onsets_s: vec![start_s + 0.1234],
+        }
+    }
+
+    fn segments() -> Vec<Segment> {
+        vec![
+            segment(Label::Silence, 0.0, 1.2, None),
+            segment(Label::Speech, 1.2, 3.0, Some(180.25)),
+        ]
+    }
+
+    fn audio_value(error: Option<(&str, &str)>) -> Value {
+        let source = AudioSourceInfo {
+            file: file("door.wav", "audio/wav"),
+            duration_s: 3.0004,
+            sample_rate: 44_100,
+            channels: 2,
+        };
+        audio_document(
+            &source,
+            &segments(),
+            json!({"sampleRate": 16000, "frameMs": 25.0}),
+            error,
+            ContextMode::Inline,
+        )
+    }
+
+    fn live_source() -> LiveSourceInfo {
+        LiveSourceInfo {
+            session: "20261206T120000Z".into(),
+            device: "default".into(),
+            sample_rate: 48_000,
+            channels: 1,
+            started: UNIX_EPOCH + Duration::from_millis(1_796_000_000_250),
+        }
+    }
+
+    /// Written, read back and written again: the same bytes, and the same text.
+    fn assert_round_trip(written: &Value) -> Document {
+        let bytes = serde_json::to_string_pretty(written).expect("serialises");
+        let parsed: Value = serde_json::from_str(&bytes).expect("parses");
+        let doc = Document::from_value(&parsed).unwrap_or_else(|e| panic!("reads back: {e}"));
+        let again = serde_json::to_string_pretty(&doc).expect("serialises");
+        assert_eq!(bytes, again);
+        doc
+    }
+
+    #[test]
+    fn image_pages_round_trip() {
+        for mode in [ContextMode::Reference, ContextMode::Inline] {
+            let written = image_value(mode);
+            let doc = assert_round_trip(&written);
+            assert!(matches!(doc, Document::Image(_)));
+            let Document::Image(page) = &doc else {
+                return;
+            };
+            assert!(page.items.iter().any(|a| a.body.parent_region.is_some()));
+            assert_eq!(doc.text().lines().count(), page.items.len() + 1);
+            assert!(doc
+                .text()
+                .starts_with("image:[file=shapes.png,w=64,h=48,regions="));
+        }
+    }
+
+    #[test]
+    fn audio_pages_round_trip() {
+        for error in [None, Some(("truncated", "the stream ends early"))] {
+            let doc = assert_round_trip(&audio_value(error));
+            let Document::Audio(page) = &doc else {
+                panic!("an audio page reads back as audio");
+            };
+            assert_eq!(page.decode_error.is_some(), error.is_some());
+            assert_eq!(
+                doc.text(),
+                "audio:[file=door.wav,duration=3.00,rate=44100,channels=2,segments=2]\n\
+                 audio_segment:[id=s1,t=0.00-1.20,label=ambient:silence,confidence=0.88]\n\
+                 audio_segment:[id=s2,t=1.20-3.00,label=voice:speech,confidence=0.88]\n"
+            );
+        }
+    }
+
+    #[test]
+    fn live_lines_and_windows_round_trip() {
+        for (i, s) in segments().iter().enumerate() {
+            let line = live_annotation(&live_source(), i, s, ContextMode::Reference);
+            let bytes = serde_json::to_string(&line).expect("serialises");
+            let parsed: Value = serde_json::from_str(&bytes).expect("parses");
+            let back = LiveAnnotation::from_value(&parsed).expect("reads back");
+            assert_eq!(back, line);
+            assert_eq!(serde_json::to_string(&back).expect("serialises"), bytes);
+        }
+        let items = segments()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| live_annotation(&live_source(), i, s, ContextMode::Inline).item())
+            .collect();
+        let source = live_annotation(&live_source(), 0, &segments()[0], ContextMode::Inline)
+            .target
+            .source;
+        let about = model::LiveWindowSource {
+            id: source.id,
+            kind: model::SoundTypes,
+            name: source.name,
+            sample_rate: source.sample_rate,
+            channels: source.channels,
+            start_time: source.start_time,
+            content_url: "live:default@0.000-3.000s".into(),
+            duration: model::IsoSeconds::new(3.0),
+        };
+        let context = Context::Iri(CONTEXT_IRI.into());
+        let window = Document::LiveWindow(LiveWindowPage::new(context, None, about, None, items));
+        let doc = assert_round_trip(&window.to_value());
+        assert_eq!(doc, window);
+        assert!(doc
+            .text()
+            .starts_with("audio:[file=live:default@0.000-3.000s,duration=3.00,rate=48000"));
+    }
+
+    fn read_err(mut doc: Value, edit: impl FnOnce(&mut Value)) -> ReadError {
+        edit(&mut doc);
+        Document::from_value(&doc).expect_err("the edited document should be refused")
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let image = image_value(ContextMode::Reference);
+        let e = read_err(image.clone(), |d| {
+            d["about"].as_object_mut().map(|m| m.remove("contentUrl"));
+        });
+        assert_eq!(e.path(), "about.contentUrl");
+        assert_eq!(e.message(), "missing field");
+        assert!(e.to_string().contains("`about.contentUrl`"), "{e}");
+        let e = read_err(image.clone(), |d| {
+            d["items"][1]["body"]
+                .as_object_mut()
+                .map(|m| m.remove("regionId"));
+        });
+        assert_eq!(e.path(), "items[1].body.regionId");
+        // A file's page names itself and its generator: without them it is not one.
+        let e = read_err(image, |d| {
+            d.as_object_mut().map(|m| m.remove("generator"));
+        });
+        assert_eq!(e.path(), "generator");
+        let e = read_err(audio_value(None), |d| {
+            d["items"][0]["target"]["selector"][0]
+                .as_object_mut()
+                .map(|m| m.remove("endOffset"));
+        });
+        assert_eq!(e.path(), "items[0].target.selector[0].endOffset");
+    }
+
+    #[test]
+    fn a_mistyped_field_is_named() {
+        let image = image_value(ContextMode::Reference);
+        // A key spelt wrong.
+        let e = read_err(image.clone(), |d| {
+            let body = d["items"][0]["body"].as_object_mut().expect("body");
+            let v = body.remove("colorName").expect("colorName");
+            body.insert("colourName".into(), v);
+        });
+        assert_eq!(e.path(), "items[0].body.colourName");
+        assert!(e.message().contains("unknown field"), "{e}");
+        // A value of the wrong type.
+        let e = read_err(image.clone(), |d| d["about"]["width"] = json!("64"));
+        assert_eq!(e.path(), "about.width");
+        assert!(e.message().contains("invalid type"), "{e}");
+        let e = read_err(image.clone(), |d| {
+            d["items"][0]["target"]["selector"][0]["value"] = json!("xywh=1,2,3");
+        });
+        assert_eq!(e.path(), "items[0].target.selector[0].value");
+        let e = read_err(image, |d| d["about"]["type"] = json!("Image"));
+        assert_eq!(e.path(), "about.type");
+        let e = read_err(audio_value(None), |d| d["about"]["duration"] = json!(3.0));
+        assert_eq!(e.path(), "about.duration");
+        let e = read_err(audio_value(None), |d| d["type"] = json!("Annotation"));
+        assert_eq!(e.path(), "type");
+        assert!(e.message().contains("AnnotationPage"), "{e}");
+        let e = Document::from_value(&json!({"hello": 1})).expect_err("not a page");
+        assert_eq!((e.path().as_str(), e.message()), ("type", "missing field"));
     }
 }

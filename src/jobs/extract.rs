@@ -73,7 +73,8 @@ pub struct ExtractOptions {
 pub struct Extracted {
     /// Image or audio.
     pub kind: MediaKind,
-    /// The JSON-LD document.
+    /// The JSON-LD document, as written (serialised from the typed [`doc::Document`]; read
+    /// it back with [`doc::Document::from_value`]).
     pub document: Value,
     /// The compact text rendering.
     pub text: String,
@@ -234,11 +235,11 @@ fn extract_image(
     } else {
         None
     };
-    let document = doc::image_document(&source, &analysis, params, options.context);
+    let page = doc::Document::Image(doc::image_page(&source, &analysis, params, options.context));
     Ok(Extracted {
         kind: MediaKind::Image,
-        text: doc::document_text(&document),
-        document,
+        text: page.text(),
+        document: page.to_value(),
         count: analysis.regions.len(),
         sha256: decoded.sha256,
         overlay_png,
@@ -332,17 +333,17 @@ fn extract_audio(
             }),
         );
     }
-    let document = doc::audio_document(
+    let page = doc::Document::Audio(doc::audio_page(
         &source,
         &sink.segments,
         parameters,
         error_text.as_ref().map(|(c, m)| (*c, m.as_str())),
         options.context,
-    );
+    ));
     Ok(Extracted {
         kind: MediaKind::Audio,
-        text: doc::document_text(&document),
-        document,
+        text: page.text(),
+        document: page.to_value(),
         count: sink.segments.len(),
         sha256: info.sha256,
         overlay_png,

@@ -479,7 +479,7 @@ pub struct LiveSender {
 
 #[derive(Debug, Default)]
 struct LiveState {
-    waiting: Option<(String, Value)>,
+    waiting: Option<(String, crate::doc::Document)>,
     stopping: bool,
     busy: bool,
     stats: LiveSendStats,
@@ -544,7 +544,7 @@ impl LiveSender {
     }
 
     /// Offers a window (an mmprompt document) named `name`. Never blocks on the network.
-    pub fn offer(&self, name: String, document: Value) -> Offer {
+    pub fn offer(&self, name: String, document: crate::doc::Document) -> Offer {
         let mut st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         st.stats.offered += 1;
         let replaced = st.waiting.replace((name, document)).is_some();
@@ -700,9 +700,21 @@ mod tests {
         .expect("response");
     }
 
-    fn window() -> Value {
-        json!({"type": "AnnotationPage", "about": {"duration": "PT1.000S", "sampleRate": 16000,
-               "channels": 1, "contentUrl": "live"}, "totalItems": 0, "items": []})
+    fn window() -> crate::doc::Document {
+        use crate::doc::model::{IsoSeconds, LiveWindowSource, SoundTypes};
+        let about = LiveWindowSource {
+            id: "urn:mmprompt:live:test:source".into(),
+            kind: SoundTypes,
+            name: "live".into(),
+            sample_rate: 16000,
+            channels: 1,
+            start_time: "2026-01-01T00:00:00.000Z".into(),
+            content_url: "live".into(),
+            duration: IsoSeconds(1.0),
+        };
+        let context = crate::doc::Context::Iri(crate::doc::CONTEXT_IRI.into());
+        let page = crate::doc::LiveWindowPage::new(context, None, about, None, Vec::new());
+        crate::doc::Document::LiveWindow(page)
     }
 
     #[test]

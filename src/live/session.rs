@@ -12,7 +12,6 @@ use crate::doc::{self, ContextMode, LiveSourceInfo};
 use crate::jobs::extract::AudioParams;
 use crate::live::capture::{Capture, CaptureError, CaptureStats};
 use crate::media::audio::{downmix_into, AudioErrorKind, MonoResampler};
-use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +88,7 @@ pub struct LiveSegment {
     /// closed: `decided_s - segment.end_s` is the segmenter's hangover for it.
     pub decided_s: f64,
     /// The JSON-LD `Annotation` for it, as written on one NDJSON line.
-    pub annotation: Value,
+    pub annotation: doc::LiveAnnotation,
 }
 
 /// Receives each segment the moment it closes, on the analysis thread. A consumer that may

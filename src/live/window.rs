@@ -3,8 +3,9 @@
 //! thread so that the analysis never waits for the endpoint.
 
 use super::session::{LiveSegment, SegmentConsumer};
+use crate::doc::model::{IsoSeconds, LiveWindowSource, SoundTypes};
+use crate::doc::{Context, Document, LiveWindowPage, CONTEXT_IRI};
 use crate::jobs::send::{LiveSendStats, LiveSender};
-use serde_json::Value;
 
 /// When a session hands its recent segments to an LLM.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,32 +61,31 @@ impl WindowSender {
     }
 
     /// The recent segments as an mmprompt document the prompt assembler reads like a file's.
-    fn window_document(&self) -> Option<Value> {
+    fn window_document(&self) -> Option<Document> {
         let first = self.recent.front()?;
         let last = self.recent.back()?;
-        let mut about = first.annotation["target"]["source"].clone();
+        let source = &first.annotation.target.source;
         let (from, to) = (first.segment.start_s, last.segment.end_s);
-        let device = about["name"].as_str().unwrap_or("microphone").to_string();
-        about["contentUrl"] = Value::String(format!("live:{device}@{from:.3}-{to:.3}s"));
-        about["duration"] = Value::String(crate::doc::iso_duration(to - from));
-        let items: Vec<Value> = self
-            .recent
-            .iter()
-            .map(|s| {
-                let mut a = s.annotation.clone();
-                if let Some(o) = a.as_object_mut() {
-                    o.remove("@context");
-                }
-                a
-            })
-            .collect();
-        Some(serde_json::json!({
-            "@context": crate::doc::CONTEXT_IRI,
-            "type": "AnnotationPage",
-            "about": about,
-            "totalItems": items.len(),
-            "items": items,
-        }))
+        let about = LiveWindowSource {
+            id: source.id.clone(),
+            kind: SoundTypes,
+            name: source.name.clone(),
+            sample_rate: source.sample_rate,
+            channels: source.channels,
+            start_time: source.start_time.clone(),
+            content_url: format!("live:{}@{from:.3}-{to:.3}s", source.name),
+            duration: IsoSeconds::new(to - from),
+        };
+        let items = self.recent.iter().map(|s| s.annotation.item()).collect();
+        // No id and no generator: a window has no content hash to derive an id from, and
+        // the pages sent so far went without both.
+        Some(Document::LiveWindow(LiveWindowPage::new(
+            Context::Iri(CONTEXT_IRI.to_owned()),
+            None,
+            about,
+            None,
+            items,
+        )))
     }
 
     fn send_window(&mut self, now_s: f64) {

@@ -158,7 +158,7 @@ pub fn attach_all(
                 name,
                 reason: format!(
                     "its medium {} was not found (looked beside the current folder and the document)",
-                    input.document["about"]["contentUrl"].as_str().unwrap_or("?")
+                    input.document.content_url()
                 ),
             });
         };

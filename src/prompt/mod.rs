@@ -6,11 +6,11 @@
 pub mod attach;
 pub mod budget;
 
-use crate::doc;
+use crate::doc::{self, Document, Score};
 use crate::jobs::extract::{extract_file, ExtractError, ExtractOptions};
 use crate::llm::Prompt;
 use crate::media::{sniff_file, MediaKind};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub use budget::TokenEncoding;
@@ -81,8 +81,8 @@ pub struct Input {
     pub path: PathBuf,
     /// Image or audio.
     pub kind: MediaKind,
-    /// The JSON-LD document.
-    pub document: Value,
+    /// The document, read with its types.
+    pub document: Document,
     /// Where the medium itself is, when it can be found (for attaching).
     pub media_path: Option<PathBuf>,
     /// Whether the document was read from a `.jsonld` file (not extracted now).
@@ -129,10 +129,15 @@ pub fn load_input(path: &Path, options: &ExtractOptions) -> Result<Input, Prompt
             detail: format!("damaged part-way: {e}"),
         });
     }
+    // Read back like a `.jsonld` input, so both kinds of input go through the same types.
+    let document = Document::from_value(&out.document).map_err(|e| PromptError::NotADocument {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     Ok(Input {
         path: path.to_path_buf(),
         kind,
-        document: out.document,
+        document,
         media_path: Some(path.to_path_buf()),
         from_jsonld: false,
     })
@@ -154,28 +159,23 @@ fn load_document(path: &Path) -> Result<Input, PromptError> {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;
-    let document: Value =
+    let value: Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    if document["type"] != "AnnotationPage" || !document["items"].is_array() {
-        return Err(bad(
-            "expected an AnnotationPage with items (the output of `mmprompt extract`)".into(),
-        ));
-    }
-    let about = &document["about"];
-    let kind = if about["duration"].is_string() || about["sampleRate"].is_number() {
-        MediaKind::Audio
-    } else {
-        MediaKind::Image
+    let document = Document::from_value(&value).map_err(|e| {
+        bad(format!(
+            "{e} (expected an AnnotationPage written by `mmprompt extract`)"
+        ))
+    })?;
+    let kind = match document {
+        Document::Image(_) => MediaKind::Image,
+        Document::Audio(_) | Document::LiveWindow(_) => MediaKind::Audio,
     };
     // contentUrl is the path as given to `extract`: try it from here, then from the
     // document's folder.
-    let media_path = about["contentUrl"].as_str().and_then(|u| {
-        let p = PathBuf::from(u);
-        if p.is_file() {
-            return Some(p);
-        }
-        path.parent().map(|d| d.join(u)).filter(|q| q.is_file())
-    });
+    let url = document.content_url();
+    let media_path = Some(PathBuf::from(url))
+        .filter(|p| p.is_file())
+        .or_else(|| path.parent().map(|d| d.join(url)).filter(|q| q.is_file()));
     Ok(Input {
         path: path.to_path_buf(),
         kind,
@@ -202,6 +202,10 @@ pub struct Fragment {
     pub selectors: Value,
     /// The annotation with the cite id in its body and its source reduced to the IRI.
     pub annotation: Value,
+    /// The body's label.
+    pub label: String,
+    /// The annotation's text line, with the cite id.
+    pub line: String,
 }
 
 /// Prefix of the cite ids of input `i` when several inputs share a prompt.
@@ -214,57 +218,28 @@ pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
     let qualify = inputs.len() > 1;
     let mut out = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        for (order, ann) in input.document["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let body = &ann["body"];
-            let local = body["regionId"]
-                .as_str()
-                .or_else(|| body["segmentId"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("a{}", order + 1));
+        for (order, item) in input.document.items().into_iter().enumerate() {
+            let local = item.local_id();
             let id = if qualify {
                 format!("{}.{local}", input_key(i))
             } else {
-                local
+                local.to_string()
             };
-            let salience = match body["salience"].as_f64() {
-                Some(s) => s,
-                None => {
-                    let c = body["confidence"].as_f64().unwrap_or(0.0);
-                    let silent = body["value"]
-                        .as_str()
-                        .is_some_and(|v| v.ends_with(":silence"));
-                    if silent {
-                        c * 0.1
-                    } else {
-                        c
-                    }
-                }
+            let salience = match item.score() {
+                Score::Salience(s) => s,
+                Score::Confidence(c) if item.label().ends_with(":silence") => c * 0.1,
+                Score::Confidence(c) => c,
             };
-            let mut annotation = ann.clone();
-            if let Some(b) = annotation["body"].as_object_mut() {
-                for k in ["regionId", "segmentId"] {
-                    if b.contains_key(k) {
-                        b.insert(k.into(), Value::String(id.clone()));
-                    }
-                }
-            }
-            // The source node repeats in every annotation; the IRI alone names it.
-            if let Some(src) = ann["target"]["source"]["id"].as_str() {
-                annotation["target"]["source"] = Value::String(src.to_string());
-            }
             out.push(Fragment {
                 input: i,
-                id,
-                annotation_id: ann["id"].as_str().unwrap_or("").to_string(),
+                annotation_id: item.id().to_string(),
                 salience,
                 order,
-                selectors: ann["target"]["selector"].clone(),
-                annotation,
+                selectors: item.selectors_value(),
+                annotation: item.cited_value(&id),
+                label: item.label().to_string(),
+                line: item.text_line(&id),
+                id,
             });
         }
     }
@@ -436,27 +411,16 @@ fn render_fragments(inputs: &[Input], kept: &[&Fragment], format: FragmentFormat
                 out.push_str(&doc::header_line(&input.document));
                 out.push('\n');
                 for f in mine {
-                    if let Some(line) = doc::annotation_line(&f.annotation) {
-                        out.push_str(&line);
-                        out.push('\n');
-                    }
+                    out.push_str(&f.line);
+                    out.push('\n');
                 }
             }
             FragmentFormat::Jsonld => {
-                let mut doc = Map::new();
-                for (k, v) in input.document.as_object().into_iter().flatten() {
-                    if k != "items" {
-                        doc.insert(k.clone(), v.clone());
-                    }
-                }
-                doc.insert(
-                    "items".into(),
-                    Value::Array(mine.iter().map(|f| f.annotation.clone()).collect()),
-                );
+                let items = mine.iter().map(|f| f.annotation.clone()).collect();
                 if inputs.len() > 1 {
                     out.push_str(&format!("[{}] ", input_key(i)));
                 }
-                out.push_str(&Value::Object(doc).to_string());
+                out.push_str(&input.document.json_with_items(items));
                 out.push('\n');
             }
         }
@@ -505,14 +469,11 @@ pub fn assemble(
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let name = x.document["about"]["contentUrl"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| x.path.display().to_string());
+            let name = x.document.content_url();
             if inputs.len() > 1 {
                 format!("{} = {name}", input_key(i))
             } else {
-                name
+                name.to_string()
             }
         })
         .collect::<Vec<_>>()
@@ -559,9 +520,7 @@ pub fn assemble(
         keep_n = 0;
         for f in &ranked {
             let cost = match options.format {
-                FragmentFormat::Text => {
-                    counter.count(&doc::annotation_line(&f.annotation).unwrap_or_default()) + 1
-                }
+                FragmentFormat::Text => counter.count(&f.line) + 1,
                 FragmentFormat::Jsonld => counter.count(&f.annotation.to_string()) + 1,
             };
             if used + cost > budget {
@@ -642,10 +601,165 @@ pub fn resolve_citations(answer: &Value, fragments: &[Fragment], inputs: &[Input
         "citations": cited.iter().map(|f| json!({
             "id": f.id,
             "annotation": f.annotation_id,
-            "source": inputs.get(f.input).map(|x| x.document["about"]["contentUrl"].clone()),
-            "label": f.annotation["body"]["value"],
+            "source": inputs.get(f.input).map(|x| x.document.content_url()),
+            "label": f.label,
             "selector": f.selectors,
         })).collect::<Vec<_>>(),
         "unresolved": unresolved,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::{Label, Segment};
+    use crate::doc::{AudioSourceInfo, ContextMode, SourceInfo};
+    use crate::vision::pipeline::{analyze_image, ImageParams};
+    use ::image::{Rgb, RgbImage};
+
+    fn source(name: &str, mime: &str) -> SourceInfo {
+        SourceInfo {
+            content_url: name.into(),
+            mime: mime.into(),
+            sha256: "cd".repeat(32),
+            byte_len: 99,
+        }
+    }
+
+    fn image_doc() -> doc::ImagePage {
+        let mut img = RgbImage::from_pixel(64, 48, Rgb([255; 3]));
+        for x in 8..30 {
+            for y in 6..26 {
+                img.put_pixel(x, y, Rgb([20, 20, 200]));
+            }
+        }
+        let params = ImageParams::default();
+        let analysis = analyze_image(&img, &params).expect("the Rust backend cannot fail");
+        doc::image_page(
+            &source("shapes.png", "image/png"),
+            &analysis,
+            &params,
+            ContextMode::Reference,
+        )
+    }
+
+    fn segment(label: Label, start_s: f64, end_s: f64) -> Segment {
+        Segment {
+            label,
+            start_sample: 0,
+            end_sample: 0,
+            start_s,
+            end_s,
+            confidence: 0.9,
+            frames: 10,
+            mean_level_db: -20.0,
+            median_f0_hz: None,
+            mean_centroid_hz: 900.0,
+            onsets_s: Vec::new(),
+        }
+    }
+
+    fn audio_doc() -> doc::AudioPage {
+        let info = AudioSourceInfo {
+            file: source("door.wav", "audio/wav"),
+            duration_s: 3.0,
+            sample_rate: 44_100,
+            channels: 2,
+        };
+        let segments = [
+            segment(Label::Silence, 0.0, 1.2),
+            segment(Label::Speech, 1.2, 3.0),
+        ];
+        doc::audio_page(&info, &segments, json!({}), None, ContextMode::Reference)
+    }
+
+    fn input(name: &str, kind: MediaKind, document: Document) -> Input {
+        Input {
+            path: PathBuf::from(name),
+            kind,
+            document,
+            media_path: None,
+            from_jsonld: true,
+        }
+    }
+
+    #[test]
+    fn a_jsonld_input_with_a_mistyped_key_is_refused_naming_file_and_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut value = Document::Image(image_doc()).to_value();
+        let good = dir.path().join("good.jsonld");
+        std::fs::write(&good, value.to_string()).expect("write");
+        let read = load_input(&good, &ExtractOptions::default()).expect("a written page reads");
+        assert_eq!(read.kind, MediaKind::Image);
+        assert_eq!(read.document.content_url(), "shapes.png");
+
+        let about = value["about"].as_object_mut().expect("about");
+        let url = about.remove("contentUrl").expect("contentUrl");
+        about.insert("contentURL".into(), url);
+        let bad = dir.path().join("mistyped.jsonld");
+        std::fs::write(&bad, value.to_string()).expect("write");
+        let err = load_input(&bad, &ExtractOptions::default()).expect_err("refused");
+        assert_eq!(err.code(), "not_a_document");
+        let msg = err.to_string();
+        assert!(msg.contains("mistyped.jsonld"), "{msg}");
+        assert!(msg.contains("`about.contentURL`"), "{msg}");
+    }
+
+    #[test]
+    fn prompts_are_assembled_from_typed_documents() {
+        let inputs = [
+            input("a.jsonld", MediaKind::Image, Document::Image(image_doc())),
+            input("b.jsonld", MediaKind::Audio, Document::Audio(audio_doc())),
+        ];
+        let options = PromptOptions {
+            template: "{{files}}\n{{fragments}}".into(),
+            ..PromptOptions::default()
+        };
+        let text =
+            assemble(&inputs, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
+        let user = &text.prompt.user;
+        assert!(user.starts_with("m1 = shapes.png, m2 = door.wav\n[m1] image:[file=shapes.png,w=64,h=48,regions=1]\nimage_region:[id=m1.r1,x=8,y=6,w=22,h=20,"), "{user}");
+        assert!(
+            user.ends_with(
+                "[m2] audio:[file=door.wav,duration=3.00,rate=44100,channels=2,segments=2]\n\
+             audio_segment:[id=m2.s1,t=0.00-1.20,label=ambient:silence,confidence=0.90]\n\
+             audio_segment:[id=m2.s2,t=1.20-3.00,label=voice:speech,confidence=0.90]"
+            ),
+            "{user}"
+        );
+        // Silence weighs a tenth of its confidence.
+        let weights: Vec<f64> = text.kept.iter().map(|f| f.salience).collect();
+        assert!((weights[1] - 0.09).abs() < 1e-9 && (weights[2] - 0.9).abs() < 1e-9);
+
+        let options = PromptOptions {
+            format: FragmentFormat::Jsonld,
+            ..options
+        };
+        let jsonld =
+            assemble(&inputs, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
+        let line = jsonld
+            .prompt
+            .user
+            .lines()
+            .find_map(|l| l.strip_prefix("[m2] "))
+            .expect("the audio page");
+        let shown: Value = serde_json::from_str(line).expect("one JSON line");
+        let keys: Vec<&String> = shown.as_object().expect("object").keys().collect();
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("items"));
+        assert_eq!(shown["totalItems"], 2);
+        let item = &shown["items"][1];
+        assert_eq!(item["body"]["segmentId"], "m2.s2");
+        let iri = format!("{}:source", doc::doc_iri(&"cd".repeat(32)));
+        assert_eq!(item["target"]["source"], iri.as_str());
+        assert_eq!(item["target"]["selector"][0]["value"], "t=1.200,3.000");
+
+        let answer = json!({"answer": "a door", "claims": [
+            {"text": "someone speaks", "fragments": ["m2.s2", "m9.r1"]}
+        ]});
+        let cited = resolve_citations(&answer, &jsonld.kept, &inputs);
+        assert_eq!(cited["citations"][0]["label"], "voice:speech");
+        assert_eq!(cited["citations"][0]["source"], "door.wav");
+        assert_eq!(cited["citations"][0]["selector"][0]["endOffset"], 3.0);
+        assert_eq!(cited["unresolved"], json!(["m9.r1"]));
+    }
 }

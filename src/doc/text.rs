@@ -1,0 +1,230 @@
+//! The compact text rendering used in prompts, and what a prompt needs of any annotation
+//! ([`Item`]), whatever its medium.
+
+use super::model::{
+    to_value, Annotation, AnnotationType, AudioTarget, Describing, Document, ImageAnnotation,
+    LiveTarget, RegionBody, SegmentBody, SegmentSelector, SpecificResourceType, Target, Xywh,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+/// How an annotation weighs when a prompt ranks fragments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Score {
+    /// An image region's salience.
+    Salience(f64),
+    /// An audio segment's confidence in its label.
+    Confidence(f64),
+}
+
+/// What a prompt needs of an annotation, whatever its medium.
+pub trait Item {
+    /// The annotation's IRI.
+    fn id(&self) -> &str;
+    /// Its short id within the page (`r1`, `s2`).
+    fn local_id(&self) -> &str;
+    /// The body's label (`object:circle`, `voice:speech`).
+    fn label(&self) -> &str;
+    /// How it weighs in a ranking.
+    fn score(&self) -> Score;
+    /// Its text line, with `cite` as the id.
+    fn text_line(&self, cite: &str) -> String;
+    /// Its selectors as JSON.
+    fn selectors_value(&self) -> Value;
+    /// The annotation as JSON with `cite` as the short id and the source reduced to its
+    /// IRI (the source repeats in every annotation; the IRI alone names it).
+    fn cited_value(&self, cite: &str) -> Value;
+}
+
+/// A target whose source is reduced to its IRI.
+#[derive(Serialize)]
+struct CitedTarget<'a, L> {
+    #[serde(rename = "type")]
+    kind: SpecificResourceType,
+    source: &'a str,
+    selector: &'a L,
+}
+
+fn cited<B: Serialize, T: Target>(id: &str, body: B, target: &T) -> Value {
+    to_value(&Annotation {
+        id: id.to_owned(),
+        kind: AnnotationType,
+        motivation: Describing,
+        body,
+        target: CitedTarget {
+            kind: SpecificResourceType,
+            source: target.source_id(),
+            selector: target.selectors(),
+        },
+    })
+}
+
+/// `image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,...]`.
+fn region_line(cite: &str, body: &RegionBody, b: &Xywh) -> String {
+    format!(
+        "image_region:[id={cite},x={},y={},w={},h={},semantic={},color={},size={},position={}]",
+        b.x, b.y, b.w, b.h, body.value, body.color_name, body.size_class, body.position,
+    )
+}
+
+/// `audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]`.
+fn segment_line(cite: &str, body: &SegmentBody, t: &SegmentSelector) -> String {
+    format!(
+        "audio_segment:[id={cite},t={:.2}-{:.2},label={},confidence={:.2}]",
+        t.start_offset, t.end_offset, body.value, body.confidence,
+    )
+}
+
+impl Item for ImageAnnotation {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn local_id(&self) -> &str {
+        &self.body.region_id
+    }
+
+    fn label(&self) -> &str {
+        &self.body.value
+    }
+
+    fn score(&self) -> Score {
+        Score::Salience(self.body.salience)
+    }
+
+    fn text_line(&self, cite: &str) -> String {
+        region_line(cite, &self.body, &self.target.selector.0.value)
+    }
+
+    fn selectors_value(&self) -> Value {
+        to_value(&self.target.selector)
+    }
+
+    fn cited_value(&self, cite: &str) -> Value {
+        let body = RegionBody {
+            region_id: cite.to_owned(),
+            ..self.body.clone()
+        };
+        cited(&self.id, body, &self.target)
+    }
+}
+
+/// A target whose first selector is the `t=start,end` fragment.
+pub trait SegmentTarget: Target {
+    /// That selector.
+    fn segment(&self) -> &SegmentSelector;
+}
+
+impl SegmentTarget for AudioTarget {
+    fn segment(&self) -> &SegmentSelector {
+        &self.selector.0
+    }
+}
+
+impl SegmentTarget for LiveTarget {
+    fn segment(&self) -> &SegmentSelector {
+        &self.selector.0
+    }
+}
+
+impl<T: SegmentTarget> Item for Annotation<SegmentBody, T> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn local_id(&self) -> &str {
+        &self.body.segment_id
+    }
+
+    fn label(&self) -> &str {
+        &self.body.value
+    }
+
+    fn score(&self) -> Score {
+        Score::Confidence(self.body.confidence)
+    }
+
+    fn text_line(&self, cite: &str) -> String {
+        segment_line(cite, &self.body, self.target.segment())
+    }
+
+    fn selectors_value(&self) -> Value {
+        to_value(self.target.selectors())
+    }
+
+    fn cited_value(&self, cite: &str) -> Value {
+        let body = SegmentBody {
+            segment_id: cite.to_owned(),
+            ..self.body.clone()
+        };
+        cited(&self.id, body, &self.target)
+    }
+}
+
+impl Document {
+    /// The annotations, in page order.
+    pub fn items(&self) -> Vec<&dyn Item> {
+        match self {
+            Self::Image(p) => p.items.iter().map(|a| a as &dyn Item).collect(),
+            Self::Audio(p) => p.items.iter().map(|a| a as &dyn Item).collect(),
+            Self::LiveWindow(p) => p.items.iter().map(|a| a as &dyn Item).collect(),
+        }
+    }
+
+    /// The page's header with `items` (JSON of annotations) in place of its own, as one
+    /// line of compact JSON.
+    pub fn json_with_items(&self, items: Vec<Value>) -> String {
+        let view = match self {
+            Self::Image(p) => to_value(&p.with_items(items)),
+            Self::Audio(p) => to_value(&p.with_items(items)),
+            Self::LiveWindow(p) => to_value(&p.with_items(items)),
+        };
+        view.to_string()
+    }
+
+    /// The compact text rendering: [`header_line`], then one line per annotation.
+    ///
+    /// ```text
+    /// image:[file=samples/shapes.png,w=640,h=480,regions=2]
+    /// image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,size=medium,position=top-left]
+    /// audio:[file=door.wav,duration=3.20,rate=44100,channels=2,segments=3]
+    /// audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]
+    /// ```
+    pub fn text(&self) -> String {
+        let mut out = header_line(self);
+        out.push('\n');
+        for item in self.items() {
+            out.push_str(&item.text_line(item.local_id()));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The header line of [`Document::text`]: the file and its size in pixels or seconds.
+pub fn header_line(doc: &Document) -> String {
+    match doc {
+        Document::Image(p) => format!(
+            "image:[file={},w={},h={},regions={}]",
+            p.about.content_url, p.about.width, p.about.height, p.total_items,
+        ),
+        Document::Audio(p) => audio_header(
+            &p.about.content_url,
+            p.about.duration.0,
+            p.about.sample_rate,
+            p.about.channels,
+            p.total_items,
+        ),
+        Document::LiveWindow(p) => audio_header(
+            &p.about.content_url,
+            p.about.duration.0,
+            p.about.sample_rate,
+            p.about.channels,
+            p.total_items,
+        ),
+    }
+}
+
+fn audio_header(file: &str, duration: f64, rate: u32, channels: u32, count: usize) -> String {
+    format!("audio:[file={file},duration={duration:.2},rate={rate},channels={channels},segments={count}]")
+}
