@@ -366,11 +366,47 @@ mod tests {
         }
     }
 
+    /// An input read from a `.jsonld` beside `path`: an empty page of the right kind that
+    /// names the file as its content.
     fn input(path: &Path, kind: MediaKind, media: Option<&Path>) -> Input {
+        use crate::doc::{self, AudioSourceInfo, ContextMode, Document, SourceInfo};
+        let file = SourceInfo {
+            content_url: path.file_name().unwrap().to_string_lossy().into_owned(),
+            mime: "application/octet-stream".into(),
+            sha256: "0".repeat(64),
+            byte_len: 0,
+        };
+        let page = match kind {
+            MediaKind::Audio => doc::audio_document(
+                &AudioSourceInfo {
+                    file,
+                    duration_s: 0.25,
+                    sample_rate: 16_000,
+                    channels: 1,
+                },
+                &[],
+                json!({}),
+                None,
+                ContextMode::Reference,
+            ),
+            _ => doc::image_document(
+                &file,
+                &crate::vision::params::ImageAnalysis {
+                    width: 30,
+                    height: 20,
+                    threshold: None,
+                    inverted: false,
+                    contour_count: 0,
+                    regions: Vec::new(),
+                },
+                &crate::vision::params::ImageParams::default(),
+                ContextMode::Reference,
+            ),
+        };
         Input {
             path: path.with_extension("jsonld"),
             kind,
-            document: json!({"about": {"contentUrl": path.file_name().unwrap().to_string_lossy()}}),
+            document: Document::from_value(&page).expect("a page this crate writes reads back"),
             media_path: media.map(Path::to_path_buf),
             from_jsonld: true,
         }

@@ -159,7 +159,7 @@ mod tests {
             Input {
                 path: "coins.png.jsonld".into(),
                 kind: MediaKind::Image,
-                document: doc,
+                document: crate::doc::Document::from_value(&doc).expect("the golden page reads"),
                 media_path: None,
                 from_jsonld: true,
             }
