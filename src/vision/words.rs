@@ -1,5 +1,6 @@
 //! Words derived from measures: shape, size, position. Each rule is documented on its type.
 
+use super::measure::contour_area;
 use super::Point;
 
 /// Shape word, decided from a region's measures by [`Shape::classify`].
@@ -98,19 +99,6 @@ pub struct ShapeFeatures {
     pub fill: f64,
 }
 
-fn shoelace(poly: &[Point]) -> f64 {
-    let n = poly.len();
-    if n < 3 {
-        return 0.0;
-    }
-    let mut s = 0i128;
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[(i + 1) % n]);
-        s += i128::from(a.x) * i128::from(b.y) - i128::from(a.y) * i128::from(b.x);
-    }
-    (s as f64 * 0.5).abs()
-}
-
 /// Counts corners: drops, one at a time, the vertex whose removal changes the area
 /// least, while that change is below `max_loss` and more than 3 vertices remain.
 pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
@@ -148,7 +136,7 @@ impl ShapeFeatures {
         hull_area: f64,
         rotated_size: (f64, f64),
     ) -> Self {
-        let poly_area = shoelace(polygon);
+        let poly_area = contour_area(polygon);
         let polygon_fit = if area > 0.0 { poly_area / area } else { 1.0 };
         let circularity = if perimeter > 0.0 {
             4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
