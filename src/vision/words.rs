@@ -1,6 +1,6 @@
 //! Words derived from measures: shape, size, position. Each rule is documented on its type.
 
-use super::measure::contour_area;
+use super::measure::{circularity, contour_area, solidity, Measures};
 use super::Point;
 
 /// Shape word, decided from a region's measures by [`Shape::classify`].
@@ -126,6 +126,17 @@ pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
 }
 
 impl ShapeFeatures {
+    /// Derives the features from a region's [`Measures`].
+    pub fn from_measures(m: &Measures) -> Self {
+        Self::new(
+            m.area,
+            m.perimeter,
+            &m.polygon,
+            m.hull_area,
+            (m.rotated.width, m.rotated.height),
+        )
+    }
+
     /// Derives the features from measures already computed for a region.
     ///
     /// `rotated_size` is the (width, height) of the minimum-area rectangle.
@@ -138,16 +149,6 @@ impl ShapeFeatures {
     ) -> Self {
         let poly_area = contour_area(polygon);
         let polygon_fit = if area > 0.0 { poly_area / area } else { 1.0 };
-        let circularity = if perimeter > 0.0 {
-            4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
-        } else {
-            0.0
-        };
-        let solidity = if hull_area > 0.0 {
-            (area / hull_area).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
         let (w, h) = rotated_size;
         let (long, short) = if w >= h { (w, h) } else { (h, w) };
         let aspect = if short > 0.0 {
@@ -162,8 +163,8 @@ impl ShapeFeatures {
             vertices: polygon.len(),
             corners: count_corners(polygon, shape_rules::CORNER_AREA_FRACTION * area),
             polygon_fit,
-            circularity,
-            solidity,
+            circularity: circularity(area, perimeter),
+            solidity: solidity(area, hull_area),
             aspect,
             fill,
         }
@@ -537,13 +538,7 @@ mod synthetic {
             .max_by(|a, b| a.0.area.total_cmp(&b.0.area))
             .expect("a shape");
         let m = best.0;
-        let f = ShapeFeatures::new(
-            m.area,
-            m.perimeter,
-            &m.polygon,
-            m.hull_area,
-            (m.rotated.width, m.rotated.height),
-        );
+        let f = ShapeFeatures::from_measures(&m);
         (Shape::classify(&f), f)
     }
 
