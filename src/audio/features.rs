@@ -17,6 +17,7 @@
 //!
 //! The other fields are this crate's own and documented on [`FrameFeatures`].
 
+use super::window::periodic_hann;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use std::sync::Arc;
@@ -220,10 +221,7 @@ impl FeatureExtractor {
         let mut planner = RealFftPlanner::<f64>::new();
         let fft = planner.plan_fft_forward(frame_len);
         let n = frame_len as f64;
-        let window: Vec<f64> = (0..frame_len)
-            .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n).cos())
-            .collect();
-        let window_norm = window.iter().map(|w| w * w).sum::<f64>() / n;
+        let window_norm = periodic_hann(frame_len).map(|w| w * w).sum::<f64>() / n;
         let bins = frame_len / 2 + 1;
         let sr = f64::from(sample_rate);
         let mut band_bins = [(0usize, 0usize); 6];

@@ -20,6 +20,7 @@ pub mod labels;
 pub mod pitch;
 pub mod segment;
 pub mod vad;
+pub(crate) mod window;
 
 pub use analyzer::{
     analyze, AnalysisSink, AnalysisSummary, Analyzer, AnalyzerConfig, AudioConfigError, Collector,

@@ -34,6 +34,7 @@
 //! 5 600 columns of 640 ms. The picture is at most [`MAX_WIDTH`] pixels wide anyway, so the
 //! pooled resolution is still finer than what is drawn.
 
+use crate::audio::window::periodic_hann;
 use crate::audio::{Label, Segment};
 use crate::render::canvas::{
     draw_text, encode_png, fill_rect, luma, text_width, BoxStyle, TextBox,
@@ -208,9 +209,7 @@ impl SpectrogramBuilder {
         let hop = ((0.010 * srf).round() as usize).clamp(1, window_len);
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(window_len);
         let n = window_len as f64;
-        let window: Vec<f32> = (0..window_len)
-            .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = periodic_hann(window_len).map(|w| w as f32).collect();
         let half_sum = window.iter().map(|&w| f64::from(w)).sum::<f64>() / 2.0;
         let norm = (1.0 / (half_sum * half_sum)) as f32;
 
