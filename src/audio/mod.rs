@@ -29,5 +29,5 @@ pub use analyzer::{
 pub use features::{FrameFeatures, BAND_NAMES};
 pub use frame::Frame;
 pub use labels::{FrameLabel, Label, LabelConfig};
-pub use pitch::{Pitch, Yin};
+pub use pitch::{Pitch, PitchError, Yin};
 pub use segment::{Segment, SegmentConfig};
