@@ -523,3 +523,22 @@ impl FeatureExtractor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_frame_length_and_rate_give_finite_features() {
+        for frame_len in [0usize, 1, 2, 3, 4, 5, 16, 401] {
+            for sample_rate in [0, 16_000] {
+                let mut fx = FeatureExtractor::new(sample_rate, frame_len);
+                let frame: Vec<f32> = (0..frame_len).map(|i| (i as f32 * 0.7).sin()).collect();
+                for new_from in [0, frame_len / 2, frame_len + 3] {
+                    let f = fx.compute(&frame, 0, 0, new_from);
+                    assert!(f.power_db.is_finite() && f.rms_db.is_finite(), "{f:?}");
+                }
+            }
+        }
+    }
+}
