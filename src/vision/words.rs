@@ -108,8 +108,16 @@ pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
         let mut best: Option<(f64, usize)> = None;
         for i in 0..n {
             let (a, b, c) = (poly[(i + n - 1) % n], poly[i], poly[(i + 1) % n]);
-            let cross = i64::from(b.x - a.x) * i64::from(c.y - a.y)
-                - i64::from(b.y - a.y) * i64::from(c.x - a.x);
+            // Widened before subtracting: differences of far-apart i32 points overflow i32,
+            // and their products need i128.
+            let d = |p: Point, q: Point| {
+                (
+                    i128::from(p.x) - i128::from(q.x),
+                    i128::from(p.y) - i128::from(q.y),
+                )
+            };
+            let ((abx, aby), (acx, acy)) = (d(b, a), d(c, a));
+            let cross = abx * acy - aby * acx;
             let loss = (cross as f64 * 0.5).abs();
             if best.is_none_or(|(l, _)| loss < l) {
                 best = Some((loss, i));
@@ -405,6 +413,25 @@ mod tests {
             p(7, 25),
         ];
         assert_eq!(count_corners(&hex, 0.03 * 6450.0), 6);
+    }
+
+    #[test]
+    fn extreme_coordinates_do_not_overflow() {
+        let p = |x, y| Point::new(x, y);
+        // The widest square there is, with a vertex in the middle of its top edge.
+        let wide = [
+            p(i32::MIN, i32::MIN),
+            p(0, i32::MIN),
+            p(i32::MAX, i32::MIN),
+            p(i32::MAX, i32::MAX),
+            p(i32::MIN, i32::MAX),
+        ];
+        assert_eq!(count_corners(&wide, 1.0), 4);
+        for max_loss in [0.0, f64::NAN, f64::INFINITY, -1.0] {
+            let _ = count_corners(&wide, max_loss);
+        }
+        let f = ShapeFeatures::from_measures(&crate::vision::measure::measure(&wide));
+        let _ = Shape::classify(&f);
     }
 
     #[test]
