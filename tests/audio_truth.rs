@@ -42,7 +42,7 @@ fn only(out: &Collector, label: Label) -> &Segment {
 
 #[test]
 fn yin_finds_sine_pitch_within_one_percent() {
-    let mut yin = Yin::new(16_000, 400, 80.0, 1000.0, 0.15);
+    let mut yin = Yin::new(16_000, 400, 80.0, 1000.0, 0.15).expect("400 samples is long enough");
     for f in [
         82.0, 100.0, 147.0, 220.0, 330.0, 440.0, 523.25, 700.0, 880.0, 1000.0,
     ] {

@@ -3,7 +3,7 @@
 use super::features::{FeatureExtractor, FrameFeatures};
 use super::frame::Frame;
 use super::labels::{LabelConfig, Labeler};
-use super::pitch::Yin;
+use super::pitch::{PitchError, Yin};
 use super::segment::{Segment, SegmentConfig, Segmenter};
 use super::vad::{VoiceDetector, BLOCK as VAD_BLOCK};
 
@@ -128,6 +128,10 @@ impl AnalyzerConfig {
     }
 
     /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first rule `self` breaks, as the matching [`AudioConfigError`].
     pub fn validate(&self) -> Result<(), AudioConfigError> {
         if self.sample_rate == 0 {
             return Err(AudioConfigError::ZeroSampleRate);
@@ -304,18 +308,27 @@ impl std::fmt::Debug for Analyzer {
 
 impl Analyzer {
     /// Builds an analyzer, planning the FFT and allocating every buffer once.
+    ///
+    /// # Errors
+    ///
+    /// The [`AudioConfigError`] of [`AnalyzerConfig::validate`] when `cfg` is refused.
     pub fn new(cfg: AnalyzerConfig) -> Result<Self, AudioConfigError> {
         cfg.validate()?;
         let hop_s = cfg.hop as f32 / cfg.sample_rate as f32;
         Ok(Self {
             extractor: FeatureExtractor::new(cfg.sample_rate, cfg.frame_len),
+            // `validate` asks for longer frames than YIN does, so this error cannot happen;
+            // it maps onto the same kind all the same.
             yin: Yin::new(
                 cfg.sample_rate,
                 cfg.frame_len,
                 cfg.f0_min_hz,
                 cfg.f0_max_hz,
                 cfg.yin_threshold,
-            ),
+            )
+            .map_err(|PitchError::FrameTooShort { frame_len }| {
+                AudioConfigError::FrameTooShort { frame_len }
+            })?,
             labeler: Labeler::new(cfg.labels, hop_s),
             segmenter: Segmenter::new(cfg.segments, cfg.sample_rate, cfg.frame_len, cfg.hop),
             vad: cfg.vad.then(VoiceDetector::new),

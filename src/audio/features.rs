@@ -17,6 +17,7 @@
 //!
 //! The other fields are this crate's own and documented on [`FrameFeatures`].
 
+use super::window::periodic_hann;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 use std::sync::Arc;
@@ -220,10 +221,7 @@ impl FeatureExtractor {
         let mut planner = RealFftPlanner::<f64>::new();
         let fft = planner.plan_fft_forward(frame_len);
         let n = frame_len as f64;
-        let window: Vec<f64> = (0..frame_len)
-            .map(|i| 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n).cos())
-            .collect();
-        let window_norm = window.iter().map(|w| w * w).sum::<f64>() / n;
+        let window_norm = periodic_hann(frame_len).map(|w| w * w).sum::<f64>() / n;
         let bins = frame_len / 2 + 1;
         let sr = f64::from(sample_rate);
         let mut band_bins = [(0usize, 0usize); 6];
@@ -522,6 +520,25 @@ impl FeatureExtractor {
             clipped,
             new_db,
             new_attack_sample: start_sample + (new_from.min(n) + attack_offset) as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_frame_length_and_rate_give_finite_features() {
+        for frame_len in [0usize, 1, 2, 3, 4, 5, 16, 401] {
+            for sample_rate in [0, 16_000] {
+                let mut fx = FeatureExtractor::new(sample_rate, frame_len);
+                let frame: Vec<f32> = (0..frame_len).map(|i| (i as f32 * 0.7).sin()).collect();
+                for new_from in [0, frame_len / 2, frame_len + 3] {
+                    let f = fx.compute(&frame, 0, 0, new_from);
+                    assert!(f.power_db.is_finite() && f.rms_db.is_finite(), "{f:?}");
+                }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ pub struct Frame {
     /// Label, confidence, floor and onset.
     pub label: FrameLabel,
     /// The latest earshot score (from the last 256-sample block ending inside this frame),
-    /// if the detector is configured. The detector is gated (see [`super::Analyzer`]): a block it
-    /// was not run on scores 0.
+    /// if the detector is configured. The detector is gated (see
+    /// [`Analyzer`](super::Analyzer)): a block it was not run on scores 0.
     pub vad: Option<f32>,
 }

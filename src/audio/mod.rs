@@ -20,6 +20,7 @@ pub mod labels;
 pub mod pitch;
 pub mod segment;
 pub mod vad;
+pub(crate) mod window;
 
 pub use analyzer::{
     analyze, AnalysisSink, AnalysisSummary, Analyzer, AnalyzerConfig, AudioConfigError, Collector,
@@ -28,5 +29,5 @@ pub use analyzer::{
 pub use features::{FrameFeatures, BAND_NAMES};
 pub use frame::Frame;
 pub use labels::{FrameLabel, Label, LabelConfig};
-pub use pitch::{Pitch, Yin};
+pub use pitch::{Pitch, PitchError, Yin};
 pub use segment::{Segment, SegmentConfig};

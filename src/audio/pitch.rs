@@ -9,6 +9,21 @@ use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use std::sync::Arc;
 
+/// Shortest frame [`Yin::new`] accepts: the lag search needs lags 2 and 3 at least, and the
+/// integration window keeps half the frame.
+pub const MIN_FRAME_LEN: usize = 6;
+
+/// Why a [`Yin`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PitchError {
+    /// The frame is too short to hold any lag YIN searches.
+    #[error("YIN needs frames of at least {MIN_FRAME_LEN} samples, not {frame_len}")]
+    FrameTooShort {
+        /// The frame length asked for.
+        frame_len: usize,
+    },
+}
+
 /// A pitch estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pitch {
@@ -128,18 +143,32 @@ impl Clone for Yin {
 impl Yin {
     /// Searches `f0_min..=f0_max` Hz in frames of `frame_len` samples; `threshold` is YIN's
     /// absolute threshold on `d′` (0.1–0.2 is usual). The search range is clipped so that
-    /// the integration window keeps at least half the frame.
+    /// the integration window keeps at least half the frame, and bounds below 1 Hz count
+    /// as 1 Hz.
+    ///
+    /// # Errors
+    ///
+    /// [`PitchError::FrameTooShort`] when `frame_len` is below [`MIN_FRAME_LEN`].
     pub fn new(
         sample_rate: u32,
         frame_len: usize,
         f0_min: f32,
         f0_max: f32,
         threshold: f32,
-    ) -> Self {
+    ) -> Result<Self, PitchError> {
+        if frame_len < MIN_FRAME_LEN {
+            return Err(PitchError::FrameTooShort { frame_len });
+        }
         let sr = f64::from(sample_rate);
         let tau_max = ((sr / f64::from(f0_min.max(1.0))).ceil() as usize).clamp(3, frame_len / 2);
         let tau_min = ((sr / f64::from(f0_max.max(1.0))).floor() as usize).clamp(2, tau_max - 1);
-        Self::build(sr, frame_len, tau_min, tau_max, f64::from(threshold))
+        Ok(Self::build(
+            sr,
+            frame_len,
+            tau_min,
+            tau_max,
+            f64::from(threshold),
+        ))
     }
 
     fn build(sr: f64, frame_len: usize, tau_min: usize, tau_max: usize, threshold: f64) -> Self {
@@ -341,7 +370,27 @@ impl Yin {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_sum_in_place;
+    use super::*;
+
+    #[test]
+    fn short_frames_are_refused_and_the_shortest_accepted_one_works() {
+        for frame_len in 0..MIN_FRAME_LEN {
+            assert_eq!(
+                Yin::new(16_000, frame_len, 80.0, 1000.0, 0.15).err(),
+                Some(PitchError::FrameTooShort { frame_len })
+            );
+        }
+        for (sr, f0_min, f0_max) in [
+            (16_000, 80.0, 1000.0),
+            (0, 80.0, 1000.0),
+            (16_000, f32::NAN, f32::NAN),
+            (u32::MAX, 0.0, f32::INFINITY),
+        ] {
+            let mut yin = Yin::new(sr, MIN_FRAME_LEN, f0_min, f0_max, 0.15).unwrap();
+            let _ = yin.estimate(&[0.5, -0.5, 0.5, -0.5, 0.5, -0.5]);
+            let _ = yin.clone().estimate(&[0.0; MIN_FRAME_LEN]);
+        }
+    }
 
     #[test]
     fn prefix_sums_match_a_sequential_sum() {

@@ -36,6 +36,9 @@ use super::frame::Frame;
 use super::labels::Label;
 use std::collections::VecDeque;
 
+/// Frames the queues reserve up front (10 s at the default hop), whatever their bounds.
+const PREALLOCATE_FRAMES: usize = 1024;
+
 /// Minimum durations of the segmenter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentConfig {
@@ -158,7 +161,11 @@ impl Segmenter {
         }
         // Frames of the open label never wait, so once this many are pending some other
         // label has necessarily reached its minimum.
-        let capacity = min_frames.iter().sum::<usize>() + 1;
+        // Saturating, like the float-to-count conversions above: a zero hop or absurd minimums
+        // make the bounds effectively infinite instead of overflowing.
+        let capacity = min_frames
+            .iter()
+            .fold(1usize, |sum, &m| sum.saturating_add(m));
         let lookback = (cfg.speech_lookback_s.max(0.0) / hop_s).round() as usize;
         Self {
             sample_rate: f64::from(sample_rate),
@@ -166,9 +173,10 @@ impl Segmenter {
             half_hop: (hop / 2) as u64,
             min_frames,
             open: None,
-            pending: VecDeque::with_capacity(capacity),
+            // Reserve only what ordinary settings need; the queues grow if the bounds are larger.
+            pending: VecDeque::with_capacity(capacity.min(PREALLOCATE_FRAMES)),
             capacity,
-            tail: VecDeque::with_capacity(lookback + 1),
+            tail: VecDeque::with_capacity(lookback.saturating_add(1).min(PREALLOCATE_FRAMES)),
             lookback,
             last_closed: None,
             counts: [0; 6],
@@ -392,5 +400,27 @@ impl Segmenter {
         }
         self.counts = [0; 6];
         Some(self.close(open, end_sample))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn construction_survives_degenerate_timing_and_huge_minimums() {
+        let huge = SegmentConfig {
+            min_s: [f32::MAX; 6],
+            speech_lookback_s: f32::INFINITY,
+        };
+        for (cfg, sample_rate, hop) in [
+            (SegmentConfig::default(), 16_000, 0),
+            (SegmentConfig::default(), 0, 160),
+            (huge, 16_000, 160),
+            (huge, 16_000, 0),
+        ] {
+            let mut s = Segmenter::new(cfg, sample_rate, 400, hop);
+            assert!(s.finish(0).is_none());
+        }
     }
 }

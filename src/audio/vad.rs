@@ -11,6 +11,7 @@
 //! only by float rounding), which is what pins the earshot version in `Cargo.toml` (the
 //! predictor interface is marked unstable there).
 
+use super::window::periodic_hann;
 use earshot::{DefaultPredictor, Predictor};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -97,12 +98,7 @@ impl VoiceDetector {
     /// A detector at the start of a stream.
     pub fn new() -> Self {
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_LEN);
-        let window = (0..WINDOW)
-            .map(|i| {
-                let c = (std::f64::consts::TAU * i as f64 / WINDOW as f64).cos();
-                (0.5 - 0.5 * c) as f32
-            })
-            .collect();
+        let window = periodic_hann(WINDOW).map(|w| w as f32).collect();
         let edges = mel_edges();
         let mut starts = [0usize; MELS];
         let mut offsets = [0usize; MELS + 1];

@@ -34,8 +34,12 @@
 //! 5 600 columns of 640 ms. The picture is at most [`MAX_WIDTH`] pixels wide anyway, so the
 //! pooled resolution is still finer than what is drawn.
 
+use crate::audio::window::periodic_hann;
 use crate::audio::{Label, Segment};
-use crate::render::overlay::{draw_glyph, glyph, GLYPH_GAP, GLYPH_H, GLYPH_W};
+use crate::render::canvas::{
+    draw_text, encode_png, fill_rect, luma, text_width, BoxStyle, TextBox,
+};
+use crate::render::font::{GLYPH_GAP, GLYPH_H, GLYPH_W};
 use image::{Rgb, RgbImage};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -205,9 +209,7 @@ impl SpectrogramBuilder {
         let hop = ((0.010 * srf).round() as usize).clamp(1, window_len);
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(window_len);
         let n = window_len as f64;
-        let window: Vec<f32> = (0..window_len)
-            .map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n).cos()) as f32)
-            .collect();
+        let window: Vec<f32> = periodic_hann(window_len).map(|w| w as f32).collect();
         let half_sum = window.iter().map(|&w| f64::from(w)).sum::<f64>() / 2.0;
         let norm = (1.0 / (half_sum * half_sum)) as f32;
 
@@ -419,10 +421,7 @@ impl SpectrogramBuilder {
 
     /// [`SpectrogramBuilder::render`] encoded as PNG.
     pub fn render_png(&self, segments: &[Segment]) -> Result<Vec<u8>, SpectrogramError> {
-        let img = self.render(segments);
-        let mut out = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
-        Ok(out)
+        Ok(encode_png(&self.render(segments))?)
     }
 
     fn draw_spectrogram(&self, img: &mut RgbImage, axis: &Axis) {
@@ -486,12 +485,13 @@ impl SpectrogramBuilder {
             last_y = y;
             let tick_x = i64::from(GUTTER - TICK_LEN);
             fill_rect(img, tick_x, y, u64::from(TICK_LEN), 1, AXIS_INK);
-            let w = text_width(text);
+            let w = text_width(text, 1);
             draw_text(
                 img,
                 text,
                 tick_x - 2 - w as i64,
                 y - GLYPH_H as i64 / 2 + 1,
+                1,
                 AXIS_INK,
             );
         }
@@ -537,37 +537,9 @@ fn color_lut() -> [Rgb<u8>; 256] {
     lut
 }
 
-/// Width in pixels of `text` in the overlay font at scale 1.
-fn text_width(text: &str) -> u32 {
-    let n = text.chars().count() as u32;
-    (n * (GLYPH_W + GLYPH_GAP)).saturating_sub(GLYPH_GAP)
-}
-
-fn draw_text(img: &mut RgbImage, text: &str, x: i64, y: i64, color: Rgb<u8>) {
-    let advance = i64::from(GLYPH_W + GLYPH_GAP);
-    for (i, c) in (0i64..).zip(text.chars()) {
-        draw_glyph(img, glyph(c), x + i * advance, y, 1, color);
-    }
-}
-
-/// Paints the part of the rectangle that lies inside the image.
-fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, color: Rgb<u8>) {
-    let clamp = |v: i64, max: u32| v.clamp(0, i64::from(max)) as u32;
-    let (x0, y0) = (clamp(x, img.width()), clamp(y, img.height()));
-    let x1 = clamp(x.saturating_add_unsigned(w), img.width());
-    let y1 = clamp(y.saturating_add_unsigned(h), img.height());
-    for yy in y0..y1 {
-        for xx in x0..x1 {
-            img.put_pixel(xx, yy, color);
-        }
-    }
-}
-
 /// Black or white, whichever reads better on `bg`.
 fn ink_on(bg: Rgb<u8>) -> Rgb<u8> {
-    let [r, g, b] = bg.0;
-    let luma = 0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b);
-    if luma > 120.0 {
+    if luma(bg.0.map(f32::from)) > 120.0 {
         Rgb([0, 0, 0])
     } else {
         Rgb([255, 255, 255])
@@ -589,30 +561,23 @@ fn draw_bands(img: &mut RgbImage, axis: &Axis, segments: &[Segment]) {
         // a click-length segment is still visible.
         let x1 = axis.x_of(seg.end_s).clamp(plot_lo, plot_hi).max(x0 + 1);
         let color = label_color(seg.label);
-        fill_rect(
-            img,
-            x0,
-            strip_y,
-            (x1 - x0) as u64,
-            u64::from(STRIP_H),
-            color,
-        );
-        let w = (x1 - x0) as u32;
+        let band = TextBox {
+            x: x0,
+            y: strip_y,
+            w: (x1 - x0) as u64,
+            h: u64::from(STRIP_H),
+        };
+        let style = BoxStyle {
+            scale: 1,
+            pad: TEXT_PAD,
+            background: color,
+            ink: ink_on(color),
+        };
         let full = seg.label.as_str();
         // The part after the namespace is still informative when the full term does not fit.
         let short = full.split_once(':').map_or(full, |(_, s)| s);
-        if let Some(text) = [full, short]
-            .into_iter()
-            .find(|t| text_width(t) + 2 * TEXT_PAD <= w)
-        {
-            draw_text(
-                img,
-                text,
-                x0 + i64::from(TEXT_PAD),
-                strip_y + i64::from(TEXT_PAD),
-                ink_on(color),
-            );
-        }
+        let text = [full, short].into_iter().find(|t| style.fits(t, band.w));
+        band.draw(img, text, style);
         boundaries.push(x0);
         boundaries.push(x1);
     }
@@ -691,6 +656,7 @@ fn draw_time_axis(img: &mut RgbImage, axis: &Axis) {
             "0s",
             i64::from(axis.x0),
             y + i64::from(TICK_LEN + 2),
+            1,
             AXIS_INK,
         );
         return;
@@ -706,7 +672,7 @@ fn draw_time_axis(img: &mut RgbImage, axis: &Axis) {
         let x = axis.x_of(t).min(plot_hi - 1);
         fill_rect(img, x, y, 1, u64::from(TICK_LEN), AXIS_INK);
         let text = format_time(t, step, axis.duration);
-        let w = i64::from(text_width(&text));
+        let w = text_width(&text, 1) as i64;
         // Centred under the tick, but the first label starts at the axis origin.
         let tx = if k == 0 {
             x
@@ -714,7 +680,7 @@ fn draw_time_axis(img: &mut RgbImage, axis: &Axis) {
             // The last label may not fit centred; keep it inside the picture.
             (x - w / 2).min(i64::from(img.width()) - w - 1)
         };
-        draw_text(img, &text, tx, y + i64::from(TICK_LEN + 2), AXIS_INK);
+        draw_text(img, &text, tx, y + i64::from(TICK_LEN + 2), 1, AXIS_INK);
         k += 1;
     }
 }

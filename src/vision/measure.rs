@@ -536,22 +536,34 @@ pub struct Measures {
     pub rotated: RotatedRect,
 }
 
+/// `area / hull_area` clamped to [0, 1]; 1 when the hull has no area, since a border
+/// without area is its own hull.
+pub fn solidity(area: f64, hull_area: f64) -> f64 {
+    if hull_area > 0.0 {
+        (area / hull_area).clamp(0.0, 1.0)
+    } else {
+        1.0
+    }
+}
+
+/// `4π·area / perimeter²`: 1 for a perfect disc, less for anything else; 0 for a zero
+/// perimeter.
+pub fn circularity(area: f64, perimeter: f64) -> f64 {
+    if perimeter > 0.0 {
+        4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
+    } else {
+        0.0
+    }
+}
+
 /// Computes all [`Measures`] of a closed border.
 pub fn measure(points: &[Point]) -> Measures {
     let area = contour_area(points);
     let perimeter = arc_length(points, true);
     let hull = convex_hull(points);
     let hull_area = contour_area(&hull);
-    let solidity = if hull_area > 0.0 {
-        (area / hull_area).clamp(0.0, 1.0)
-    } else {
-        1.0
-    };
-    let circularity = if perimeter > 0.0 {
-        4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
-    } else {
-        0.0
-    };
+    let solidity = solidity(area, hull_area);
+    let circularity = circularity(area, perimeter);
     Measures {
         area,
         perimeter,

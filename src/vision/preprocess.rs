@@ -1087,6 +1087,54 @@ mod tests {
             assert_eq!(binarize(&g, t, Invert::Auto).mask.dimensions(), (0, 0));
         }
     }
+
+    #[test]
+    fn degenerate_sizes_and_parameters_do_not_panic() {
+        let mut stripe = GrayImage::new(7, 1);
+        stripe.put_pixel(3, 0, image::Luma([200]));
+        let images = [
+            GrayImage::new(0, 5),
+            GrayImage::new(5, 0),
+            GrayImage::new(1, 1),
+            stripe.clone(),
+            image::imageops::rotate90(&stripe),
+        ];
+        let thresholds = [
+            Threshold::Otsu,
+            Threshold::Fixed(255),
+            Threshold::Adaptive { block: 0, c: 0.0 },
+            Threshold::Adaptive {
+                block: u32::MAX,
+                c: f32::NAN,
+            },
+            Threshold::Adaptive {
+                block: 4,
+                c: f32::NEG_INFINITY,
+            },
+            Threshold::Canny {
+                low: 50.0,
+                high: 10.0,
+            },
+            Threshold::Canny {
+                low: f32::NAN,
+                high: f32::INFINITY,
+            },
+            Threshold::Canny {
+                low: -5.0,
+                high: 0.0,
+            },
+        ];
+        for g in &images {
+            for sigma in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e9] {
+                assert_eq!(gaussian_blur(g, sigma).dimensions(), g.dimensions());
+            }
+            for t in thresholds {
+                for invert in [Invert::No, Invert::Yes, Invert::Auto] {
+                    assert_eq!(binarize(g, t, invert).mask.dimensions(), g.dimensions());
+                }
+            }
+        }
+    }
 }
 
 /// Comparisons with OpenCV outputs written by `tests/ref/make_preprocess_refs.py`.

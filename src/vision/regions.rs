@@ -724,13 +724,7 @@ pub fn try_analyze(
             up = contours[p].parent;
         }
         let pixel_count = labels.comps[cand.comp].pixels;
-        let features = ShapeFeatures::new(
-            m.area,
-            m.perimeter,
-            &m.polygon,
-            m.hull_area,
-            (m.rotated.width, m.rotated.height),
-        );
+        let features = ShapeFeatures::from_measures(&m);
         regions.push(Region {
             contour: cand.contour,
             kind: c.kind,

@@ -1,5 +1,6 @@
 //! Words derived from measures: shape, size, position. Each rule is documented on its type.
 
+use super::measure::{circularity, contour_area, solidity, Measures};
 use super::Point;
 
 /// Shape word, decided from a region's measures by [`Shape::classify`].
@@ -98,19 +99,6 @@ pub struct ShapeFeatures {
     pub fill: f64,
 }
 
-fn shoelace(poly: &[Point]) -> f64 {
-    let n = poly.len();
-    if n < 3 {
-        return 0.0;
-    }
-    let mut s = 0i128;
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[(i + 1) % n]);
-        s += i128::from(a.x) * i128::from(b.y) - i128::from(a.y) * i128::from(b.x);
-    }
-    (s as f64 * 0.5).abs()
-}
-
 /// Counts corners: drops, one at a time, the vertex whose removal changes the area
 /// least, while that change is below `max_loss` and more than 3 vertices remain.
 pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
@@ -120,8 +108,16 @@ pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
         let mut best: Option<(f64, usize)> = None;
         for i in 0..n {
             let (a, b, c) = (poly[(i + n - 1) % n], poly[i], poly[(i + 1) % n]);
-            let cross = i64::from(b.x - a.x) * i64::from(c.y - a.y)
-                - i64::from(b.y - a.y) * i64::from(c.x - a.x);
+            // Widened before subtracting: differences of far-apart i32 points overflow i32,
+            // and their products need i128.
+            let d = |p: Point, q: Point| {
+                (
+                    i128::from(p.x) - i128::from(q.x),
+                    i128::from(p.y) - i128::from(q.y),
+                )
+            };
+            let ((abx, aby), (acx, acy)) = (d(b, a), d(c, a));
+            let cross = abx * acy - aby * acx;
             let loss = (cross as f64 * 0.5).abs();
             if best.is_none_or(|(l, _)| loss < l) {
                 best = Some((loss, i));
@@ -138,6 +134,17 @@ pub fn count_corners(polygon: &[Point], max_loss: f64) -> usize {
 }
 
 impl ShapeFeatures {
+    /// Derives the features from a region's [`Measures`].
+    pub fn from_measures(m: &Measures) -> Self {
+        Self::new(
+            m.area,
+            m.perimeter,
+            &m.polygon,
+            m.hull_area,
+            (m.rotated.width, m.rotated.height),
+        )
+    }
+
     /// Derives the features from measures already computed for a region.
     ///
     /// `rotated_size` is the (width, height) of the minimum-area rectangle.
@@ -148,18 +155,8 @@ impl ShapeFeatures {
         hull_area: f64,
         rotated_size: (f64, f64),
     ) -> Self {
-        let poly_area = shoelace(polygon);
+        let poly_area = contour_area(polygon);
         let polygon_fit = if area > 0.0 { poly_area / area } else { 1.0 };
-        let circularity = if perimeter > 0.0 {
-            4.0 * std::f64::consts::PI * area / (perimeter * perimeter)
-        } else {
-            0.0
-        };
-        let solidity = if hull_area > 0.0 {
-            (area / hull_area).clamp(0.0, 1.0)
-        } else {
-            1.0
-        };
         let (w, h) = rotated_size;
         let (long, short) = if w >= h { (w, h) } else { (h, w) };
         let aspect = if short > 0.0 {
@@ -174,8 +171,8 @@ impl ShapeFeatures {
             vertices: polygon.len(),
             corners: count_corners(polygon, shape_rules::CORNER_AREA_FRACTION * area),
             polygon_fit,
-            circularity,
-            solidity,
+            circularity: circularity(area, perimeter),
+            solidity: solidity(area, hull_area),
             aspect,
             fill,
         }
@@ -419,6 +416,25 @@ mod tests {
     }
 
     #[test]
+    fn extreme_coordinates_do_not_overflow() {
+        let p = |x, y| Point::new(x, y);
+        // The widest square there is, with a vertex in the middle of its top edge.
+        let wide = [
+            p(i32::MIN, i32::MIN),
+            p(0, i32::MIN),
+            p(i32::MAX, i32::MIN),
+            p(i32::MAX, i32::MAX),
+            p(i32::MIN, i32::MAX),
+        ];
+        assert_eq!(count_corners(&wide, 1.0), 4);
+        for max_loss in [0.0, f64::NAN, f64::INFINITY, -1.0] {
+            let _ = count_corners(&wide, max_loss);
+        }
+        let f = ShapeFeatures::from_measures(&crate::vision::measure::measure(&wide));
+        let _ = Shape::classify(&f);
+    }
+
+    #[test]
     fn classify_rules() {
         let base = ShapeFeatures {
             area: 1000.0,
@@ -549,13 +565,7 @@ mod synthetic {
             .max_by(|a, b| a.0.area.total_cmp(&b.0.area))
             .expect("a shape");
         let m = best.0;
-        let f = ShapeFeatures::new(
-            m.area,
-            m.perimeter,
-            &m.polygon,
-            m.hull_area,
-            (m.rotated.width, m.rotated.height),
-        );
+        let f = ShapeFeatures::from_measures(&m);
         (Shape::classify(&f), f)
     }
 
