@@ -22,7 +22,7 @@
 //! Without default features the crate builds only the cores, media decoding, documents,
 //! rendering and batch jobs, with no audio device, HTTP, TLS or tokenizer dependency.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 pub mod audio;
 pub mod doc;

@@ -511,6 +511,9 @@ impl Analyzer {
 }
 
 /// Analyses a whole buffer at once and keeps every frame and segment.
+///
+/// # Errors
+/// [`AudioConfigError`] when `cfg` is not usable (see [`AnalyzerConfig::validate`]).
 pub fn analyze(
     samples: &[f32],
     cfg: AnalyzerConfig,

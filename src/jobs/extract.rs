@@ -166,6 +166,11 @@ impl ExtractError {
 /// println!("{}", out.text);
 /// # Ok::<(), mmprompt::jobs::extract::ExtractError>(())
 /// ```
+///
+/// # Errors
+/// An [`ExtractError`] naming `path`: it cannot be read, is neither image nor audio, fails
+/// to decode, the parameters are unusable, the backend fails, or the overlay cannot be drawn.
+/// A stream damaged part-way is not an error here: see [`Extracted::partial_error`].
 pub fn extract_file(
     path: &Path,
     content_url: &str,
@@ -181,6 +186,9 @@ pub fn extract_file(
 /// [`extract_file`] for a file whose kind the caller has already sniffed (a batch sniffs
 /// while planning, to set non-media aside), so the file is not opened twice for it. A file
 /// that has changed since is still read as what it now holds: a decoder refuses it.
+///
+/// # Errors
+/// As [`extract_file`]; [`ExtractError::Unrecognised`] when `kind` is unknown.
 pub fn extract_as(
     path: &Path,
     content_url: &str,

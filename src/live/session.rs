@@ -96,13 +96,22 @@ pub struct LiveSegment {
 /// [`ChannelConsumer`]: time spent here is time the ring fills.
 pub trait SegmentConsumer {
     /// Takes one segment; an error ends the session (after the shutdown path).
+    ///
+    /// # Errors
+    /// An error ends the session, through the same shutdown path as a stop.
     fn on_segment(&mut self, segment: &LiveSegment) -> std::io::Result<()>;
     /// Called about once a second with the capture's level and counters, when
     /// [`LiveOptions::status`] asks for it. The default ignores it.
+    ///
+    /// # Errors
+    /// An error ends the session, as from [`SegmentConsumer::on_segment`].
     fn on_status(&mut self, _status: &LiveStatus) -> std::io::Result<()> {
         Ok(())
     }
     /// Called once after the last segment.
+    ///
+    /// # Errors
+    /// The session reports it as [`LiveError::Output`], after every consumer has finished.
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -354,6 +363,12 @@ impl Meter {
 /// eprintln!("{} segments, {:.1} s", summary.segments, summary.duration_s);
 /// # Ok::<(), mmprompt::live::LiveError>(())
 /// ```
+///
+/// # Errors
+/// A [`LiveError`] when the parameters are unusable, the device rate cannot be resampled,
+/// the recording or a consumer fails, the device reports an error, or it delivers nothing
+/// for `options.no_data_timeout`. Whatever was captured before is still analysed, handed to
+/// the consumers and recorded.
 pub fn run_session(
     mut capture: Capture,
     options: &LiveOptions,

@@ -90,6 +90,9 @@ pub fn backoff(policy: &RetryPolicy, retry: u32, random: u64) -> Duration {
 /// The wait before retry number `retry` (0 for the first) after a retryable error status:
 /// what the server asked for in its headers, else the [`backoff`] with `random` as the
 /// jitter. A server asking for longer than the policy's `max_retry_after` ends the retries.
+///
+/// # Errors
+/// [`LlmError::RetryAfterTooLong`] when the server asks to wait longer than the policy allows.
 pub fn status_retry_wait(
     policy: &RetryPolicy,
     status: u16,

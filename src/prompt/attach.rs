@@ -42,6 +42,10 @@ pub const AUDIO_RATE: u32 = 16_000;
 
 /// Fits one image: decodes it (under the pixel cap), scales it so its long side is at most
 /// `max_side`, and re-encodes it.
+///
+/// # Errors
+/// [`PromptError::Attach`] when the image cannot be read, decoded (over the pixel cap
+/// included) or encoded.
 pub fn fit_image(
     input: &std::path::Path,
     max_side: u32,
@@ -86,6 +90,10 @@ pub fn fit_image(
 }
 
 /// Converts audio to 16 kHz mono 16-bit WAV, refusing files longer than `max_seconds`.
+///
+/// # Errors
+/// [`PromptError::Attach`] when the audio cannot be decoded, is longer than
+/// `max_seconds`, or cannot be encoded.
 pub fn fit_audio(input: &std::path::Path, max_seconds: f64) -> Result<Attachment, PromptError> {
     let name = input.display().to_string();
     let err = |reason: String| PromptError::Attach {
@@ -134,6 +142,10 @@ pub fn fit_audio(input: &std::path::Path, max_seconds: f64) -> Result<Attachment
 
 /// Attaches the inputs' media as `mode` asks. Audio the provider cannot take is an error
 /// with `--attach audio`, and a note (not attached) with `--attach all`.
+///
+/// # Errors
+/// [`PromptError::Attach`] when a medium cannot be fitted, or the provider cannot take an
+/// audio input that `--attach audio` asks for.
 pub fn attach_all(
     inputs: &[Input],
     mode: AttachMode,

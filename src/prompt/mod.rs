@@ -112,6 +112,11 @@ fn looks_like_json(path: &Path) -> Result<bool, std::io::Error> {
 
 /// Reads an input: a media file is extracted with `options`; a `.jsonld` (or any JSON)
 /// file is read as a document written earlier.
+///
+/// # Errors
+/// [`PromptError::Read`] when the file cannot be read, [`PromptError::NotADocument`] naming
+/// the first wrong field of a JSON file that is no mmprompt document, or
+/// [`PromptError::Extract`] when a media file fails to extract.
 pub fn load_input(path: &Path, options: &ExtractOptions) -> Result<Input, PromptError> {
     let read_err = |e: std::io::Error| PromptError::Read {
         path: path.to_path_buf(),
@@ -315,6 +320,9 @@ pub fn default_answer_schema() -> Value {
 pub const PLACEHOLDERS: [&str; 4] = ["{{fragments}}", "{{files}}", "{{media}}", "{{task}}"];
 
 /// Checks a template: it must show the fragments, and use no unknown `{{...}}`.
+///
+/// # Errors
+/// [`PromptError::Invalid`] saying what is wrong with the template.
 pub fn check_template(t: &str) -> Result<(), PromptError> {
     if !t.contains("{{fragments}}") {
         return Err(PromptError::Invalid(
@@ -453,6 +461,11 @@ fn fill(template: &str, fragments: &str, files: &str, media: &str, task: &str) -
 
 /// Assembles the prompt for `inputs`: ranks fragments, keeps the most salient ones that fit
 /// the budget, renders the template and attaches media.
+///
+/// # Errors
+/// [`PromptError::Invalid`] for a template [`check_template`] refuses,
+/// [`PromptError::OverBudget`] when the budget cannot hold the prompt even with no fragment,
+/// or the errors of [`attach::attach_all`].
 pub fn assemble(
     inputs: &[Input],
     options: &PromptOptions,

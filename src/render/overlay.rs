@@ -56,6 +56,9 @@ const DESATURATE: f32 = 0.3;
 /// Draws the regions of `analysis` over `rgb` and encodes the result as PNG.
 ///
 /// The PNG has the size of `rgb`; see [`render`] for what is drawn.
+///
+/// # Errors
+/// [`OverlayError::Encode`] when the PNG encoder fails.
 pub fn render_png(rgb: &RgbImage, analysis: &ImageAnalysis) -> Result<Vec<u8>, OverlayError> {
     Ok(encode_png(&render(rgb, analysis))?)
 }

@@ -420,6 +420,9 @@ impl SpectrogramBuilder {
     }
 
     /// [`SpectrogramBuilder::render`] encoded as PNG.
+    ///
+    /// # Errors
+    /// [`SpectrogramError::Encode`] when the PNG encoder fails.
     pub fn render_png(&self, segments: &[Segment]) -> Result<Vec<u8>, SpectrogramError> {
         Ok(encode_png(&self.render(segments))?)
     }

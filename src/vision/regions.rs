@@ -586,6 +586,10 @@ struct Candidate {
 }
 
 /// [`analyze`], reporting inconsistent inputs instead of returning nothing.
+///
+/// # Errors
+/// An [`AnalyzeError`] when the images differ in size, or a contour point lies outside
+/// them or off the mask.
 pub fn try_analyze(
     rgb: &RgbImage,
     gray: &GrayImage,
