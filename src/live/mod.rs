@@ -16,4 +16,4 @@ pub use session::{
     NdjsonWriter, SegmentConsumer, SessionSummary, DEFAULT_NO_DATA_TIMEOUT,
 };
 #[cfg(feature = "llm")]
-pub use window::{SendTrigger, WindowSender};
+pub use window::{SendTrigger, WindowSender, Windows};
