@@ -20,34 +20,42 @@ const SHA256: &str = "^[0-9a-f]{64}$";
 /// ISO 8601 UTC with milliseconds, as `iso8601_utc` writes it.
 const DATE_TIME: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$";
 
-/// Fixed JSON strings (`"type": "Annotation"`, ...) as zero-sized types: they serialise to
-/// their string, read back only from it, and show in the schema as a `const`.
+/// Fixed JSON values (`"type": "Annotation"`, `["Image", "ImageObject"]`, ...) as
+/// zero-sized types: they serialise to their value, read back only from it, and show in the
+/// schema as a `const`.
 macro_rules! literal {
     ($(#[$doc:meta])* $name:ident = $value:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-        pub struct $name;
+        literal!(@type $(#[$doc])* $name = $value);
 
         impl $name {
             /// The JSON string it stands for.
             pub const VALUE: &'static str = $value;
         }
+    };
+    ($(#[$doc:meta])* $name:ident = [$($item:literal),+]) => {
+        literal!(@type $(#[$doc])* $name = [$($item),+]);
+    };
+    (@type $(#[$doc:meta])* $name:ident = $value:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub struct $name;
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str($value)
+                $value.serialize(s)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                if s == $value {
+                let found = Value::deserialize(d)?;
+                let wanted = serde_json::json!($value);
+                if found == wanted {
                     Ok($name)
                 } else {
                     Err(de::Error::invalid_value(
-                        Unexpected::Str(&s),
-                        &concat!("\"", $value, "\""),
+                        Unexpected::Other(&found.to_string()),
+                        &wanted.to_string().as_str(),
                     ))
                 }
             }
@@ -64,45 +72,6 @@ macro_rules! literal {
 
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
                 json_schema!({ "const": $value })
-            }
-        }
-    };
-    ($(#[$doc:meta])* $name:ident = [$first:literal, $second:literal]) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-        pub struct $name;
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                [$first, $second].serialize(s)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let v = Vec::<String>::deserialize(d)?;
-                if v == [$first, $second] {
-                    Ok($name)
-                } else {
-                    Err(de::Error::invalid_value(
-                        Unexpected::Other(&format!("{v:?}")),
-                        &concat!("[\"", $first, "\", \"", $second, "\"]"),
-                    ))
-                }
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({ "const": [$first, $second] })
             }
         }
     };
