@@ -10,9 +10,10 @@
 //!   the compact text lines;
 //! - [`render`] draws what people check: region overlays and labelled spectrograms;
 //! - [`jobs`] turns files into outputs: one file into one document, batches on a worker
-//!   pool, the resumable manifest, atomic file output, and (feature `llm`) sends;
+//!   pool, the resumable manifest and atomic file output;
 //! - [`prompt`] (feature `llm`) assembles fragments into a provider-neutral prompt within a
-//!   token budget, and [`llm`] shapes it for each provider and posts it;
+//!   token budget, [`llm`] shapes it for each provider and posts it, and [`send`] runs one
+//!   prompt end to end: post, validate, resolve citations, save;
 //! - [`live`] (feature `live`) runs the same analyzer on a microphone.
 //!
 //! The library prints nothing: long jobs report through sinks the caller implements
@@ -35,4 +36,6 @@ pub mod media;
 #[cfg(feature = "llm")]
 pub mod prompt;
 pub mod render;
+#[cfg(feature = "llm")]
+pub mod send;
 pub mod vision;

@@ -1,7 +1,7 @@
 //! `mmprompt extract`: files and folders to documents, on stdout or in an output folder.
 
+use super::common::{is_broken_pipe, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
 use super::report::{self, LogFormat, ProgressMode, ReportOptions, Reporter};
-use super::{is_broken_pipe, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
 use clap::ValueEnum;
 use mmprompt::doc::ContextMode;
 use mmprompt::jobs::batch::{self, BatchOptions, OutputFormat};

@@ -1,6 +1,6 @@
 //! `mmprompt live`: a microphone (or a replayed file) to one NDJSON line per segment.
 
-use super::{parse_timeout, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
+use super::common::{parse_timeout, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
 use mmprompt::doc::ContextMode;
 use mmprompt::jobs::extract::AudioParams;
 use std::io::{IsTerminal, Write};

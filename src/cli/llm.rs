@@ -4,9 +4,6 @@
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mmprompt::jobs::extract::ExtractOptions;
-use mmprompt::jobs::send::{
-    dry_run_report, open_send_log, plan, send_one, Outcome, RateLimiter, SendOptions,
-};
 use mmprompt::llm::config::{Config, Endpoint, Overrides};
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
 use mmprompt::llm::{redact, Provider};
@@ -14,6 +11,9 @@ use mmprompt::prompt::attach::AttachLimits;
 use mmprompt::prompt::{
     check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
     DEFAULT_SYSTEM, DEFAULT_TASK, DEFAULT_TEMPLATE,
+};
+use mmprompt::send::{
+    dry_run_report, open_send_log, plan, send_one, Outcome, RateLimiter, SendOptions,
 };
 use rayon::prelude::*;
 use serde_json::Value;
@@ -308,7 +308,7 @@ fn options(
 pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
     let opts = match options(&args.common, Path::new("out"), true)? {
         Ok(o) => o,
-        Err(m) => return super::usage_error(&m),
+        Err(m) => return super::common::usage_error(&m),
     };
     // The key is only looked at to show whether one would be sent; it is never printed.
     let key = opts.endpoint.api_key().ok().flatten();
@@ -317,7 +317,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
         Ok(p) => p,
         Err(e) => {
             eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
-            return Ok(super::EXIT_FAILED);
+            return Ok(super::common::EXIT_FAILED);
         }
     };
     let mut stdout = std::io::stdout().lock();
@@ -350,7 +350,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
                 .unwrap_or("the key variable")
         );
     }
-    Ok(super::EXIT_OK)
+    Ok(super::common::EXIT_OK)
 }
 
 /// `mmprompt send`.
@@ -358,7 +358,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     let stream = !args.no_stream;
     let mut opts = match options(&args.common, &args.out, stream)? {
         Ok(o) => o,
-        Err(m) => return super::usage_error(&m),
+        Err(m) => return super::common::usage_error(&m),
     };
     opts.force = args.force;
     if args.concurrency == 0
@@ -366,18 +366,18 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         || !positive(args.timeout)
         || !positive(args.connect_timeout)
     {
-        return super::usage_error(
+        return super::common::usage_error(
             "--concurrency, --max-attempts, --timeout and --connect-timeout must be positive",
         );
     }
     if args.rate.is_some_and(|r| !positive(r)) {
-        return super::usage_error("--rate must be positive");
+        return super::common::usage_error("--rate must be positive");
     }
     let key = match opts.endpoint.api_key() {
         Ok(k) => k,
         Err(e) => {
             eprintln!("mmprompt: error: {e}");
-            return Ok(super::EXIT_FAILED);
+            return Ok(super::common::EXIT_FAILED);
         }
     };
     let client = Client::new(ClientOptions {
@@ -493,12 +493,12 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
             groups.len(),
             args.out.join("send.ndjson").display()
         );
-        Ok(super::EXIT_FAILED)
+        Ok(super::common::EXIT_FAILED)
     } else {
         if !std::io::stderr().is_terminal() && args.verbose {
             eprintln!("all {} requests done", groups.len());
         }
-        Ok(super::EXIT_OK)
+        Ok(super::common::EXIT_OK)
     }
 }
 
@@ -509,7 +509,7 @@ pub(crate) fn live_sender(
     profile: &str,
     config: Option<&Path>,
     out: &Path,
-) -> anyhow::Result<Result<mmprompt::jobs::send::LiveSender, String>> {
+) -> anyhow::Result<Result<mmprompt::send::LiveSender, String>> {
     let args = PromptArgs {
         inputs: Vec::new(),
         profile: Some(profile.to_string()),
@@ -540,7 +540,7 @@ pub(crate) fn live_sender(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let client = Client::new(ClientOptions::default());
-    let sender = mmprompt::jobs::send::LiveSender::start(
+    let sender = mmprompt::send::LiveSender::start(
         opts,
         client,
         key,

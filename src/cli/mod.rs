@@ -3,22 +3,17 @@
 //! `send`, [`live`]); [`report`] turns a batch's events into error, progress and summary
 //! lines; this file holds the top-level parser, the exit codes and `schema`.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use common::{is_broken_pipe, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use mmprompt::doc;
 use std::io::Write;
 use std::process::ExitCode;
 
+mod common;
 mod extract;
 mod live;
 mod llm;
 mod report;
-
-/// Exit code when every input succeeded.
-pub(crate) const EXIT_OK: u8 = 0;
-/// Exit code for a usage error: bad flags or a combination that cannot work.
-pub(crate) const EXIT_USAGE: u8 = 1;
-/// Exit code when at least one input failed.
-pub(crate) const EXIT_FAILED: u8 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,22 +70,6 @@ enum Command {
     },
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ContextArg {
-    /// `"@context": "<stable IRI>"`.
-    Ref,
-    /// The context object embedded in each document.
-    Inline,
-}
-
-pub(crate) fn parse_timeout(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !v.is_finite() || v <= 0.0 || v > 86_400.0 {
-        return Err(format!("'{s}' must be more than 0 and at most 86400"));
-    }
-    Ok(v)
-}
-
 /// Each image allocates several frame-sized buffers; the system allocator hands such blocks
 /// back to the kernel on free, so every image paid for fresh zeroed pages again (a fifth of
 /// the run time at 1080p in `perf`). mimalloc keeps and reuses them.
@@ -123,20 +102,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
 fn schema(context: bool) -> anyhow::Result<()> {
     let text = if context { doc::CONTEXT } else { doc::SCHEMA };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
-}
-
-pub(crate) fn usage_error(msg: &str) -> anyhow::Result<u8> {
-    eprintln!("mmprompt: usage error: {msg}");
-    Ok(EXIT_USAGE)
 }

@@ -7,7 +7,7 @@ use super::model::{
     LiveAnnotation, LiveSource, LiveTarget, MediaFragments, SegmentBody, SegmentSelector,
     SoundTypes, SpecificResourceType, Tagging, TextPlain, TextualBody,
 };
-use super::{
+use super::terms::{
     doc_iri, iso8601_utc, live_iri, round, segment_id, AudioSourceInfo, ContextMode, LiveSourceInfo,
 };
 use crate::audio::Segment;

@@ -6,7 +6,7 @@ use super::model::{
     RegionBody, SpecificResourceType, SvgSelector, SvgSelectorType, Tagging, TextPlain,
     TextualBody, Xywh,
 };
-use super::{doc_iri, region_id, region_label, round, ContextMode, SourceInfo};
+use super::terms::{doc_iri, region_id, region_label, round, ContextMode, SourceInfo};
 use crate::vision::contours::BorderKind;
 use crate::vision::pipeline::{ImageAnalysis, ImageParams};
 use crate::vision::regions::Region;

@@ -4,7 +4,7 @@
 //! comments here are also its descriptions.
 
 use super::read::{self, ReadError};
-use super::{ContextMode, CONTEXT_IRI};
+use super::terms::{ContextMode, CONTEXT_IRI};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -150,7 +150,7 @@ pub enum Context {
 impl Context {
     /// The context as `mode` asks for it.
     pub fn new(mode: ContextMode) -> Self {
-        match super::context_value(mode) {
+        match super::terms::context_value(mode) {
             Value::Object(m) => Self::Inline(m),
             Value::String(s) => Self::Iri(s),
             // context_value only returns the two above.
@@ -209,21 +209,21 @@ impl IsoSeconds {
     /// `seconds` as the document will hold it: to the millisecond, so that a page just
     /// built and the same page read back say the same.
     pub fn new(seconds: f64) -> Self {
-        let written = super::iso_duration(seconds);
-        Self(super::parse_iso_duration(&written).unwrap_or(seconds))
+        let written = super::terms::iso_duration(seconds);
+        Self(super::terms::parse_iso_duration(&written).unwrap_or(seconds))
     }
 }
 
 impl Serialize for IsoSeconds {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::iso_duration(self.0))
+        s.serialize_str(&super::terms::iso_duration(self.0))
     }
 }
 
 impl<'de> Deserialize<'de> for IsoSeconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        super::parse_iso_duration(&s)
+        super::terms::parse_iso_duration(&s)
             .map(IsoSeconds)
             .ok_or_else(|| {
                 de::Error::invalid_value(Unexpected::Str(&s), &"a duration such as \"PT3.250S\"")

@@ -1,5 +1,5 @@
 //! The JSON Schema of the documents, generated from the types in [`super::model`]. The
-//! shipped copy is `schemas/mmprompt.schema.json` ([`super::SCHEMA`]); a test keeps it
+//! shipped copy is `schemas/mmprompt.schema.json` ([`super::terms::SCHEMA`]); a test keeps it
 //! equal to what [`generate_schema`] returns.
 
 use super::model::{AudioPage, ImagePage, LiveAnnotation};
@@ -50,7 +50,7 @@ mod tests {
             return;
         }
         assert!(
-            super::super::SCHEMA == generated,
+            super::super::terms::SCHEMA == generated,
             "schemas/mmprompt.schema.json is stale: regenerate it with \
              `MMPROMPT_BLESS=1 cargo test --lib doc::schema` and review the diff"
         );

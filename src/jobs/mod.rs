@@ -3,12 +3,9 @@
 //! - [`extract`]: one media file in, one document out (sniff, decode, analyse, render);
 //! - [`batch`]: many files on a bounded worker pool, resumable through the manifest;
 //! - [`fsio`]: walking inputs and writing outputs atomically;
-//! - [`manifest`]: the append-only NDJSON record of finished work, for batches and sends;
-//! - `send` (feature `llm`): one prompt posted to an endpoint, its answer saved.
+//! - [`manifest`]: the append-only NDJSON record of finished work, for batches and sends.
 
 pub mod batch;
 pub mod extract;
 pub mod fsio;
 pub mod manifest;
-#[cfg(feature = "llm")]
-pub mod send;

@@ -5,7 +5,7 @@
 use super::session::{LiveSegment, SegmentConsumer};
 use crate::doc::model::{IsoSeconds, LiveWindowSource, SoundTypes};
 use crate::doc::{Context, Document, LiveWindowPage, CONTEXT_IRI};
-use crate::jobs::send::{LiveSendStats, LiveSender};
+use crate::send::{LiveSendStats, LiveSender};
 use std::collections::VecDeque;
 
 /// When a session hands its recent segments to an LLM.

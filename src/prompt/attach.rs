@@ -2,7 +2,7 @@
 //! maximum side and re-encoded (JPEG stays JPEG, everything else becomes PNG); audio
 //! converted to 16 kHz mono 16-bit WAV.
 
-use super::{AttachMode, Input, PromptError};
+use super::types::{AttachMode, Input, PromptError};
 use crate::llm::{Attachment, Provider};
 use crate::media::audio::{decode_stream, AudioDecodeOptions};
 use crate::media::image::{decode_file, DecodeOptions, DEFAULT_MAX_PIXELS};

@@ -5,89 +5,17 @@
 
 pub mod attach;
 pub mod budget;
+pub mod types;
 
 use crate::doc::{self, Document, Score};
-use crate::jobs::extract::{extract_file, ExtractError, ExtractOptions};
+use crate::jobs::extract::{extract_file, ExtractOptions};
 use crate::llm::Prompt;
 use crate::media::{sniff_file, MediaKind};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 pub use budget::TokenEncoding;
-
-/// Why a prompt could not be assembled.
-#[derive(Debug, thiserror::Error)]
-pub enum PromptError {
-    /// Extraction of a media input failed.
-    #[error(transparent)]
-    Extract(#[from] ExtractError),
-    /// An input could not be read.
-    #[error("{path}: {detail}")]
-    Read {
-        /// The input.
-        path: PathBuf,
-        /// Why.
-        detail: String,
-    },
-    /// A `.jsonld` input is not an mmprompt document.
-    #[error("{path}: not an mmprompt document: {detail}")]
-    NotADocument {
-        /// The input.
-        path: PathBuf,
-        /// Why.
-        detail: String,
-    },
-    /// A template, schema or option is wrong.
-    #[error("{0}")]
-    Invalid(String),
-    /// The budget cannot hold even the prompt without fragments.
-    #[error(
-        "the prompt needs {needed} tokens before any fragment, over --max-prompt-tokens {budget}"
-    )]
-    OverBudget {
-        /// Tokens needed with no fragment.
-        needed: usize,
-        /// The budget.
-        budget: usize,
-    },
-    /// A medium could not be attached.
-    #[error("cannot attach {name}: {reason}")]
-    Attach {
-        /// The medium.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl PromptError {
-    /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PromptError::Extract(e) => e.code(),
-            PromptError::Read { .. } => "read",
-            PromptError::NotADocument { .. } => "not_a_document",
-            PromptError::Invalid(_) => "invalid",
-            PromptError::OverBudget { .. } => "over_budget",
-            PromptError::Attach { .. } => "attach",
-        }
-    }
-}
-
-/// One input of a prompt and its document.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// The path as given.
-    pub path: PathBuf,
-    /// Image or audio.
-    pub kind: MediaKind,
-    /// The document, read with its types.
-    pub document: Document,
-    /// Where the medium itself is, when it can be found (for attaching).
-    pub media_path: Option<PathBuf>,
-    /// Whether the document was read from a `.jsonld` file (not extracted now).
-    pub from_jsonld: bool,
-}
+pub use types::{AttachMode, Input, PromptError};
 
 /// Largest `.jsonld` input read.
 const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
@@ -259,20 +187,6 @@ pub enum FragmentFormat {
     /// The compact text lines.
     #[default]
     Text,
-}
-
-/// Which media are attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AttachMode {
-    /// None: fragments only.
-    #[default]
-    None,
-    /// Images only.
-    Image,
-    /// Audio only.
-    Audio,
-    /// Every medium.
-    All,
 }
 
 /// The built-in system instruction: what the anchors mean and how to cite them.

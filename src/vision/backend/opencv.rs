@@ -49,6 +49,11 @@ const CANNY_SIGMA: f64 = 1.4;
 
 /// Decodes an image held in memory with OpenCV; see the module notes for how the result
 /// compares with [`crate::media::image::decode_bytes`].
+///
+/// # Errors
+/// The header errors of [`crate::media::image::probe`]; GIF, which OpenCV does not read,
+/// as unsupported; and a corrupt image, or one OpenCV decodes to other dimensions than its
+/// header states.
 pub fn decode_bytes(
     bytes: &[u8],
     options: &DecodeOptions,
@@ -168,6 +173,9 @@ fn convert(src: &impl cv::ToInputArray, code: i32) -> Result<Mat> {
 }
 
 /// An RGB image as an OpenCV Mat (one copy).
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV cannot allocate or fill the Mat.
 pub fn rgb_to_mat(rgb: &RgbImage) -> Result<Mat> {
     let view = Mat::new_rows_cols_with_bytes::<Vec3b>(
         rgb.height() as i32,
@@ -178,6 +186,9 @@ pub fn rgb_to_mat(rgb: &RgbImage) -> Result<Mat> {
 }
 
 /// A gray image as an OpenCV Mat (one copy).
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV cannot allocate or fill the Mat.
 pub fn gray_to_mat(gray: &GrayImage) -> Result<Mat> {
     let view = Mat::new_rows_cols_with_data::<u8>(
         gray.height() as i32,
@@ -188,6 +199,9 @@ pub fn gray_to_mat(gray: &GrayImage) -> Result<Mat> {
 }
 
 /// A one-channel 8-bit Mat as a gray image (one copy).
+///
+/// # Errors
+/// [`BackendError::Opencv`] when the Mat is not one 8-bit channel or cannot be read.
 pub fn mat_to_gray(mat: &Mat) -> Result<GrayImage> {
     let data = mat.data_bytes()?.to_vec();
     GrayImage::from_raw(mat.cols() as u32, mat.rows() as u32, data)
@@ -195,12 +209,18 @@ pub fn mat_to_gray(mat: &Mat) -> Result<GrayImage> {
 }
 
 /// `cvtColor(RGB2GRAY)`.
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV reports an error.
 pub fn to_gray(rgb: &Mat) -> Result<Mat> {
     convert(rgb, imgproc::COLOR_RGB2GRAY)
 }
 
 /// `GaussianBlur` with OpenCV's own kernel size for `sigma` (σ clamped as the Rust stage
 /// does; σ ≤ 0 or NaN copies).
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV reports an error.
 pub fn gaussian_blur(gray: &Mat, sigma: f32) -> Result<Mat> {
     if sigma.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Ok(gray.try_clone()?);
@@ -227,6 +247,9 @@ pub struct MatBinarized {
 
 /// Thresholds `gray` with OpenCV under the rules of
 /// [`crate::vision::preprocess::binarize`].
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV reports an error.
 pub fn binarize(gray: &Mat, threshold: Threshold, invert: Invert) -> Result<MatBinarized> {
     let total = i64::from(gray.rows()) * i64::from(gray.cols());
     let mut mask = Mat::default();
@@ -315,6 +338,9 @@ fn not(mask: &Mat) -> Result<Mat> {
 /// `findContours(RETR_TREE, CHAIN_APPROX_NONE)` as [`Contour`]s in the Rust tracer's
 /// order: by starting pixel in raster order, an outer border before a hole border that
 /// starts on the same pixel; parents renumbered to match.
+///
+/// # Errors
+/// [`BackendError::Opencv`] when OpenCV reports an error.
 pub fn find_contours(mask: &Mat) -> Result<Vec<Contour>> {
     if mask.rows() == 0 || mask.cols() == 0 {
         return Ok(Vec::new());
@@ -393,6 +419,9 @@ pub fn find_contours(mask: &Mat) -> Result<Vec<Contour>> {
 }
 
 /// The whole image pipeline with OpenCV's stages; the region analysis is the Rust one.
+///
+/// # Errors
+/// [`BackendError::Opencv`] when any OpenCV stage reports an error.
 pub fn analyze_image(rgb: &RgbImage, params: &ImageParams) -> Result<ImageAnalysis> {
     let (w, h) = rgb.dimensions();
     if w == 0 || h == 0 {

@@ -1,0 +1,165 @@
+//! The terms every document shares: the context and how a page refers to it, what a page
+//! says about its source, and the ids, labels, numbers and times written into it. A leaf
+//! module, so the page builders ([`super::image`], [`super::audio`]) and the types
+//! ([`super::model`]) all use it without importing each other or the parent.
+
+use crate::vision::contours::BorderKind;
+use crate::vision::regions::Region;
+use serde_json::Value;
+
+/// Stable IRI of the project's JSON-LD context; [`CONTEXT`] is its content.
+pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
+/// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
+pub const CONTEXT: &str = include_str!("../../schemas/context.jsonld");
+/// JSON Schema (draft 2020-12) of every document this crate writes, generated from the
+/// types in [`model`] ([`generate_schema`]).
+pub const SCHEMA: &str = include_str!("../../schemas/mmprompt.schema.json");
+
+/// How the document refers to its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContextMode {
+    /// By [`CONTEXT_IRI`].
+    #[default]
+    Reference,
+    /// The context object embedded in the document.
+    Inline,
+}
+
+/// What the document says about the media file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// The path or URL as the user gave it.
+    pub content_url: String,
+    /// MIME type detected from the content.
+    pub mime: String,
+    /// Lower-case hex SHA-256 of the file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub byte_len: u64,
+}
+
+/// The `@context` value for `mode`.
+pub fn context_value(mode: ContextMode) -> Value {
+    match mode {
+        ContextMode::Reference => Value::String(CONTEXT_IRI.to_owned()),
+        // The embedded file is a compile-time constant checked by tests, so parsing cannot
+        // fail at run time; fall back to the IRI rather than panic all the same.
+        ContextMode::Inline => serde_json::from_str::<Value>(CONTEXT)
+            .ok()
+            .and_then(|mut v| v.get_mut("@context").map(Value::take))
+            .unwrap_or_else(|| Value::String(CONTEXT_IRI.to_owned())),
+    }
+}
+
+/// Identifier prefix shared by a document and its annotations; derived from the content so
+/// that the same file always yields the same ids.
+pub fn doc_iri(sha256: &str) -> String {
+    format!("urn:mmprompt:{}", &sha256[..sha256.len().min(16)])
+}
+
+/// Short region id (`r1` is the most salient) used in ids, text lines and prompts.
+pub fn region_id(rank: usize) -> String {
+    format!("r{}", rank + 1)
+}
+
+/// The region's label: `object:<shape>`, `object` when the shape is irregular, `hole:<shape>`
+/// for hole borders.
+pub fn region_label(region: &Region) -> String {
+    let ns = match region.kind {
+        BorderKind::Outer => "object",
+        BorderKind::Hole => "hole",
+    };
+    match region.shape {
+        crate::vision::words::Shape::Irregular => ns.to_owned(),
+        s => format!("{ns}:{}", s.as_str()),
+    }
+}
+
+pub(crate) fn round(v: f64, decimals: i32) -> f64 {
+    let m = 10f64.powi(decimals);
+    let r = (v * m).round() / m;
+    if r == 0.0 {
+        0.0 // no "-0.0" in output
+    } else {
+        r
+    }
+}
+
+/// What an audio document says about its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioSourceInfo {
+    /// What every source says: path, MIME type, hash and size.
+    pub file: SourceInfo,
+    /// Duration of the decoded audio in seconds.
+    pub duration_s: f64,
+    /// The file's own sample rate in Hz.
+    pub sample_rate: u32,
+    /// The file's channel count.
+    pub channels: u32,
+}
+
+/// Short segment id (`s1` is the first in time).
+pub fn segment_id(index: usize) -> String {
+    format!("s{}", index + 1)
+}
+
+/// ISO 8601 duration with millisecond precision, e.g. `PT83.250S`.
+pub fn iso_duration(seconds: f64) -> String {
+    format!("PT{:.3}S", seconds.max(0.0))
+}
+
+/// Seconds in an ISO 8601 duration of the form [`iso_duration`] writes (`PT83.250S`).
+pub fn parse_iso_duration(s: &str) -> Option<f64> {
+    s.strip_prefix("PT")?.strip_suffix('S')?.parse().ok()
+}
+
+/// What a live line says about the session it comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSourceInfo {
+    /// Identifies the session; ids are `urn:mmprompt:live:{session}:…`.
+    pub session: String,
+    /// The capture device (or replayed file) as the user would name it.
+    pub device: String,
+    /// The device's own sample rate in Hz.
+    pub sample_rate: u32,
+    /// The device's channel count.
+    pub channels: u32,
+    /// Wall-clock time of the session's first captured sample.
+    pub started: std::time::SystemTime,
+}
+
+/// Identifier prefix of a live session's source and annotations.
+pub fn live_iri(session: &str) -> String {
+    format!("urn:mmprompt:live:{session}")
+}
+
+/// `t` as ISO 8601 UTC with milliseconds, e.g. `2026-11-29T12:09:36.250Z` (the form Media
+/// Fragments' `clock:` time and `xsd:dateTime` both accept). Times before 1970 clamp to it.
+pub fn iso8601_utc(t: std::time::SystemTime) -> String {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Proleptic Gregorian date of `days` since 1970-01-01 (the era-based conversion: 400-year
+/// eras of 146 097 days, years starting in March so the leap day comes last).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
