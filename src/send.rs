@@ -343,18 +343,25 @@ pub const SEND_LOG_NAME: &str = "send.ndjson";
 /// # Errors
 /// [`SendError::Write`] when the folder or the log cannot be created or opened.
 pub fn open_send_log(out_dir: &Path) -> Result<Manifest, SendError> {
+    let path = out_dir.join(SEND_LOG_NAME);
     std::fs::create_dir_all(out_dir).map_err(|e| SendError::Write {
-        path: out_dir.to_path_buf(),
+        path: path.clone(),
         detail: e.to_string(),
     })?;
-    Manifest::open(&out_dir.join(SEND_LOG_NAME)).map_err(log_error)
+    Manifest::open(&path).map_err(log_error)
 }
 
+/// A send-log failure as the `write` error sends have always given: the log's path and
+/// the I/O error, without the manifest's own wording around it.
 fn log_error(e: ManifestError) -> SendError {
-    SendError::Write {
-        path: e.path().to_path_buf(),
-        detail: e.to_string(),
-    }
+    let path = e.path().to_path_buf();
+    let detail = match e {
+        ManifestError::Read { source, .. } | ManifestError::Write { source, .. } => {
+            source.to_string()
+        }
+        ManifestError::Rewrite(fs) => fs.kind.to_string(),
+    };
+    SendError::Write { path, detail }
 }
 
 /// Spaces request starts at least `1/rate` seconds apart across threads.
@@ -518,7 +525,8 @@ impl LiveSender {
     /// reported through `report` (one line, already redacted), from the sender thread.
     ///
     /// # Errors
-    /// [`SendError::Write`] when the output folder or the send log cannot be created.
+    /// [`SendError::Write`] when the output folder or the send log cannot be created, or
+    /// (with the path `<thread>`) when the system cannot start the sender thread.
     pub fn start(
         opts: SendOptions,
         client: Client,

@@ -197,12 +197,16 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// With status lines on: the capture's level every second, and one stderr line per segment, saying how much audio the segmenter
-/// needed after the segment's end to close it (its hangover).
+/// With status lines on (`true`): the capture's level every second, and one stderr line
+/// per segment saying how much audio the segmenter needed after the segment's end to close
+/// it (its hangover).
 struct SegmentLog(bool);
 
 impl mmprompt::live::SegmentConsumer for SegmentLog {
     fn on_status(&mut self, s: &mmprompt::live::LiveStatus) -> std::io::Result<()> {
+        if !self.0 {
+            return Ok(());
+        }
         let db = |v: Option<f64>| v.map_or_else(|| "-inf".to_owned(), |v| format!("{v:.1}"));
         eprintln!(
             "mmprompt: live: level {} dBFS rms, {} dBFS peak, {:.0} frames/s, dropped {} frames, device overruns {}",

@@ -491,7 +491,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         eprintln!(
             "{n} of {} requests failed; see {}",
             groups.len(),
-            args.out.join("send.ndjson").display()
+            args.out.join(mmprompt::send::SEND_LOG_NAME).display()
         );
         Ok(super::common::EXIT_FAILED)
     } else {

@@ -1,5 +1,5 @@
-//! What a batch tells the user while it runs (the CLI's [`BatchSink`]): per-file error lines, progress and the final
-//! summary, all on stderr so stdout stays clean for documents.
+//! What a batch tells the user while it runs (the CLI's [`BatchSink`]): per-file error
+//! lines, progress and the final summary, all on stderr so stdout stays clean for documents.
 //!
 //! Progress is an `indicatif` bar on a terminal and plain periodic lines otherwise (a log file
 //! or CI output would fill with bar redraws). A line is written whenever another 5 % of the
@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mmprompt::jobs::batch::{BatchSink, Summary};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How log, progress, error and summary lines are written.
@@ -81,8 +81,10 @@ pub struct Reporter {
     total_files: usize,
     total_bytes: u64,
     out: Option<PathBuf>,
-    start: Instant,
-    bar: Option<ProgressBar>,
+    /// Set when the batch starts on its inputs, so preparing the run (sizing the inputs,
+    /// compacting the manifest) counts in neither the rate nor the ETA.
+    start: OnceLock<Instant>,
+    bar: OnceLock<ProgressBar>,
     state: Mutex<State>,
 }
 
@@ -102,26 +104,13 @@ impl Reporter {
         total_bytes: u64,
         out: Option<PathBuf>,
     ) -> Self {
-        let bar = (options.progress == ProgressMode::Bar).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
-            // The template is a constant, so this only falls back if indicatif changes it.
-            if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {msg} {binary_bytes_per_sec} ETA {eta}",
-            ) {
-                bar.set_style(style);
-            }
-            bar.set_message(format!("0/{total_files} files, 0 failed"));
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
         Self {
             options,
             total_files,
             total_bytes,
             out,
-            start: Instant::now(),
-            bar,
+            start: OnceLock::new(),
+            bar: OnceLock::new(),
             state: Mutex::new(State {
                 done: 0,
                 failed: 0,
@@ -132,9 +121,27 @@ impl Reporter {
         }
     }
 
+    /// Starts the clock and, on a terminal, draws the bar.
+    fn start(&self) {
+        let _ = self.start.set(Instant::now());
+        if self.options.progress == ProgressMode::Bar && self.bar.get().is_none() {
+            let bar =
+                ProgressBar::with_draw_target(Some(self.total_bytes), ProgressDrawTarget::stderr());
+            // The template is a constant, so this only falls back if indicatif changes it.
+            if let Ok(style) = ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {msg} {binary_bytes_per_sec} ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(format!("0/{} files, 0 failed", self.total_files));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            let _ = self.bar.set(bar);
+        }
+    }
+
     /// Writes a line above the bar, if there is one, so the bar is redrawn below it.
     fn emit(&self, line: &str) {
-        match &self.bar {
+        match self.bar.get() {
             Some(bar) => bar.suspend(|| write_line(line)),
             None => write_line(line),
         }
@@ -171,7 +178,7 @@ impl Reporter {
         match self.options.progress {
             ProgressMode::Off => {}
             ProgressMode::Bar => {
-                if let Some(bar) = &self.bar {
+                if let Some(bar) = self.bar.get() {
                     bar.inc(bytes);
                     bar.set_message(format!(
                         "{}/{} files, {} failed",
@@ -193,7 +200,11 @@ impl Reporter {
     }
 
     fn progress_line(&self, s: &State) {
-        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let secs = self
+            .start
+            .get()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64())
+            .max(1e-9);
         let rate = s.bytes as f64 / secs;
         let left = self.total_bytes.saturating_sub(s.bytes) as f64;
         // Unknown until something has been read.
@@ -223,7 +234,7 @@ impl Reporter {
     /// Clears the bar and, unless quiet, writes the summary of the run.
     fn finish(&self, summary: &Summary) {
         let out = self.out.as_deref();
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             bar.finish_and_clear();
         }
         if !self.options.summary {
@@ -259,6 +270,9 @@ impl Reporter {
 }
 
 impl BatchSink for Reporter {
+    fn started(&self) {
+        self.start();
+    }
     fn walk_error(&self, path: &str, code: &str, message: &str) {
         self.error(path, code, message);
         self.count_failure();
@@ -278,7 +292,7 @@ impl Drop for Reporter {
     /// A run ended by a fatal error never reaches [`Reporter::finish`]; the bar must not be
     /// left on screen above the error message.
     fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             if !bar.is_finished() {
                 bar.finish_and_clear();
             }

@@ -83,20 +83,20 @@ impl ReadError {
         let inner = e.into_inner().to_string();
         // serde names the field only in these two messages: "missing field `x`" and
         // "unknown field `x`, expected …".
-        let (field, message) = match field_named(&inner, "missing field `") {
-            Some((field, _)) => (Some(field), "missing field".to_owned()),
-            None => match field_named(&inner, "unknown field `") {
-                Some((field, rest)) => (Some(field), format!("unknown field{rest}")),
-                None => (None, inner.clone()),
-            },
-        };
-        // An unknown field was read as a key, so the path already ends with it; a missing
-        // one never was.
-        if let Some(field) = field {
-            if path.last() != Some(&Step::Key(field.to_owned())) {
-                path.push(Step::Key(field.to_owned()));
+        // A missing field was never read, so the path stops at its parent; an unknown one
+        // was read as a key, so the path may already end with it.
+        let message = if let Some((field, _)) = field_named(&inner, "missing field `") {
+            path.push(Step::Key(field.to_owned()));
+            "missing field".to_owned()
+        } else if let Some((field, rest)) = field_named(&inner, "unknown field `") {
+            let key = Step::Key(field.to_owned());
+            if path.last() != Some(&key) {
+                path.push(key);
             }
-        }
+            format!("unknown field{rest}")
+        } else {
+            inner
+        };
         Self { path, message }
     }
 }
@@ -169,5 +169,22 @@ mod tests {
         assert!(e.to_string().contains("unknown field"), "{e}");
         let e = err(json!({"items": [], "pair": [1, 2, 3]}));
         assert_eq!(e.path(), "pair");
+    }
+
+    #[test]
+    fn a_missing_field_named_like_its_parent_keeps_both_in_the_path() {
+        #[derive(Debug, Deserialize)]
+        struct Leaf {
+            #[allow(dead_code)]
+            x: u8,
+        }
+        #[derive(Debug, Deserialize)]
+        struct Root {
+            #[allow(dead_code)]
+            x: Leaf,
+        }
+        let e = from_value::<Root>(&json!({"x": {}})).expect_err("x.x is missing");
+        assert_eq!(e.path(), "x.x");
+        assert_eq!(e.to_string(), "`x.x`: missing field");
     }
 }

@@ -11,8 +11,9 @@ use serde_json::Value;
 pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
 /// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
 pub const CONTEXT: &str = include_str!("../../schemas/context.jsonld");
-/// JSON Schema (draft 2020-12) of every document this crate writes, generated from the
-/// types in [`model`] ([`generate_schema`]).
+/// JSON Schema (draft 2020-12) of the documents this crate writes to files: image and
+/// audio pages at the root, and live lines as `#/$defs/liveAnnotation`. Generated from the
+/// types in [`super::model`] by [`super::schema::generate_schema`].
 pub const SCHEMA: &str = include_str!("../../schemas/mmprompt.schema.json");
 
 /// How the document refers to its context.

@@ -358,3 +358,150 @@ fn extract_audio(
         partial_error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_with_square(path: &Path) {
+        let mut img = image::RgbImage::from_pixel(64, 48, image::Rgb([255, 255, 255]));
+        for y in 10..30 {
+            for x in 20..40 {
+                img.put_pixel(x, y, image::Rgb([200, 0, 0]));
+            }
+        }
+        img.save(path).unwrap();
+    }
+
+    /// A 16-bit mono WAV of `seconds` of a 440 Hz tone at `rate`.
+    fn wav_tone(path: &Path, rate: u32, seconds: f64) -> Vec<u8> {
+        let n = (f64::from(rate) * seconds) as usize;
+        let mut bytes = Vec::with_capacity(44 + 2 * n);
+        let data_len = u32::try_from(2 * n).unwrap();
+        bytes.extend_from_slice(b"RIFF");
+        bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&rate.to_le_bytes());
+        bytes.extend_from_slice(&(rate * 2).to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&16u16.to_le_bytes());
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&data_len.to_le_bytes());
+        for i in 0..n {
+            let t = i as f64 / f64::from(rate);
+            let v = (0.3 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() * 32767.0) as i16;
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(path, &bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn an_image_becomes_its_document_text_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("square.png");
+        png_with_square(&p);
+        let out = extract_file(&p, "square.png", &ExtractOptions::default()).unwrap();
+        assert_eq!(out.kind, MediaKind::Image);
+        assert_eq!(out.count, 1);
+        assert_eq!(out.document["items"].as_array().map(Vec::len), Some(1));
+        assert_eq!(out.document["about"]["contentUrl"], "square.png");
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(out.sha256, crate::media::image::sha256_hex(&bytes));
+        assert_eq!(out.document["about"]["sha256"], out.sha256.as_str());
+        assert_eq!(
+            out.text
+                .lines()
+                .filter(|l| l.starts_with("image_region:"))
+                .count(),
+            1,
+            "{}",
+            out.text
+        );
+        assert!(out.overlay_png.is_none());
+        assert!(out.partial_error.is_none());
+        // Asked for, the overlay is a PNG of the image's size.
+        let with = ExtractOptions {
+            overlay: true,
+            ..ExtractOptions::default()
+        };
+        let png = extract_file(&p, "square.png", &with)
+            .unwrap()
+            .overlay_png
+            .unwrap();
+        let img = image::load_from_memory(&png).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 48));
+    }
+
+    #[test]
+    fn audio_records_its_parameters_and_what_was_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tone.wav");
+        wav_tone(&p, 16_000, 1.0);
+        let out = extract_file(&p, "tone.wav", &ExtractOptions::default()).unwrap();
+        assert_eq!(out.kind, MediaKind::Audio);
+        assert!(out.count >= 1);
+        let params = &out.document["generator"]["parameters"];
+        assert_eq!(params["sampleRate"], 16_000);
+        assert_eq!(params["decided"]["analysedSeconds"], 1.0);
+        assert_eq!(
+            params["decided"]["frames"].as_u64().map(|f| f > 90),
+            Some(true)
+        );
+        assert!(out.partial_error.is_none());
+    }
+
+    #[test]
+    fn a_stream_cut_short_keeps_its_document_and_reports_the_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.wav");
+        let bytes = wav_tone(&p, 16_000, 2.0);
+        // Half of the declared samples are missing.
+        std::fs::write(&p, &bytes[..44 + bytes.len() / 2]).unwrap();
+        let out = extract_file(&p, "cut.wav", &ExtractOptions::default()).unwrap();
+        let e = out.partial_error.expect("a partial result");
+        assert_eq!(e.kind.code(), "truncated");
+        assert_eq!(out.document["decodeError"]["errorCode"], "truncated");
+        assert!(out.count >= 1);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_carry_a_stable_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = ExtractOptions::default();
+        let empty = dir.path().join("empty.png");
+        std::fs::write(&empty, b"").unwrap();
+        let e = extract_file(&empty, "empty.png", &o).unwrap_err();
+        assert_eq!(e.code(), "empty");
+        assert!(
+            e.to_string().starts_with(&empty.display().to_string()),
+            "{e}"
+        );
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, b"plain words, no media").unwrap();
+        let e = extract_file(&text, "notes.txt", &o).unwrap_err();
+        assert_eq!(e.code(), "unknown_format");
+        let e = extract_file(&dir.path().join("missing.png"), "missing.png", &o).unwrap_err();
+        assert_eq!(e.code(), "io");
+        // A kind sniffed earlier is trusted: an image read as audio is refused by the decoder.
+        let png = dir.path().join("square.png");
+        png_with_square(&png);
+        let e = extract_as(&png, "square.png", MediaKind::Audio, &o).unwrap_err();
+        assert!(matches!(e, ExtractError::Audio(_)), "{e}");
+        // Unusable audio parameters are refused before decoding.
+        let wav = dir.path().join("tone.wav");
+        wav_tone(&wav, 16_000, 0.5);
+        let bad = ExtractOptions {
+            audio: AudioParams {
+                hop_ms: 0.0,
+                ..AudioParams::default()
+            },
+            ..ExtractOptions::default()
+        };
+        let e = extract_file(&wav, "tone.wav", &bad).unwrap_err();
+        assert_eq!(e.code(), "bad_parameters");
+    }
+}

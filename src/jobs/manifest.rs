@@ -2,11 +2,13 @@
 //! (`OUT/send.ndjson`) keep of finished work, readable while a run goes on and after it is
 //! killed.
 //!
-//! Each line goes out in a single `write` on a file opened for appending, so concurrent
-//! writers never interleave and a killed process leaves whole lines behind. What a crash can
-//! still leave is a torn last line (a full disk, a power cut): [`Manifest::open`] cuts it off
+//! Each line goes out in one `write_all` of the whole line on a file opened for appending
+//! (one `write(2)` for lines of this size on a local file), so concurrent writers do not
+//! interleave and a killed process leaves whole lines behind. What a crash can still leave
+//! is a torn last line (a full disk, a power cut): [`Manifest::open`] ends it with a newline
 //! before appending, so the next line never glues onto it, and readers ([`read_lines`],
-//! [`compact`]) skip any line that does not parse.
+//! [`compact`]) skip any line that does not parse. Nothing is ever cut off, because another
+//! process may be appending to the same file (two sends into one folder).
 //!
 //! A manifest whose lines describe the current state of keyed items (the batch: one line
 //! per input path) is kept short with [`compact`]; one that is a history (the sends: one line
@@ -65,11 +67,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Opens the manifest at `path` for appending, creating it (but not its folder), and cuts
-    /// off a torn last line left by a crash.
+    /// Opens the manifest at `path` for appending, creating it (but not its folder), and
+    /// ends a torn last line left by a crash with a newline, so that it stays a line of its
+    /// own that readers skip.
     ///
     /// # Errors
-    /// [`ManifestError::Write`] when the file cannot be opened, read or truncated.
+    /// [`ManifestError::Write`] when the file cannot be opened, read or written.
     pub fn open(path: &Path) -> Result<Self, ManifestError> {
         let err = |source| ManifestError::Write {
             path: path.to_path_buf(),
@@ -81,9 +84,8 @@ impl Manifest {
             .create(true)
             .open(path)
             .map_err(err)?;
-        let whole = whole_lines_len(&mut file).map_err(err)?;
-        if whole < file.metadata().map_err(err)?.len() {
-            file.set_len(whole).map_err(err)?;
+        if !ends_clean(&mut file).map_err(err)? {
+            file.write_all(b"\n").map_err(err)?;
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -96,7 +98,7 @@ impl Manifest {
         &self.path
     }
 
-    /// Appends `line` as one JSON line, in one `write`.
+    /// Appends `line` as one JSON line, in one `write_all`.
     ///
     /// # Errors
     /// [`ManifestError::Write`] when the line cannot be serialised or written.
@@ -116,23 +118,16 @@ impl Manifest {
     }
 }
 
-/// The length of `file` up to and including its last newline (0 if it has none). Reads
-/// backwards from the end, so a long manifest that ends cleanly costs one byte.
-fn whole_lines_len(file: &mut File) -> std::io::Result<u64> {
-    const CHUNK: u64 = 64 * 1024;
-    let mut end = file.seek(SeekFrom::End(0))?;
-    let mut buf = vec![0u8; CHUNK as usize];
-    while end > 0 {
-        let start = end.saturating_sub(CHUNK);
-        let n = usize::try_from(end - start).unwrap_or(buf.len());
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut buf[..n])?;
-        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
+/// Whether `file` is empty or ends with a newline.
+fn ends_clean(file: &mut File) -> std::io::Result<bool> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(true);
     }
-    Ok(0)
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// Reads the manifest's bytes; a missing manifest is an empty one.
@@ -216,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_tail_is_cut_before_the_next_append() {
+    fn a_torn_tail_is_ended_before_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.ndjson");
         std::fs::write(&path, "{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\",\"v\"").unwrap();
@@ -224,7 +219,7 @@ mod tests {
         m.append(&line("c", 3)).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "{\"k\":\"a\",\"v\":1}\n{\"k\":\"c\",\"v\":3}\n"
+            "{\"k\":\"a\",\"v\":1}\n{\"k\":\"b\",\"v\"\n{\"k\":\"c\",\"v\":3}\n"
         );
         assert_eq!(
             read_lines::<Line>(&path).unwrap(),
@@ -233,26 +228,21 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_one_torn_line_becomes_empty_and_a_clean_one_is_kept() {
+    fn opening_never_removes_bytes_and_leaves_a_clean_file_as_it_is() {
         let dir = tempfile::tempdir().unwrap();
         let torn = dir.path().join("torn.ndjson");
         std::fs::write(&torn, "{\"k\":").unwrap();
         Manifest::open(&torn).unwrap();
+        assert_eq!(std::fs::read(&torn).unwrap(), b"{\"k\":\n");
+        // Opened again, the now clean file is not touched.
+        Manifest::open(&torn).unwrap();
+        assert_eq!(std::fs::read(&torn).unwrap(), b"{\"k\":\n");
+        let empty = dir.path().join("empty.ndjson");
+        Manifest::open(&empty).unwrap();
+        assert_eq!(std::fs::read(&empty).unwrap(), b"");
+        // Compaction drops the torn line for good.
+        assert!(compact(&torn, |l: &Line| l.k.clone()).unwrap().is_empty());
         assert_eq!(std::fs::read(&torn).unwrap(), b"");
-        // Longer than one backwards read, ending cleanly: nothing is cut.
-        let long = dir.path().join("long.ndjson");
-        let text: String = (0..10_000)
-            .map(|i| format!("{{\"k\":\"{i}\",\"v\":{i}}}\n"))
-            .collect();
-        std::fs::write(&long, &text).unwrap();
-        Manifest::open(&long).unwrap();
-        assert_eq!(std::fs::read_to_string(&long).unwrap(), text);
-        // Longer than one read, then a torn line longer than one read.
-        let mut big = text.clone();
-        big.push_str(&"x".repeat(200_000));
-        std::fs::write(&long, &big).unwrap();
-        Manifest::open(&long).unwrap();
-        assert_eq!(std::fs::read_to_string(&long).unwrap(), text);
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub(crate) fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: u64, h: u64, colo
 /// the last.
 pub(crate) fn text_width(text: &str, scale: u32) -> u64 {
     let chars = text.chars().count() as u64;
-    let advance = u64::from((GLYPH_W + GLYPH_GAP) * scale);
-    (chars * advance).saturating_sub(u64::from(GLYPH_GAP * scale))
+    let advance = u64::from((GLYPH_W + GLYPH_GAP).saturating_mul(scale));
+    chars
+        .saturating_mul(advance)
+        .saturating_sub(u64::from(GLYPH_GAP.saturating_mul(scale)))
 }
 
 /// Height in pixels of a line of text drawn at `scale`, descenders included.
@@ -42,9 +44,10 @@ pub(crate) fn draw_text(
     scale: u32,
     color: Rgb<u8>,
 ) {
-    let advance = i64::from((GLYPH_W + GLYPH_GAP) * scale);
+    let advance = i64::from((GLYPH_W + GLYPH_GAP).saturating_mul(scale));
     for (i, c) in (0i64..).zip(text.chars()) {
-        draw_glyph(img, glyph(c), x + i * advance, y, scale, color);
+        let left = x.saturating_add(i.saturating_mul(advance));
+        draw_glyph(img, glyph(c), left, y, scale, color);
     }
 }
 
@@ -61,8 +64,8 @@ fn draw_glyph(
     for (row, bits) in (0i64..).zip(rows) {
         for col in 0..GLYPH_W {
             if (bits >> (GLYPH_W - 1 - col)) & 1 == 1 {
-                let px = x + i64::from(col) * s;
-                let py = y + row * s;
+                let px = x.saturating_add(i64::from(col).saturating_mul(s));
+                let py = y.saturating_add(row.saturating_mul(s));
                 fill_rect(img, px, py, u64::from(scale), u64::from(scale), color);
             }
         }
@@ -86,15 +89,15 @@ pub(crate) struct BoxStyle {
 impl BoxStyle {
     /// The padding in image pixels.
     fn pad_px(&self) -> u64 {
-        u64::from(self.pad * self.scale)
+        u64::from(self.pad).saturating_mul(u64::from(self.scale))
     }
 
     /// Size of the snug box around `text`: the text plus the padding on every side.
     pub fn size_of(&self, text: &str) -> (u64, u64) {
         let pad = self.pad_px();
         (
-            text_width(text, self.scale) + 2 * pad,
-            text_height(self.scale) + 2 * pad,
+            text_width(text, self.scale).saturating_add(pad.saturating_mul(2)),
+            text_height(self.scale).saturating_add(pad.saturating_mul(2)),
         )
     }
 
@@ -120,12 +123,11 @@ pub(crate) struct TextBox {
 impl TextBox {
     /// Whether the two boxes share a pixel.
     pub fn overlaps(&self, other: &TextBox) -> bool {
-        let (w, h) = (self.w as i64, self.h as i64);
-        let (ow, oh) = (other.w as i64, other.h as i64);
-        self.x < other.x + ow
-            && other.x < self.x + w
-            && self.y < other.y + oh
-            && other.y < self.y + h
+        let end = |start: i64, len: u64| start.saturating_add_unsigned(len);
+        self.x < end(other.x, other.w)
+            && other.x < end(self.x, self.w)
+            && self.y < end(other.y, other.h)
+            && other.y < end(self.y, self.h)
     }
 
     /// Fills the box with the style's background and, if given, writes `text` in it at the
@@ -133,12 +135,12 @@ impl TextBox {
     pub fn draw(&self, img: &mut RgbImage, text: Option<&str>, style: BoxStyle) {
         fill_rect(img, self.x, self.y, self.w, self.h, style.background);
         if let Some(text) = text {
-            let pad = style.pad_px() as i64;
+            let pad = i64::try_from(style.pad_px()).unwrap_or(i64::MAX);
             draw_text(
                 img,
                 text,
-                self.x + pad,
-                self.y + pad,
+                self.x.saturating_add(pad),
+                self.y.saturating_add(pad),
                 style.scale,
                 style.ink,
             );
@@ -245,5 +247,58 @@ mod tests {
         assert!(!a.overlaps(&touching) && !touching.overlaps(&a));
         assert!(!a.overlaps(&below));
         assert!(a.overlaps(&crossing) && crossing.overlaps(&a));
+    }
+
+    #[test]
+    fn extreme_positions_and_sizes_clip_instead_of_overflowing() {
+        let mut img = RgbImage::new(8, 8);
+        let ink = Rgb([255, 255, 255]);
+        for (x, y) in [
+            (i64::MAX, 0),
+            (i64::MIN, 0),
+            (0, i64::MAX),
+            (i64::MAX - 3, i64::MIN),
+        ] {
+            draw_text(&mut img, "mm", x, y, 3, ink);
+            let b = TextBox {
+                x,
+                y,
+                w: u64::MAX,
+                h: u64::MAX,
+            };
+            b.draw(
+                &mut img,
+                Some("r1"),
+                BoxStyle {
+                    scale: u32::MAX,
+                    pad: u32::MAX,
+                    background: ink,
+                    ink,
+                },
+            );
+        }
+        assert!(text_width(&"m".repeat(1000), u32::MAX) > 0);
+        // A box from the far top-left reaching past the far bottom-right covers the image;
+        // one that starts past the right edge covers none of it.
+        let pixel = TextBox {
+            x: 0,
+            y: 0,
+            w: 1,
+            h: 1,
+        };
+        let all = TextBox {
+            x: i64::MIN,
+            y: i64::MIN,
+            w: u64::MAX,
+            h: u64::MAX,
+        };
+        assert!(all.overlaps(&pixel) && pixel.overlaps(&all));
+        let beyond = TextBox {
+            x: i64::MAX,
+            y: 0,
+            w: u64::MAX,
+            h: 1,
+        };
+        assert!(!beyond.overlaps(&pixel) && !pixel.overlaps(&beyond));
     }
 }
