@@ -981,7 +981,7 @@ fn live_sessions_send_windows_of_recent_segments() {
         .as_str()
         .expect("user text");
     assert!(
-        user.contains("label=voice:speech") && user.contains("audio:[file=live:"),
+        user.contains("label=voice:speech") && user.contains("audio:[file=\"live:"),
         "{user}"
     );
     let saved = read_json(&out.join("live-w1.response.json"));

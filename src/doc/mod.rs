@@ -164,7 +164,7 @@ mod tests {
             assert_eq!(doc.text().lines().count(), page.items.len() + 1);
             assert!(doc
                 .text()
-                .starts_with("image:[file=shapes.png,w=64,h=48,regions="));
+                .starts_with("image:[file=\"shapes.png\",w=64,h=48,regions="));
         }
     }
 
@@ -178,7 +178,7 @@ mod tests {
             assert_eq!(page.decode_error.is_some(), error.is_some());
             assert_eq!(
                 doc.text(),
-                "audio:[file=door.wav,duration=3.00,rate=44100,channels=2,segments=2]\n\
+                "audio:[file=\"door.wav\",duration=3.00,rate=44100,channels=2,segments=2]\n\
                  audio_segment:[id=s1,t=0.00-1.20,label=ambient:silence,confidence=0.88]\n\
                  audio_segment:[id=s2,t=1.20-3.00,label=voice:speech,confidence=0.88]\n"
             );
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(doc, window);
         assert!(doc
             .text()
-            .starts_with("audio:[file=live:default@0.000-3.000s,duration=3.00,rate=48000"));
+            .starts_with("audio:[file=\"live:default@0.000-3.000s\",duration=3.00,rate=48000"));
     }
 
     fn read_err(mut doc: Value, edit: impl FnOnce(&mut Value)) -> ReadError {

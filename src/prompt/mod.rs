@@ -396,11 +396,12 @@ pub fn assemble(
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            let name = x.document.content_url();
+            // Names come from outside: quoted, so none can add a line or a fragment.
+            let name = doc::text::quote(x.document.content_url());
             if inputs.len() > 1 {
                 format!("{} = {name}", input_key(i))
             } else {
-                name.to_string()
+                name
             }
         })
         .collect::<Vec<_>>()
@@ -410,7 +411,7 @@ pub fn assemble(
     } else {
         attachments
             .iter()
-            .map(|a| format!("{} ({})", a.name, a.mime))
+            .map(|a| format!("{} ({})", doc::text::quote(&a.name), a.mime))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -645,10 +646,10 @@ mod tests {
         let text =
             assemble(&inputs, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
         let user = &text.prompt.user;
-        assert!(user.starts_with("m1 = shapes.png, m2 = door.wav\n[m1] image:[file=shapes.png,w=64,h=48,regions=1]\nimage_region:[id=m1.r1,x=8,y=6,w=22,h=20,"), "{user}");
+        assert!(user.starts_with("m1 = \"shapes.png\", m2 = \"door.wav\"\n[m1] image:[file=\"shapes.png\",w=64,h=48,regions=1]\nimage_region:[id=m1.r1,x=8,y=6,w=22,h=20,"), "{user}");
         assert!(
             user.ends_with(
-                "[m2] audio:[file=door.wav,duration=3.00,rate=44100,channels=2,segments=2]\n\
+                "[m2] audio:[file=\"door.wav\",duration=3.00,rate=44100,channels=2,segments=2]\n\
              audio_segment:[id=m2.s1,t=0.00-1.20,label=ambient:silence,confidence=0.90]\n\
              audio_segment:[id=m2.s2,t=1.20-3.00,label=voice:speech,confidence=0.90]"
             ),
