@@ -707,6 +707,11 @@ pub fn elide_media(body: &Value) -> Value {
 mod tests {
     use super::*;
 
+    /// The request for `prompt` to a placeholder endpoint, which every provider takes.
+    fn request(provider: Provider, prompt: &Prompt) -> HttpRequest {
+        build_request(provider, "http://h", prompt, None).expect("the provider takes it")
+    }
+
     const KEY: &str = "sk-test-0123456789";
 
     fn png() -> Attachment {
@@ -842,13 +847,7 @@ mod tests {
 
     #[test]
     fn openai_chat_body() {
-        let r = build_request(
-            Provider::OpenAi,
-            "http://h",
-            &prompt(false, true, vec![]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::OpenAi, &prompt(false, true, vec![]));
         assert_eq!(
             r.body,
             json!({
@@ -894,13 +893,7 @@ mod tests {
 
     #[test]
     fn openai_responses_body() {
-        let r = build_request(
-            Provider::OpenAiResponses,
-            "http://h",
-            &prompt(true, true, vec![png()]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::OpenAiResponses, &prompt(true, true, vec![png()]));
         assert_eq!(
             r.body,
             json!({
@@ -920,13 +913,7 @@ mod tests {
 
     #[test]
     fn ollama_body() {
-        let r = build_request(
-            Provider::Ollama,
-            "http://h",
-            &prompt(false, true, vec![png()]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::Ollama, &prompt(false, true, vec![png()]));
         assert_eq!(
             r.body,
             json!({
@@ -941,13 +928,7 @@ mod tests {
                 "format": schema(),
             })
         );
-        let r = build_request(
-            Provider::Ollama,
-            "http://h",
-            &prompt(true, false, vec![]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::Ollama, &prompt(true, false, vec![]));
         assert_eq!(r.body["stream"], true);
         assert!(r.body["messages"][1].get("images").is_none());
         assert!(r.body.get("format").is_none());
@@ -980,13 +961,7 @@ mod tests {
                 "output_config": {"format": {"type": "json_schema", "schema": schema()}},
             })
         );
-        let r = build_request(
-            Provider::Anthropic,
-            "http://h",
-            &prompt(false, false, vec![]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::Anthropic, &prompt(false, false, vec![]));
         assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
         assert!(r.body.get("output_config").is_none());
         assert_eq!(r.body["stream"], false);
@@ -994,13 +969,10 @@ mod tests {
 
     #[test]
     fn gemini_body() {
-        let r = build_request(
+        let r = request(
             Provider::Gemini,
-            "http://h",
             &prompt(true, true, vec![png(), audio("audio/wav")]),
-            None,
-        )
-        .unwrap();
+        );
         assert_eq!(
             r.body,
             json!({
@@ -1019,13 +991,7 @@ mod tests {
             })
         );
         // Streaming is chosen by the URL alone; no schema, no JSON mime type.
-        let r = build_request(
-            Provider::Gemini,
-            "http://h",
-            &prompt(false, false, vec![]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::Gemini, &prompt(false, false, vec![]));
         assert_eq!(
             r.body["generationConfig"],
             json!({"temperature": 0.25, "maxOutputTokens": 77})
@@ -1575,13 +1541,7 @@ mod tests {
     fn elide_media_replaces_only_base64_payloads() {
         let big = png_sized(3000);
         let b64 = big.base64();
-        let r = build_request(
-            Provider::OpenAi,
-            "http://h",
-            &prompt(false, false, vec![big.clone()]),
-            None,
-        )
-        .unwrap();
+        let r = request(Provider::OpenAi, &prompt(false, false, vec![big.clone()]));
         let shown = elide_media(&r.body);
         assert_eq!(
             shown["messages"][1]["content"][1]["image_url"]["url"],
