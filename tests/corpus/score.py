@@ -39,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,8 @@ def mmprompt_events(doc: dict) -> list[tuple[float, float, str]]:
 
 
 def run_mmprompt(binary: str, split_dir: Path, wavs: list[Path]) -> dict:
+    if not Path(binary).is_file() and not shutil.which(binary):
+        raise SystemExit(f"no mmprompt binary at {binary} (build it, or pass --mmprompt PATH)")
     with tempfile.TemporaryDirectory(prefix="score-mmprompt-") as tmp:
         cmd = [binary, "extract", "--quiet", "--out", tmp, "--include", "*.wav", str(split_dir)]
         print("$ " + " ".join(cmd), file=sys.stderr)
