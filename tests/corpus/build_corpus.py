@@ -228,6 +228,7 @@ def write_wav(path: str, x: np.ndarray) -> None:
 
 
 SOX_EXT = (".wav", ".ogg", ".oga", ".flac")
+TRACKER_EXT = (".it", ".xm", ".mod", ".s3m")
 
 
 def convert(src_path: str, out_path: str) -> None:
@@ -236,9 +237,18 @@ def convert(src_path: str, out_path: str) -> None:
         run(["sox", "-D", src_path, "-r", str(SR), "-c", "1", "-b", "16", "-e", "signed-integer", tmp])
     else:  # mp3, tracker modules (it/xm/mod/s3m): ffmpeg (libopenmpt) first
         mid = out_path + ".ff.wav"
-        run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", src_path, "-map_metadata", "-1",
-             "-fflags", "+bitexact", "-flags:a", "+bitexact", "-ac", "1", "-ar", str(SR),
-             "-c:a", "pcm_s16le", mid])
+        ff = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", src_path, "-map_metadata", "-1",
+              "-fflags", "+bitexact", "-flags:a", "+bitexact", "-ac", "1", "-ar", str(SR),
+              "-c:a", "pcm_s16le"]
+        run(ff + [mid])
+        if src_path.lower().endswith(TRACKER_EXT):
+            # some modules use random vibrato/volume swing: their render differs per run
+            run(ff + [mid + ".again.wav"])
+            same = open(mid, "rb").read() == open(mid + ".again.wav", "rb").read()
+            os.remove(mid + ".again.wav")
+            if not same:
+                os.remove(mid)
+                die(f"{src_path}: tracker module renders differently each time; pick another")
         run(["sox", "-D", mid, "-r", str(SR), "-c", "1", "-b", "16", "-e", "signed-integer", tmp])
         os.remove(mid)
     os.replace(tmp, out_path)
@@ -332,8 +342,13 @@ def active_events(x: np.ndarray, cls: str) -> list[tuple[float, float]]:
     if len(act) == 0:
         return []
     dur = len(x) / SR
+    last = len(db) - 1
+
+    def off_s(b: int) -> float:  # an event running into the last full frame runs to the end
+        return dur if b == last else min(dur, (b + 1) * 0.01)
+
     if cls == "music":
-        return [(act[0] * 0.01, min(dur, (act[-1] + 1) * 0.01))]
+        return [(act[0] * 0.01, off_s(act[-1]))]
     gap = int(round((GAP_SPEECH_S if cls == "speech" else GAP_EVENT_S) / 0.01))
     events, start, prev = [], act[0], act[0]
     for i in act[1:]:
@@ -344,7 +359,7 @@ def active_events(x: np.ndarray, cls: str) -> list[tuple[float, float]]:
     events.append((start, prev))
     out = []
     for a, b in events:
-        on, off = a * 0.01, min(dur, (b + 1) * 0.01)
+        on, off = a * 0.01, off_s(b)
         if off - on >= MIN_EVENT_S:
             out.append((on, off))
     return out
