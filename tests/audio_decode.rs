@@ -583,3 +583,358 @@ fn a_panicking_sink_fails_the_file_alike_on_any_pool() {
         assert_eq!(e, inline, "pool of {threads}");
     }
 }
+
+/// Runs a tool an AIFF test writes its files with. These tests need sox, ffmpeg and python3
+/// (`make test` installs them): a missing tool fails the test, it does not skip it.
+fn run_tool(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is required for the AIFF tests (apt-get install {program}): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Interleaved big-endian signed PCM of `bits` bits as the decoder's mono f32: symphonia's
+/// conversion (a division by 2^(bits-1), exact in f64), then the channels averaged in f32.
+fn pcm_be_to_mono(raw: &[u8], bits: usize, channels: usize) -> Vec<f32> {
+    let width = bits / 8;
+    assert_eq!(raw.len() % (width * channels), 0, "whole frames");
+    let value = |b: &[u8]| {
+        let mut word = [0u8; 4];
+        word[..width].copy_from_slice(b);
+        // Left-justified in an i32, then shifted back down with its sign.
+        let v = i32::from_be_bytes(word) >> (32 - bits);
+        (f64::from(v) / 2f64.powi(bits as i32 - 1)) as f32
+    };
+    raw.chunks_exact(width * channels)
+        .map(|frame| {
+            let s: Vec<f32> = frame.chunks_exact(width).map(value).collect();
+            match channels {
+                1 => s[0],
+                2 => (s[0] + s[1]) * 0.5,
+                _ => unreachable!("the tests write mono and stereo"),
+            }
+        })
+        .collect()
+}
+
+/// Least-squares fit of a `freq` Hz sine of any phase to `x`: its amplitude, and the rms of
+/// what it leaves unexplained relative to the rms of `x`.
+fn sine_fit(x: &[f32], rate: f64, freq: f64) -> (f64, f64) {
+    let w = std::f64::consts::TAU * freq / rate;
+    let (mut ss, mut sc, mut cc, mut xs, mut xc) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, &v) in x.iter().enumerate() {
+        let (s, c) = (w * i as f64).sin_cos();
+        let v = f64::from(v);
+        (ss, sc, cc, xs, xc) = (ss + s * s, sc + s * c, cc + c * c, xs + v * s, xc + v * c);
+    }
+    let det = ss * cc - sc * sc;
+    let (a, b) = ((xs * cc - xc * sc) / det, (xc * ss - xs * sc) / det);
+    let residual: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let (s, c) = (w * i as f64).sin_cos();
+            (f64::from(v) - a * s - b * c) as f32
+        })
+        .collect();
+    (a.hypot(b), rms(&residual) / rms(x))
+}
+
+/// Decodes `aiff` at its own rate (no resampling) and checks it against `raw`, the same
+/// frames as headerless big-endian PCM written by the tool that wrote the file: the frame
+/// count and the duration exactly, every sample exactly, and the 440 Hz sine they hold.
+fn check_aiff_sine(aiff: &Path, raw: &Path, rate: u32, channels: u32, bits: usize, frames: u64) {
+    let what = format!("{} ({channels} ch, {bits} bit)", aiff.display());
+    let opts = AudioDecodeOptions {
+        target_rate: rate,
+        ..AudioDecodeOptions::default()
+    };
+    let (samples, info) = decode_file(aiff, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(info.mime, "audio/aiff", "{what}");
+    assert_eq!(
+        (info.sample_rate, info.channels),
+        (rate, channels),
+        "{what}"
+    );
+    assert_eq!(info.source_frames, frames, "{what}: every frame, no more");
+    assert_eq!(info.duration_s, frames as f64 / f64::from(rate), "{what}");
+    assert_eq!(info.sha256, hex_sha(aiff), "{what}");
+    let want = pcm_be_to_mono(&std::fs::read(raw).expect("raw"), bits, channels as usize);
+    assert_eq!(want.len() as u64, frames, "{what}: the tool's own raw copy");
+    let first_diff = samples
+        .iter()
+        .zip(&want)
+        .position(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(
+        samples.len() == want.len() && first_diff.is_none(),
+        "{what}: {} samples, want {}; first difference at {first_diff:?}",
+        samples.len(),
+        want.len()
+    );
+    // ffmpeg's sine is at 1/8 of full scale, and its stereo copies are 3 dB down.
+    let (amplitude, residual) = sine_fit(&samples, f64::from(rate), 440.0);
+    assert!(
+        amplitude > 0.05 && residual < 0.01,
+        "{what}: 440 Hz amplitude {amplitude}, residual {residual}"
+    );
+}
+
+#[test]
+fn aiff_written_by_sox_decodes_every_frame_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 16 and 24 bits failed before (symphonia's reader counted the SSND chunk's offset and
+    // block-size words as 8 bytes of samples); 8 and 32 bits are AIFF's other integer sizes.
+    for (channels, bits) in [(1, 16), (2, 16), (1, 24), (2, 24), (1, 8), (2, 32)] {
+        let aiff = dir.path().join(format!("sox_{channels}ch_{bits}.aiff"));
+        let raw = dir.path().join(format!("sox_{channels}ch_{bits}.raw"));
+        let (c, b) = (channels.to_string(), bits.to_string());
+        run_tool(
+            "sox",
+            &[
+                "-n",
+                "-r",
+                "16000",
+                "-c",
+                &c,
+                "-b",
+                &b,
+                path_str(&aiff),
+                "synth",
+                "1",
+                "sine",
+                "440",
+            ],
+        );
+        // sox reads its own file back as headerless big-endian samples: the truth.
+        run_tool(
+            "sox",
+            &[
+                path_str(&aiff),
+                "-t",
+                "raw",
+                "-e",
+                "signed-integer",
+                "-B",
+                path_str(&raw),
+            ],
+        );
+        check_aiff_sine(&aiff, &raw, 16_000, channels, bits as usize, 16_000);
+    }
+}
+
+#[test]
+fn aiff_written_by_ffmpeg_decodes_every_frame_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // ffmpeg's sine source runs at 44.1 kHz: one second is 44 100 frames.
+    for (channels, codec, raw_format, bits) in [
+        (1, "pcm_s16be", "s16be", 16),
+        (2, "pcm_s16be", "s16be", 16),
+        (1, "pcm_s24be", "s24be", 24),
+    ] {
+        let aiff = dir.path().join(format!("ff_{channels}ch_{codec}.aiff"));
+        let raw = dir.path().join(format!("ff_{channels}ch_{codec}.raw"));
+        let ac = channels.to_string();
+        let quiet = ["-nostdin", "-loglevel", "error", "-y"];
+        let write = [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1",
+            "-ac",
+            &ac,
+            "-c:a",
+            codec,
+            path_str(&aiff),
+        ];
+        run_tool("ffmpeg", &[&quiet[..], &write[..]].concat());
+        let read = ["-i", path_str(&aiff), "-f", raw_format, path_str(&raw)];
+        run_tool("ffmpeg", &[&quiet[..], &read[..]].concat());
+        check_aiff_sine(&aiff, &raw, 44_100, channels, bits, 44_100);
+    }
+}
+
+/// Writes a 16 kHz 16-bit AIFF with Python's `aifc` module, frame `i` holding `ramp(i, c)`
+/// on channel `c` (the same formula as [`ramp`]).
+fn write_aifc_ramp(path: &Path, channels: u32, frames: u32) {
+    let script = r#"
+import struct, sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # aifc is deprecated since 3.11
+import aifc
+path, channels, frames = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+w = aifc.open(path, "wb")
+w.setnchannels(channels)
+w.setsampwidth(2)
+w.setframerate(16000)
+w.writeframes(b"".join(
+    struct.pack(">h", (i * 37 + c * 20000) % 65536 - 32768)
+    for i in range(frames) for c in range(channels)))
+w.close()
+"#;
+    let (c, n) = (channels.to_string(), frames.to_string());
+    run_tool("python3", &["-c", script, path_str(path), &c, &n]);
+}
+
+/// The 16-bit sample `write_aifc_ramp` and `write_aiff_by_hand` put at frame `i`, channel `c`.
+fn ramp(i: u32, c: u32) -> i16 {
+    (((i * 37 + c * 20_000) % 65_536) as i32 - 32_768) as i16
+}
+
+/// The mono f32 the decoder makes of `frames` frames of [`ramp`].
+fn ramp_mono(channels: u32, frames: u32) -> Vec<u32> {
+    let f = |i, c| f32::from(ramp(i, c)) / 32_768.0;
+    (0..frames)
+        .map(|i| match channels {
+            1 => f(i, 0),
+            _ => (f(i, 0) + f(i, 1)) * 0.5,
+        })
+        .map(f32::to_bits)
+        .collect()
+}
+
+fn decode_16k(path: &Path) -> Result<(Vec<u32>, AudioInfo), AudioError> {
+    decode_file(path, &AudioDecodeOptions::default())
+        .map(|(s, info)| (s.iter().map(|x| x.to_bits()).collect(), info))
+}
+
+#[test]
+fn aiff_written_by_python_aifc_decodes_to_the_exact_samples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for channels in [1, 2] {
+        let path = dir.path().join(format!("aifc_{channels}ch.aiff"));
+        write_aifc_ramp(&path, channels, 16_000);
+        let (samples, info) = decode_16k(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((info.channels, info.source_frames), (channels, 16_000));
+        assert_eq!(info.duration_s, 1.0);
+        assert!(
+            samples == ramp_mono(channels, 16_000),
+            "{channels} ch: the written ramp, sample for sample"
+        );
+    }
+}
+
+/// Writes a 16 kHz 16-bit mono AIFF of `frames` frames of [`ramp`] by hand: its COMM chunk
+/// declares `declared` frames, its SSND chunk has `offset` bytes of 0x7f before the samples,
+/// it comes first when `sound_first`, and a 10-byte ANNO chunk follows the chunks when
+/// `trailing` (bytes a reader that runs past the sound data would decode as samples).
+fn write_aiff_by_hand(
+    path: &Path,
+    frames: u32,
+    declared: u32,
+    offset: u32,
+    sound_first: bool,
+    trailing: bool,
+) {
+    let script = r#"
+import struct, sys
+path, frames, declared, offset, sound_first, trailing = sys.argv[1], *map(int, sys.argv[2:])
+# 16000 as an 80-bit extended float: exponent 13, mantissa 16000 << 50.
+rate = bytes.fromhex("400cfa00000000000000")
+comm = b"COMM" + struct.pack(">IhIh", 18, 1, declared, 16) + rate
+data = b"".join(struct.pack(">h", (i * 37) % 65536 - 32768) for i in range(frames))
+body = struct.pack(">II", offset, 0) + b"\x7f" * offset + data
+ssnd = b"SSND" + struct.pack(">I", len(body)) + body + b"\0" * (len(body) % 2)
+chunks = ssnd + comm if sound_first else comm + ssnd
+if trailing:
+    chunks += b"ANNO" + struct.pack(">I", 10) + b"\x7f\xff" * 5
+open(path, "wb").write(b"FORM" + struct.pack(">I", 4 + len(chunks)) + b"AIFF" + chunks)
+"#;
+    let args: Vec<String> = [frames, declared, offset]
+        .iter()
+        .map(u32::to_string)
+        .chain([u8::from(sound_first), u8::from(trailing)].map(|b| b.to_string()))
+        .collect();
+    let mut argv = vec!["-c", script, path_str(path)];
+    argv.extend(args.iter().map(String::as_str));
+    run_tool("python3", &argv);
+}
+
+#[test]
+fn aiff_sound_data_is_read_from_its_offset_and_not_past_its_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (offset, sound_first, trailing) in [
+        (4, false, false),
+        (4, false, true),
+        (0, false, true),
+        (6, true, true),
+    ] {
+        let what = format!("offset {offset}, SSND first {sound_first}, trailing {trailing}");
+        let path = dir
+            .path()
+            .join(format!("hand_{offset}_{sound_first}_{trailing}.aiff"));
+        write_aiff_by_hand(&path, 1601, 1601, offset, sound_first, trailing);
+        let (samples, info) = decode_16k(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(info.source_frames, 1601, "{what}");
+        assert!(
+            samples == ramp_mono(1, 1601),
+            "{what}: the ramp, no pad bytes"
+        );
+        assert_eq!(info.sha256, hex_sha(&path), "{what}");
+    }
+}
+
+#[test]
+fn a_cut_aiff_is_still_a_truncation_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = dir.path().join("whole.aiff");
+    run_tool(
+        "sox",
+        &[
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            path_str(&whole),
+            "synth",
+            "1",
+            "sine",
+            "440",
+        ],
+    );
+    let bytes = std::fs::read(&whole).expect("read");
+    // The header still declares 16 000 frames; 1000 bytes are 500 frames, and a cut inside
+    // a frame loses that frame too.
+    for (cut, decoded) in [(1000, 15_500), (1001, 15_499)] {
+        let path = dir.path().join(format!("cut_{cut}.aiff"));
+        std::fs::write(&path, &bytes[..bytes.len() - cut]).expect("write");
+        let (e, got) = expect_err(&path, &AudioDecodeOptions::default());
+        assert_eq!(
+            e.kind,
+            mmprompt::media::audio::AudioErrorKind::Truncated {
+                declared: 16_000,
+                decoded
+            },
+            "{e}"
+        );
+        assert!(e.is_partial());
+        assert_eq!(
+            got, decoded as usize,
+            "the frames before the cut reach the sink"
+        );
+    }
+    // A COMM chunk declaring more frames than the SSND chunk holds is the same lie.
+    let liar = dir.path().join("liar.aiff");
+    write_aiff_by_hand(&liar, 1600, 3200, 0, false, true);
+    let (e, _) = expect_err(&liar, &AudioDecodeOptions::default());
+    assert_eq!(
+        e.kind,
+        mmprompt::media::audio::AudioErrorKind::Truncated {
+            declared: 3200,
+            decoded: 1600
+        },
+        "{e}"
+    );
+}

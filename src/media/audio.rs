@@ -5,8 +5,10 @@
 //! WAV, AIFF, FLAC, Ogg Vorbis, MP3, AAC in MP4/M4A and ADTS. Integer samples of 8, 16, 24
 //! and 32 bits and float samples are accepted at any rate and channel count. Channels are
 //! averaged to mono, then resampled with rubato's FFT resampler to the target rate (16 kHz by
-//! default). The SHA-256 of the file is computed from the bytes the decoder reads, so the
-//! file is read once; bytes it skips (trailing chunks) are hashed at the end.
+//! default). Symphonia reads every container but AIFF, whose chunks `media/aiff.rs` reads
+//! (symphonia's reader miscounts the sound data); symphonia's codecs decode them all. The
+//! SHA-256 of the file is computed from the bytes the decoder reads, so the file is read
+//! once; bytes it skips (trailing chunks) are hashed at the end.
 //!
 //! Damage half-way through a stream does not lose the audio before it: the sink has already
 //! received those samples, and the error carries an [`AudioInfo`] describing them
@@ -15,17 +17,18 @@
 //! [`decode_stream_pipelined`] is the same stream with the sink free to run on an idle
 //! rayon worker while the decoding goes on, which `extract` uses for one file's analysis.
 
+use super::aiff::{AiffError, AiffReader};
 use rubato::{FftFixedIn, Resampler};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::{FormatOptions, FormatReader, Packet};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
@@ -780,6 +783,35 @@ pub fn decode_stream_pipelined(
     }
 }
 
+/// Where the packets come from: symphonia's reader for the container, or ours for AIFF
+/// (`media/aiff.rs` says why).
+enum Demuxer {
+    Symphonia {
+        format: Box<dyn FormatReader>,
+        track_id: u32,
+    },
+    Aiff(Box<AiffReader<BufReader<HashingFile>>>),
+}
+
+impl Demuxer {
+    /// The next packet of the decoded track, `None` at the end of the stream.
+    fn next_packet(&mut self) -> Result<Option<Packet>, SymError> {
+        match self {
+            Self::Symphonia { format, track_id } => loop {
+                match format.next_packet() {
+                    Ok(p) if p.track_id() != *track_id => continue,
+                    Ok(p) => return Ok(Some(p)),
+                    Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(e),
+                }
+            },
+            Self::Aiff(aiff) => aiff.next_packet().map_err(SymError::IoError),
+        }
+    }
+}
+
 fn decode_stream_inner(
     path: &Path,
     options: &AudioDecodeOptions,
@@ -812,35 +844,56 @@ fn decode_stream_inner(
         len,
         state: Arc::clone(&state),
     };
-    let mss = MediaSourceStream::new(Box::new(source), Default::default());
-    let probed = symphonia::default::get_probe()
-        .format(
-            &Hint::new(),
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            // A container we recognise with contents symphonia cannot read is an unsupported
-            // variant (e.g. a WAV format tag it has no codec for), not an unknown file.
-            SymError::Unsupported(what) if sniffed.is_some() => {
-                fail(AudioErrorKind::Unsupported(format!("{mime}: {what}")), None)
-            }
-            SymError::Unsupported(_) => fail(AudioErrorKind::UnknownFormat, None),
-            SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => fail(
-                AudioErrorKind::Corrupt(format!("header cut short: {e}")),
-                None,
-            ),
-            other => fail(AudioErrorKind::Corrupt(other.to_string()), None),
+    let header_error = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            AudioErrorKind::Corrupt(format!("header cut short: {e}"))
+        } else {
+            AudioErrorKind::Corrupt(e.to_string())
+        }
+    };
+    let (mut demuxer, params) = if mime == "audio/aiff" {
+        let aiff = AiffReader::open(BufReader::new(source)).map_err(|e| {
+            let kind = match e {
+                AiffError::Io(e) => header_error(e),
+                AiffError::Unsupported(what) => {
+                    AudioErrorKind::Unsupported(format!("{mime}: {what}"))
+                }
+                AiffError::Corrupt(what) => AudioErrorKind::Corrupt(format!("{mime}: {what}")),
+            };
+            fail(kind, None)
         })?;
-    let mut format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| fail(AudioErrorKind::NoTrack, None))?;
-    let track_id = track.id;
-    let params = track.codec_params.clone();
+        let params = aiff.codec_params().clone();
+        (Demuxer::Aiff(Box::new(aiff)), params)
+    } else {
+        let mss = MediaSourceStream::new(Box::new(source), Default::default());
+        let probed = symphonia::default::get_probe()
+            .format(
+                &Hint::new(),
+                mss,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| match e {
+                // A container we recognise with contents symphonia cannot read is an
+                // unsupported variant (e.g. a WAV format tag it has no codec for), not an
+                // unknown file.
+                SymError::Unsupported(what) if sniffed.is_some() => {
+                    fail(AudioErrorKind::Unsupported(format!("{mime}: {what}")), None)
+                }
+                SymError::Unsupported(_) => fail(AudioErrorKind::UnknownFormat, None),
+                SymError::IoError(e) => fail(header_error(e), None),
+                other => fail(AudioErrorKind::Corrupt(other.to_string()), None),
+            })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| fail(AudioErrorKind::NoTrack, None))?;
+        let track_id = track.id;
+        let params = track.codec_params.clone();
+        (Demuxer::Symphonia { format, track_id }, params)
+    };
     let codec = symphonia::default::get_codecs()
         .get_codec(params.codec)
         .map_or_else(
@@ -855,7 +908,8 @@ fn decode_stream_inner(
         return Err(fail(AudioErrorKind::ZeroChannels, None));
     }
     let mut channels = params.channels.map_or(0, |c| c.count() as u32);
-    // Only these containers state an exact length that a short file contradicts.
+    // Only these containers state an exact length that a short file contradicts (for AIFF,
+    // the COMM chunk's frame count, which our reader sets).
     let exact_length = matches!(mime, "audio/wav" | "audio/aiff" | "audio/flac");
     let declared = params.n_frames.filter(|_| exact_length);
     let mut decoder = symphonia::default::get_codecs()
@@ -881,11 +935,9 @@ fn decode_stream_inner(
     };
 
     let outcome: Result<(), AudioErrorKind> = loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                break Ok(());
-            }
+        let packet = match demuxer.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break Ok(()),
             Err(SymError::ResetRequired) => {
                 break Err(AudioErrorKind::Unsupported(
                     "stream changes parameters mid-way".into(),
@@ -893,9 +945,6 @@ fn decode_stream_inner(
             }
             Err(e) => break Err(AudioErrorKind::Corrupt(e.to_string())),
         };
-        if packet.track_id() != track_id {
-            continue;
-        }
         let decoded = match decoder.decode(&packet) {
             Ok(d) => d,
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -948,9 +997,7 @@ fn decode_stream_inner(
     if let Err(kind) = flushed {
         return Err(fail(kind, partial(frames, resampler.out_frames, channels)));
     }
-    // One frame of slack: symphonia's AIFF reader counts a frame more than some writers
-    // (libsndfile) put in the SSND chunk.
-    if let Some(declared) = declared.filter(|&d| frames + 1 < d) {
+    if let Some(declared) = declared.filter(|&d| frames < d) {
         return Err(fail(
             AudioErrorKind::Truncated {
                 declared,

@@ -1,6 +1,7 @@
 //! Media decoding: turns files into in-memory buffers the pure algorithms consume.
 //! This is the only place (with `fsio`) that reads media from disk.
 
+mod aiff;
 pub mod audio;
 pub mod image;
 
