@@ -61,6 +61,29 @@ fn yin_finds_sine_pitch_within_one_percent() {
     assert!(yin.estimate(&[0.0; 400]).is_none());
 }
 
+/// A stream shorter than every label's minimum duration still gets one segment covering it
+/// (it used to get none, and its document had no annotation at all).
+#[test]
+fn streams_shorter_than_any_minimum_get_one_segment() {
+    for seconds in [0.03, 0.06, 0.09] {
+        for (name, x) in [
+            ("silence", vec![0.0f32; (seconds * 16_000.0) as usize]),
+            ("tone", sine(seconds, 1000.0, 0.3)),
+        ] {
+            let out = run(&x);
+            assert_eq!(
+                out.segments.len(),
+                1,
+                "{name} {seconds}: {:#?}",
+                out.segments
+            );
+            let s = &out.segments[0];
+            assert_eq!(s.start_sample, 0, "{name} {seconds}");
+            assert_eq!(s.end_sample, x.len() as u64, "{name} {seconds}");
+        }
+    }
+}
+
 #[test]
 fn digital_silence_is_one_silent_segment() {
     let out = run(&silence(2.0));

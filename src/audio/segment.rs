@@ -247,6 +247,11 @@ impl Segmenter {
         found
     }
 
+    /// Index in [`Label::ALL`] of the label most pending frames carry (the first on a tie).
+    fn most_common(&self) -> usize {
+        (0..6).max_by_key(|&i| (self.counts[i], 6 - i)).unwrap_or(0)
+    }
+
     fn close(&mut self, open: Open, end_sample: u64) -> Segment {
         self.last_closed = Some(open.label);
         let n = f64::from(open.frames.max(1));
@@ -304,8 +309,7 @@ impl Segmenter {
                     }
                 }
                 None => {
-                    let best = (0..6).max_by_key(|&i| (self.counts[i], 6 - i)).unwrap_or(0);
-                    let mut first = Open::new(Label::ALL[best], 0);
+                    let mut first = Open::new(Label::ALL[self.most_common()], 0);
                     for p in self.pending.drain(..) {
                         Self::hold(&mut first, &mut self.f0, &mut self.tail, self.lookback, &p);
                     }
@@ -393,7 +397,13 @@ impl Segmenter {
     /// Closes the open segment at `end_sample` (the end of the audio), absorbing frames that
     /// never reached their minimum duration.
     pub fn finish(&mut self, end_sample: u64) -> Option<Segment> {
-        let mut open = self.open.take()?;
+        let mut open = match self.open.take() {
+            Some(open) => open,
+            // A stream shorter than any label's minimum still gets its one segment: the most
+            // common pending label, as when the queue fills before anything takes over.
+            None if !self.pending.is_empty() => Open::new(Label::ALL[self.most_common()], 0),
+            None => return None,
+        };
         Self::flush(&mut open, &mut self.f0, &mut self.tail);
         for p in self.pending.drain(..) {
             Self::absorb(&mut open, &mut self.f0, &p);

@@ -34,9 +34,12 @@ fn segment_body(index: usize, s: &Segment) -> SegmentBody {
     }
 }
 
-/// The `t=start,end` fragment, in seconds from the start of the source.
-fn segment_selector(s: &Segment) -> SegmentSelector {
-    let (start, end) = (secs(s.start_s), secs(s.end_s));
+/// The `t=start,end` fragment, in seconds from the start of the source, never past `limit_s`
+/// (the source's duration as the page states it). The analysis runs on resampled audio, so
+/// its last sample can end a fraction of a sample after the source does; rounded to the
+/// millisecond, that fraction could put the end a millisecond past the file's end.
+fn segment_selector(s: &Segment, limit_s: f64) -> SegmentSelector {
+    let (start, end) = (secs(s.start_s).min(limit_s), secs(s.end_s).min(limit_s));
     SegmentSelector {
         kind: FragmentSelectorType,
         conforms_to: MediaFragments,
@@ -79,7 +82,7 @@ pub fn audio_page(
             target: AudioTarget {
                 kind: SpecificResourceType,
                 source: about.clone(),
-                selector: (segment_selector(s),),
+                selector: (segment_selector(s, about.duration.0),),
             },
         })
         .collect();
@@ -149,7 +152,7 @@ pub fn live_annotation(
                 channels: source.channels,
                 start_time: iso8601_utc(source.started),
             },
-            selector: (segment_selector(segment), clock),
+            selector: (segment_selector(segment, f64::INFINITY), clock),
         },
     }
 }

@@ -168,6 +168,32 @@ mod tests {
         }
     }
 
+    /// The analysis runs on resampled audio, whose last sample can end a fraction of a
+    /// sample after the source; rounded to the millisecond, that once put `endOffset` at
+    /// 5.855 s in a 5.854 s file.
+    #[test]
+    fn no_segment_ends_after_the_file() {
+        let source = AudioSourceInfo {
+            file: file("short.wav", "audio/wav"),
+            duration_s: 5.854_4,
+            sample_rate: 44_100,
+            channels: 1,
+        };
+        let segs = [
+            segment(Label::Speech, 0.0, 5.0, None),
+            segment(Label::Noise, 5.0, 5.854_5, None),
+        ];
+        let page = audio_page(&source, &segs, json!({}), None, ContextMode::Inline);
+        let last = &page.items[1].target.selector.0;
+        assert_eq!(page.about.duration.0, 5.854);
+        assert_eq!(last.end_offset, 5.854);
+        assert_eq!(last.value, "t=5.000,5.854");
+        assert!(page
+            .items
+            .iter()
+            .all(|a| a.target.selector.0.end_offset <= page.about.duration.0));
+    }
+
     #[test]
     fn audio_pages_round_trip() {
         for error in [None, Some(("truncated", "the stream ends early"))] {
