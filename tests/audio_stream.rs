@@ -79,7 +79,9 @@ fn segments_close_while_streaming() {
             self.0 += 1;
         }
     }
-    let x = busy_signal(4.0);
+    // Labels come out `lookahead_s` (1 s) after their frame, so the stream runs on past the
+    // last event (at 3.5 s) long enough for the segments before it to be decided.
+    let x = busy_signal(6.0);
     let mut analyzer = Analyzer::new(AnalyzerConfig::default()).expect("config");
     let mut sink = Count(0);
     analyzer.push(&x, &mut sink);

@@ -343,3 +343,87 @@ fn bad_configs_are_refused_with_codes() {
         }
     }
 }
+
+/// A steady tone is one tone segment however long it lasts, from the first sample or over
+/// a noise floor: the floor cannot rise to meet a tonal foreground (it used to turn a
+/// 10 s 880 Hz sine into noise after 2 s).
+#[test]
+fn a_long_steady_tone_stays_one_tone() {
+    let out = run(&sine(10.0, 880.0, 0.3));
+    assert_eq!(labels(&out), [Label::Tone], "{}", timeline(&out));
+
+    let mut x = white(12.0, 0.003, 31);
+    mix_at(&mut x, &sine(10.0, 880.0, 0.3), 1.0);
+    let out = run(&x);
+    let tones: Vec<&Segment> = out
+        .segments
+        .iter()
+        .filter(|s| s.label == Label::Tone)
+        .collect();
+    assert_eq!(tones.len(), 1, "{}", timeline(&out));
+    assert!((tones[0].start_s - 1.0).abs() <= 0.03, "{:?}", tones[0]);
+    assert!((tones[0].end_s - 11.0).abs() <= 0.03, "{:?}", tones[0]);
+}
+
+/// Beeps that start with a click (as alarm and notification sounds do) are tones from
+/// their first frame: no impact at the onset of a tone.
+#[test]
+fn no_impact_at_the_onset_of_a_tone() {
+    let mut x = white(4.0, 0.002, 32);
+    let starts = [0.5, 1.2, 1.9, 2.6, 3.3];
+    for &t in &starts {
+        let mut beep = sine(0.3, 1500.0, 0.2);
+        // A 5 ms broadband attack, twice the beep's amplitude.
+        for (i, s) in white(0.005, 0.4, 33).iter().enumerate() {
+            beep[i] += s;
+        }
+        mix_at(&mut x, &beep, t);
+    }
+    let out = run(&x);
+    assert!(!labels(&out).contains(&Label::Impact), "{}", timeline(&out));
+    let tones: Vec<&Segment> = out
+        .segments
+        .iter()
+        .filter(|s| s.label == Label::Tone)
+        .collect();
+    assert_eq!(tones.len(), starts.len(), "{}", timeline(&out));
+    for (s, t) in tones.iter().zip(starts) {
+        assert!((s.start_s - t).abs() <= 0.03, "{s:?}");
+    }
+}
+
+/// An impact is the hit and its decay, not its first 40 ms: a noise burst decaying at
+/// 50 dB/s (a slam in a live room) over quiet room noise is one impact lasting until its
+/// decay is over: back at the floor or `impact_tail_db` (30 dB) under its peak.
+#[test]
+fn an_impact_lasts_until_its_decay_reaches_the_floor() {
+    let sr = 16_000.0;
+    let mut x = white(3.0, 0.001, 34);
+    let burst: Vec<f32> = white(1.4, 0.3, 35)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let db = -50.0 * i as f64 / sr;
+            s * 10f64.powf(db / 20.0) as f32
+        })
+        .collect();
+    mix_at(&mut x, &burst, 1.0);
+    let out = run(&x);
+    let impacts: Vec<&Segment> = out
+        .segments
+        .iter()
+        .filter(|s| s.label == Label::Impact)
+        .collect();
+    assert_eq!(impacts.len(), 1, "{}", timeline(&out));
+    let s = impacts[0];
+    assert!((s.start_s - 1.0).abs() <= 0.02, "{s:?}");
+    // The burst starts 50 dB over the room noise (0.3 vs 0.001 rms): it is 30 dB under its
+    // peak after 0.6 s, before it is back at the floor (44 dB, 0.88 s).
+    let back_at_floor = 1.0 + 0.6;
+    assert!(
+        (s.end_s - back_at_floor).abs() <= 0.08,
+        "impact ends at {} (expected about {back_at_floor}): {}",
+        s.end_s,
+        timeline(&out)
+    );
+}

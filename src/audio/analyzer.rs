@@ -1,6 +1,6 @@
 //! The streaming analyzer: samples in, frames and closed segments out.
 
-use super::features::{FeatureExtractor, FrameFeatures};
+use super::features::FeatureExtractor;
 use super::frame::Frame;
 use super::labels::{LabelConfig, Labeler};
 use super::pitch::{PitchError, Yin};
@@ -163,14 +163,6 @@ impl AnalyzerConfig {
     }
 }
 
-/// A frame whose features are known and whose label waits for the voice scores after it.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    features: FrameFeatures,
-    floor_db: f32,
-    vad: Option<f32>,
-}
-
 /// Receives the analyzer's output as soon as it is decided.
 pub trait AnalysisSink {
     /// Called for every frame, in order. The default ignores frames.
@@ -286,8 +278,6 @@ pub struct Analyzer {
     vad_ran_last: bool,
     /// The gate stays open for blocks ending at or before this sample.
     vad_open_until: u64,
-    /// Frames analysed but not yet labelled, oldest first (at most `vad_lookahead + 1`).
-    pending: std::collections::VecDeque<Pending>,
     buf: Vec<f32>,
     filled: usize,
     frames: u64,
@@ -329,7 +319,7 @@ impl Analyzer {
             .map_err(|PitchError::FrameTooShort { frame_len }| {
                 AudioConfigError::FrameTooShort { frame_len }
             })?,
-            labeler: Labeler::new(cfg.labels, hop_s),
+            labeler: Labeler::new(cfg.labels, hop_s, cfg.vad_lookahead),
             segmenter: Segmenter::new(cfg.segments, cfg.sample_rate, cfg.frame_len, cfg.hop),
             vad: cfg.vad.then(VoiceDetector::new),
             vad_block: [0.0; VAD_BLOCK],
@@ -339,7 +329,6 @@ impl Analyzer {
             vad_score: None,
             vad_ran_last: false,
             vad_open_until: 0,
-            pending: std::collections::VecDeque::with_capacity(cfg.vad_lookahead + 1),
             buf: vec![0.0; cfg.frame_len],
             filled: 0,
             frames: 0,
@@ -434,7 +423,7 @@ impl Analyzer {
             self.cfg.frame_len - self.cfg.hop
         };
         let mut features = self.extractor.compute(&self.buf, index, start, new_from);
-        let floor_db = self.labeler.observe_level(features.power_db);
+        let floor_db = self.labeler.observe_level(&features);
         // Pitch is the costliest feature; background frames have none worth reporting.
         if self.labeler.is_foreground(features.power_db, floor_db) {
             // The extractor's FFT of this very frame stands in for one of YIN's three.
@@ -459,43 +448,23 @@ impl Analyzer {
         }
         self.clipped += u64::from(features.clipped);
         self.frames += 1;
-        self.pending.push_back(Pending {
-            features,
-            floor_db,
-            vad,
-        });
-        if self.pending.len() > self.cfg.vad_lookahead {
-            self.label_oldest(sink);
+        if let Some(frame) = self.labeler.push(features, vad) {
+            self.emit(&frame, sink);
         }
     }
 
-    /// Labels the oldest pending frame with the best voice score among it and the frames
-    /// after it, and hands it (and any segment it closes) to the sink.
-    fn label_oldest<S: AnalysisSink + ?Sized>(&mut self, sink: &mut S) {
-        let ahead = self
-            .pending
-            .iter()
-            .filter_map(|p| p.vad)
-            .fold(None, |m: Option<f32>, v| Some(m.map_or(v, |m| m.max(v))));
-        let Some(p) = self.pending.pop_front() else {
-            return;
-        };
-        let label = self.labeler.step(&p.features, p.floor_db, ahead);
-        let frame = Frame {
-            features: p.features,
-            label,
-            vad: p.vad,
-        };
-        sink.on_frame(&frame);
-        if let Some(segment) = self.segmenter.push(&frame) {
+    /// Hands a labelled frame, and any segment it closes, to the sink.
+    fn emit<S: AnalysisSink + ?Sized>(&mut self, frame: &Frame, sink: &mut S) {
+        sink.on_frame(frame);
+        if let Some(segment) = self.segmenter.push(frame) {
             sink.on_segment(segment);
         }
     }
 
     /// Ends the stream: closes the open segment at the end of the audio and reports totals.
     pub fn finish<S: AnalysisSink + ?Sized>(mut self, sink: &mut S) -> AnalysisSummary {
-        while !self.pending.is_empty() {
-            self.label_oldest(sink);
+        while let Some(frame) = self.labeler.drain() {
+            self.emit(&frame, sink);
         }
         if let Some(segment) = self.segmenter.finish(self.samples) {
             sink.on_segment(segment);

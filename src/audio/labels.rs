@@ -11,53 +11,69 @@
 //! | `Impact` | `event:impact` | a sudden broadband burst (knock, slam, shot, click) |
 //! | `Tone` | `event:tone` | a single narrow-band partial dominating the spectrum (beep, test tone) |
 //!
+//! # When a frame is labelled
+//!
+//! A frame is labelled `lookahead_s` (1 s) after it is measured: every rule may read the
+//! frames up to 1 s after it and `2 × lookahead_s` before it (the *context window*). This
+//! is what lets a burst be judged by its decay, a floor be known at the start of a file,
+//! and speech be told from music by its pauses and rhythm. Everything depends only on the
+//! sample sequence, never on how it was chunked.
+//!
+//! # The floor
+//!
+//! Levels are the Hann-weighted frame level [`FrameFeatures::power_db`]. The labelling
+//! *floor* ([`NoiseFloor`]) is the minimum of the smoothed level over `floor_window_s`, read
+//! at the newest frame (so it covers the look-ahead), kept within
+//! `[floor_min_db, floor_max_db]`, and rising at most `floor_rise_db_per_s`, and only while
+//! most of the recent frames are noise-like: a tone or music cannot pull the floor up to
+//! itself, a real change of background is followed.
+//!
+//! # Context
+//!
+//! Over the context window: the *low-energy ratio* (share of frames under half the mean
+//! power; Scheirer and Slaney 1997), the *4 Hz modulation* (energy of the power envelope
+//! at 3-5 Hz over its mean: the syllable rate), the *foreground* and *harmonic* shares, and
+//! the *tonal* share of the foreground. A window at least `music_min_foreground`
+//! foreground with `music_min_harmonic` of it harmonic is *music-like*.
+//!
+//! # Speech state
+//!
+//! A two-threshold trigger on the voice score (the highest of the frame and the
+//! `vad_lookahead` frames after it): it turns on at a score `≥ vad_enter` on a frame with
+//! flatness under `speech_max_flatness`, when the window has the low-energy ratio and
+//! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`); it turns
+//! off after `speech_hangover_s` of scores under `vad_threshold`, when the window loses
+//! 20 % of either, or when the pitch is flat (a voice never holds it that still).
+//!
+//! # Impacts
+//!
+//! An onset (below) rising `impact_rise_db` or more starts an impact if the burst is
+//! percussive, judged on the frames after it: it falls `impact_fast_drop_db` within
+//! 50-100 ms of its peak, or, not being tonal, `impact_slow_drop_db` within the look-ahead.
+//! A tonal burst must also fall `impact_tonal_drop_db` within `impact_tonal_s` and must not
+//! settle into a plateau (a beep's click attack is part of the beep). None starts within
+//! `impact_voice_guard_s` of a score `≥ vad_enter` (plosives) or in a music-like window.
+//! It lasts until it is back at the floor or `impact_tail_db` under its peak, at most
+//! `impact_max_s`, or until the speech state turns on or a non-percussive sound starts.
+//!
 //! # Rules, in order (first match wins)
 //!
-//! Levels are the Hann-weighted frame level [`FrameFeatures::power_db`]; the *floor* is the
-//! adaptive noise floor described on [`NoiseFloor`].
-//!
-//! Before the rules, two pieces of state are updated:
-//!
-//! * **Speech state** (a two-threshold trigger on the VAD score): it turns on at a score
-//!   `≥ vad_enter` on a frame with flatness under `speech_max_flatness`, and off at a score
-//!   under `vad_threshold`, when the pitch is *flat* (voiced, within ±`flat_pitch_tolerance`
-//!   for the last `flat_pitch_s`), or when no VAD runs. earshot scores pure tones around 0.5
-//!   and steady harmonic sounds and chords around 0.6-0.7, but real voices above 0.9, so one
-//!   threshold cannot both reject music and keep weak syllable edges; a voice never holds
-//!   its pitch as still as a synthetic or instrumental note, and earshot spikes where one
-//!   note changes to the next, hence the flat-pitch reset.
-//! * **Impact cancel**: a running impact ends at a voiced frame (`voicing ≥
-//!   voicing_threshold`) or while the speech state is on. A syllable or note starting from
-//!   quiet rises as fast as a knock; a knock is neither periodic nor a voice.
-//!
 //! 1. `power_db < silence_db` → `Silence`.
-//! 2. An impact is running (see onsets below) and the frame is still at least
-//!    `impact_hold_db` above the level before the burst and is not tonal
-//!    (`peak_ratio < tone_peak_ratio`) → `Impact`.
-//! 3. `power_db < floor + background_margin_db`, or the frame is tonal (`peak_ratio ≥
-//!    tone_peak_ratio`), the speech state is off and `power_db < floor +
-//!    tone_above_floor_db` (the frame is background) → `Noise` if `power_db ≥
-//!    noise_min_db`, else `Silence`. A hum or a ringing room is itself a single partial, so
-//!    its louder moments just past the margin looked like tones and bridged the gaps
-//!    between real beeps; a tone worth reporting stands well clear of the floor.
-//! 4. `peak_ratio ≥ tone_peak_ratio` and the speech state is off → `Tone`. Low-passed
-//!    voices (telephone prompts) put almost all their power in the fundamental, so a vowel
-//!    can look like a pure tone frame by frame; the VAD tells them apart.
-//! 5. The pitch has held within ±`steady_pitch_tolerance` for the last `steady_pitch_s`
-//!    of voiced frames → `Music`: sung notes and instruments hold a pitch, speech glides,
-//!    and the neural VAD happily calls any steady harmonic complex a voice.
-//! 6. The speech state is on, the VAD score is `≥ vad_threshold` (scores are ignored for
-//!    the first `vad_warmup_s` of the stream; 0 by default, since the entry threshold already
-//!    keeps earshot's start-up scores out), the pitch is not flat (see above) and spectral
-//!    flatness is under `speech_hold_max_flatness` → `Speech`. Entering the speech state
-//!    needs flatness under the stricter `speech_max_flatness` (voiced speech is far from
-//!    white; this keeps loud hiss that fools the network out); once in it, fricatives and
-//!    word-final consonants ("s", "f", "t"), whose spectra are much flatter than a vowel's,
-//!    stay speech while the VAD agrees. Without a VAD, a voiced frame
-//!    (`voicing ≥ voicing_threshold`) with f0 in `speech_f0_hz` and centroid under
-//!    `speech_max_centroid_hz` → `Speech` (a weak rule: singing passes it too).
-//! 7. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
-//! 8. Otherwise → `Noise`.
+//! 2. An impact is running → `Impact`.
+//! 3. The frame is background (under the floor plus `background_margin_db`, or tonal and
+//!    under the floor plus `tone_above_floor_db` outside speech) → `Noise` from
+//!    `noise_min_db` up, else `Silence`.
+//! 4. `peak_ratio ≥ tone_peak_ratio` outside speech, unless the window is music-like with
+//!    less than `tone_min_tonal_share` of it tonal → `Tone`.
+//! 5. A pitch held within `steady_pitch_tolerance` for `steady_pitch_s`, outside speech →
+//!    `Music`.
+//! 6. The speech state is on, the score is `≥ vad_threshold`, the pitch is not flat and
+//!    flatness is under `speech_hold_max_flatness` → `Speech`. Without a detector, a voiced
+//!    frame with f0 in `speech_f0_hz`, centroid under `speech_max_centroid_hz` and the
+//!    window's low-energy ratio → `Speech` (a weak rule).
+//! 7. A music-like window, outside speech → `Music`.
+//! 8. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
+//! 9. Otherwise → `Noise`.
 //!
 //! # Onsets
 //!
@@ -65,14 +81,10 @@
 //! louder than the mean power of the previous three new parts, at least
 //! `onset_above_floor_db` above the floor and above `silence_db`, and at least
 //! `onset_refractory_s` after the previous onset. It is timed at the first sample of the new
-//! part reaching half its peak. An onset rising by `impact_rise_db` or more starts an impact
-//! that lasts at most `impact_max_s`. Because the floor and the rise are relative, a quiet
-//! recording does not produce more onsets than a loud one, and steady hiss produces none.
-//!
-//! Every rule uses only the current and past frames, so labels do not depend on how the
-//! samples were chunked.
+//! part reaching half its peak.
 
 use super::features::FrameFeatures;
+use super::frame::Frame;
 use std::collections::VecDeque;
 
 /// What a frame (or segment) is.
@@ -145,8 +157,53 @@ pub struct LabelConfig {
     pub impact_rise_db: f32,
     /// An impact frame must stay this far above the pre-burst level, in dB.
     pub impact_hold_db: f32,
-    /// Longest impact in seconds; a sound lasting longer is labelled by the other rules.
+    /// Longest impact in seconds: an impact ends here even if it has not decayed.
     pub impact_max_s: f32,
+    /// A burst is percussive if, 50-100 ms after its peak, it has fallen this far, in dB.
+    pub impact_fast_drop_db: f32,
+    /// A burst that is not tonal is also percussive if it falls this far below its peak
+    /// within the look-ahead, in dB (slower hits: explosions, slams with a room tail).
+    pub impact_slow_drop_db: f32,
+    /// An impact ends once it has decayed this far below its peak, in dB.
+    pub impact_tail_db: f32,
+    /// Highest labelling floor in dBFS: a sound this loud is never background, however long
+    /// it lasts (a test tone that fills a whole file, or music mastered loud).
+    pub floor_max_db: f32,
+    /// Lowest labelling floor in dBFS: over digital silence the floor would sink to the
+    /// bottom of the scale and make the faint tail of every sound a foreground event.
+    pub floor_min_db: f32,
+    /// A tonal burst is an impact only if it falls this far below its peak within
+    /// `impact_tonal_s` (a kick drum or a clack, not a struck note or a chime), in dB.
+    pub impact_tonal_drop_db: f32,
+    /// See `impact_tonal_drop_db`, in seconds.
+    pub impact_tonal_s: f32,
+    /// No impact starts within this many seconds of a voice score at or above `vad_enter`:
+    /// plosives and word ends burst like knocks.
+    pub impact_voice_guard_s: f32,
+    /// How fast the labelling floor may rise, in dB per second: a steady foreground sound
+    /// cannot pull the floor up to itself, while a real change of background is followed.
+    pub floor_rise_db_per_s: f32,
+    /// How far past a frame the rules look before labelling it, in seconds; also the
+    /// half-width of the context window. Labels come out this much later.
+    pub lookahead_s: f32,
+    /// Speech needs at least this low-energy-frame ratio in the context window (Scheirer
+    /// and Slaney 1997): the share of frames under half the window's mean power. Speech
+    /// pauses between syllables and words; music rarely does.
+    pub speech_min_low_energy: f32,
+    /// In a music-like context, a tonal frame is a tone only if at least this share of the
+    /// window's foreground frames is tonal too; otherwise it is one note of the music.
+    pub tone_min_tonal_share: f32,
+    /// How long the speech state outlasts a voice score under `vad_threshold`, in seconds.
+    pub speech_hangover_s: f32,
+    /// Speech needs at least this 3-5 Hz modulation of the power envelope in the context
+    /// window (see `Context::mod4`): syllables come four or five times a second.
+    pub speech_min_modulation: f32,
+    /// A context window whose foreground frames are at least this share of it, with
+    /// `music_min_harmonic` of them harmonic, is music: its broadband frames (drums) and
+    /// its bursts are music too, not noise or impacts.
+    pub music_min_foreground: f32,
+    /// See `music_min_foreground`.
+    pub music_min_harmonic: f32,
     /// `peak_ratio` at or above which a frame is a tone.
     pub tone_peak_ratio: f32,
     /// VAD score at or above which a frame is speech once the speech state is on, and under
@@ -191,9 +248,25 @@ impl Default for LabelConfig {
             onset_rise_db: 9.0,
             onset_above_floor_db: 12.0,
             onset_refractory_s: 0.05,
-            impact_rise_db: 15.0,
+            impact_rise_db: 10.0,
             impact_hold_db: 6.0,
-            impact_max_s: 0.25,
+            impact_max_s: 2.0,
+            impact_fast_drop_db: 6.0,
+            impact_slow_drop_db: 10.0,
+            impact_tail_db: 30.0,
+            floor_rise_db_per_s: 1.5,
+            floor_max_db: -25.0,
+            floor_min_db: -65.0,
+            impact_tonal_drop_db: 20.0,
+            impact_tonal_s: 0.2,
+            impact_voice_guard_s: 0.3,
+            lookahead_s: 1.0,
+            speech_min_low_energy: 0.35,
+            speech_min_modulation: 0.25,
+            speech_hangover_s: 0.05,
+            tone_min_tonal_share: 0.6,
+            music_min_foreground: 0.85,
+            music_min_harmonic: 0.4,
             tone_peak_ratio: 0.7,
             vad_threshold: 0.5,
             vad_enter: 0.75,
@@ -215,8 +288,9 @@ impl Default for LabelConfig {
 
 /// The adaptive noise floor: the minimum, over the last `floor_window_s`, of the frame level
 /// smoothed by a one-pole filter (time constant about 50 ms, so single quiet frames between
-/// syllables do not drag it down). Until a full window has passed, `initial_floor_db` takes
-/// part in the minimum, so the start of a file is not mistaken for its background.
+/// syllables do not drag it down). It yields two floors (see [`NoiseFloor::update`]): a
+/// cheap *gate* floor, under `initial_floor_db` until a full window has passed, that decides
+/// which frames are worth a pitch and voice analysis, and the *labelling* floor.
 /// A monotonic deque gives the sliding minimum in amortised O(1) with a fixed capacity.
 #[derive(Debug, Clone)]
 pub struct NoiseFloor {
@@ -226,11 +300,22 @@ pub struct NoiseFloor {
     initial: f64,
     seen: usize,
     deque: VecDeque<(usize, f64)>,
+    rise: f64,
+    max: f64,
+    min: f64,
+    label_floor: Option<f64>,
 }
 
 impl NoiseFloor {
-    /// A floor over `window` frames with smoothing coefficient `alpha` per frame.
-    pub fn new(window: usize, alpha: f64, initial_db: f32) -> Self {
+    /// A floor over `window` frames with smoothing coefficient `alpha` per frame, whose
+    /// labelling floor rises at most `rise_db` per frame and stays within `[min_db, max_db]`.
+    pub fn new(
+        window: usize,
+        alpha: f64,
+        initial_db: f32,
+        rise_db: f32,
+        (min_db, max_db): (f32, f32),
+    ) -> Self {
         let window = window.max(1);
         Self {
             window,
@@ -239,11 +324,20 @@ impl NoiseFloor {
             initial: f64::from(initial_db),
             seen: 0,
             deque: VecDeque::with_capacity(window + 1),
+            rise: f64::from(rise_db.max(0.0)),
+            max: f64::from(max_db),
+            min: f64::from(min_db),
+            label_floor: None,
         }
     }
 
-    /// Feeds one frame level (dB) and returns the floor including it.
-    pub fn update(&mut self, level_db: f32) -> f32 {
+    /// Feeds one frame level (dB) and returns two floors including it: the *gate* floor
+    /// (the windowed minimum, held under `initial_db` until a full window has passed), which
+    /// decides cheaply whether a frame is worth analysing, and the *labelling* floor, the
+    /// same minimum but rising at most `rise_db` per frame, and only when `may_rise`, and with
+    /// no initial value (the
+    /// labeler reads it a look-ahead later, when the frames after the start are known).
+    pub fn update(&mut self, level_db: f32, may_rise: bool) -> (f32, f32) {
         let level = f64::from(level_db);
         let s = match self.smoothed {
             Some(prev) => prev + self.alpha * (level - prev),
@@ -264,12 +358,19 @@ impl NoiseFloor {
             self.deque.pop_front();
         }
         let min = self.deque.front().map_or(s, |&(_, v)| v);
-        let floor = if self.seen < self.window {
+        let gate = if self.seen < self.window {
             min.min(self.initial)
         } else {
             min
         };
-        floor as f32
+        let rise = if may_rise { self.rise } else { 0.0 };
+        let label = self
+            .label_floor
+            .map_or(min, |prev| min.min(prev + rise))
+            .min(self.max);
+        self.label_floor = Some(label);
+        let label = label.max(self.min);
+        (gate as f32, label as f32)
     }
 }
 
@@ -280,25 +381,92 @@ pub struct FrameLabel {
     pub label: Label,
     /// How clearly the winning rule fired, in `[0, 1]`.
     pub confidence: f32,
-    /// The noise floor in dBFS at this frame.
+    /// The labelling noise floor in dBFS for this frame.
     pub floor_db: f32,
     /// Absolute sample index of an onset detected on this frame.
     pub onset_sample: Option<u64>,
 }
 
-/// Applies the rules frame by frame; holds only past state.
+/// A frame whose features are known and whose label waits for the frames after it.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    features: FrameFeatures,
+    vad: Option<f32>,
+    /// Mean square of the frame (linear), for the context statistics.
+    power: f64,
+    /// The labelling floor when this frame was the newest one seen.
+    floor_db: f32,
+}
+
+/// What the context window keeps of a frame already labelled.
+#[derive(Debug, Clone, Copy)]
+struct Past {
+    power: f64,
+    power_db: f32,
+    harmonic: bool,
+    vad: f32,
+    peak_ratio: f32,
+}
+
+/// Statistics of the context window around the frame being labelled.
+#[derive(Debug, Clone, Copy, Default)]
+struct Context {
+    /// Share of frames under half the window's mean power.
+    low_energy: f32,
+    /// Share of frames above the floor by the background margin.
+    foreground: f32,
+    /// Share of the foreground frames that are harmonic (voiced or tonal).
+    harmonic: f32,
+    /// 4 Hz modulation: the power envelope's energy at 3-5 Hz over its mean, the syllable
+    /// rate of speech (Scheirer and Slaney 1997).
+    mod4: f32,
+    /// Share of the foreground frames dominated by one narrow partial (`peak_ratio` at or
+    /// above `tone_peak_ratio`): near 1 for a beep, a ring or a sweep, lower for music,
+    /// where a partial dominates only now and then.
+    tonal: f32,
+}
+
+/// A running impact.
+#[derive(Debug, Clone, Copy)]
+struct Impact {
+    start: u64,
+    peak_db: f32,
+}
+
+/// Applies the rules frame by frame. Frames are pushed as soon as they are measured and
+/// labelled a fixed look-ahead later, so every rule may read the frames up to
+/// `lookahead_s` after the one it labels, and as far back (the context window); the
+/// labels still depend only on the sample sequence, never on how it was chunked.
 #[derive(Debug, Clone)]
 pub struct Labeler {
     cfg: LabelConfig,
+    /// `(cos, sin)` of each of [`MOD_HZ`] at every frame offset of the context window,
+    /// computed once.
+    mod_table: Vec<[(f64, f64); MOD_HZ.len()]>,
     floor: NoiseFloor,
+    /// Whether each of the last `floor_window_s` of frames was tonal, and how many were.
+    tonal_recent: VecDeque<bool>,
+    tonal_count: usize,
+    tonal_window: usize,
+    /// The labelling floor of the frame just observed, stored with it when it is pushed.
+    observed_floor: f32,
+    queue: VecDeque<Queued>,
+    lookahead: usize,
+    vad_lookahead: usize,
+    past: VecDeque<Past>,
+    context: usize,
     /// Mean squares (linear) of the last three new parts.
     recent_new: [f64; 3],
     recent_len: usize,
     refractory_frames: u64,
     last_onset_frame: Option<u64>,
     impact_frames: u64,
-    /// (frame that started it, level before it in dB).
-    impact: Option<(u64, f32)>,
+    impact: Option<Impact>,
+    peak_frames: usize,
+    tonal_frames: usize,
+    guard_frames: usize,
+    drop_from: usize,
+    drop_to: usize,
     vad_warmup_frames: u64,
     /// Last f0 values of the current voiced run (ring), and the run length.
     f0_ring: [f32; F0_RING],
@@ -307,7 +475,16 @@ pub struct Labeler {
     flat_frames: usize,
     /// The speech state of the VAD's two-threshold trigger.
     in_speech: bool,
+    /// Frames in a row with a voice score under `vad_threshold`.
+    below: usize,
+    hangover_frames: usize,
 }
+
+/// Spectral flatness under which a frame counts as tonal for the floor's rise.
+const TONAL_FLATNESS: f32 = 0.05;
+
+/// Modulation frequencies whose energy measures the syllable rhythm, in Hz.
+const MOD_HZ: [f64; 3] = [3.0, 4.0, 5.0];
 
 /// Longest steady-pitch window the ring can hold, in frames.
 const F0_RING: usize = 128;
@@ -318,19 +495,50 @@ fn margin_conf(margin_db: f32) -> f32 {
 }
 
 impl Labeler {
-    /// Rules for frames `hop_s` seconds apart.
-    pub fn new(cfg: LabelConfig, hop_s: f32) -> Self {
+    /// Rules for frames `hop_s` seconds apart; the voice score of a frame is the highest of
+    /// itself and the `vad_lookahead` frames after it.
+    pub fn new(cfg: LabelConfig, hop_s: f32, vad_lookahead: usize) -> Self {
         let hop_s = hop_s.max(1e-6);
         let frames = |s: f32| (s / hop_s).round().max(1.0) as u64;
         let alpha = 1.0 - (-f64::from(hop_s) / 0.05).exp();
+        // Bounded so absurd settings cannot ask for absurd queues.
+        let lookahead = (frames(cfg.lookahead_s.max(0.0)) as usize)
+            .max(vad_lookahead)
+            .min(1 << 16);
         Self {
             floor: NoiseFloor::new(
                 frames(cfg.floor_window_s) as usize,
                 alpha,
                 cfg.initial_floor_db,
+                cfg.floor_rise_db_per_s * hop_s,
+                (cfg.floor_min_db, cfg.floor_max_db),
             ),
+            observed_floor: cfg.initial_floor_db,
+            tonal_window: frames(cfg.floor_window_s) as usize,
+            tonal_recent: VecDeque::with_capacity(
+                (frames(cfg.floor_window_s) as usize).min(1024) + 1,
+            ),
+            tonal_count: 0,
+            mod_table: (0..=3 * lookahead)
+                .map(|k| {
+                    MOD_HZ.map(|hz| {
+                        let ph = std::f64::consts::TAU * hz * k as f64 * f64::from(hop_s);
+                        (ph.cos(), ph.sin())
+                    })
+                })
+                .collect(),
+            queue: VecDeque::with_capacity(lookahead.min(1024) + 1),
+            lookahead,
+            vad_lookahead,
+            past: VecDeque::with_capacity(lookahead.min(1024) + 1),
+            context: 2 * lookahead,
             refractory_frames: frames(cfg.onset_refractory_s),
             impact_frames: frames(cfg.impact_max_s),
+            peak_frames: frames(0.03) as usize,
+            tonal_frames: frames(cfg.impact_tonal_s) as usize,
+            guard_frames: frames(cfg.impact_voice_guard_s) as usize,
+            drop_from: frames(0.05) as usize,
+            drop_to: frames(0.1) as usize,
             cfg,
             recent_new: [0.0; 3],
             recent_len: 0,
@@ -342,7 +550,14 @@ impl Labeler {
             steady_frames: (frames(cfg.steady_pitch_s) as usize).clamp(2, F0_RING),
             flat_frames: (frames(cfg.flat_pitch_s) as usize).clamp(2, F0_RING),
             in_speech: false,
+            below: 0,
+            hangover_frames: (cfg.speech_hangover_s / hop_s).round().max(0.0) as usize,
         }
+    }
+
+    /// Frames a label waits for after its frame is pushed.
+    pub fn lookahead(&self) -> usize {
+        self.lookahead
     }
 
     /// Whether the last `n` frames were all voiced with f0 spread (max/min − 1) within `tol`.
@@ -360,11 +575,25 @@ impl Labeler {
         hi <= lo * (1.0 + tol)
     }
 
-    /// Feeds the next frame's level to the noise floor and returns the floor. Call once per
-    /// frame, before [`Labeler::step`]; it is separate so the caller can skip pitch analysis
-    /// on background frames.
-    pub fn observe_level(&mut self, power_db: f32) -> f32 {
-        self.floor.update(power_db)
+    /// Feeds the next frame's level to the noise floor and returns the gate floor (see
+    /// [`NoiseFloor::update`]). Call once per frame, before [`Labeler::push`]; it is separate
+    /// so the caller can skip pitch analysis on background frames.
+    pub fn observe_level(&mut self, f: &FrameFeatures) -> f32 {
+        // The labelling floor may rise only while the recent frames are mostly noise-like:
+        // music and tones hold their level up for minutes, and a floor that followed them
+        // would turn them into background.
+        let tonal = f.flatness < TONAL_FLATNESS || f.peak_ratio >= self.cfg.tone_peak_ratio;
+        self.tonal_recent.push_back(tonal);
+        self.tonal_count += usize::from(tonal);
+        if self.tonal_recent.len() > self.tonal_window {
+            if let Some(old) = self.tonal_recent.pop_front() {
+                self.tonal_count -= usize::from(old);
+            }
+        }
+        let may_rise = 2 * self.tonal_count < self.tonal_recent.len();
+        let (gate, label) = self.floor.update(f.power_db, may_rise);
+        self.observed_floor = label;
+        gate
     }
 
     /// Whether a frame at `power_db` is foreground for a floor of `floor_db`.
@@ -372,10 +601,194 @@ impl Labeler {
         power_db >= self.cfg.silence_db && power_db >= floor_db + self.cfg.background_margin_db
     }
 
-    /// Labels one frame given the floor from [`Labeler::observe_level`]; `vad` is the
-    /// voice-activity score if a detector runs.
-    pub fn step(&mut self, f: &FrameFeatures, floor_db: f32, vad: Option<f32>) -> FrameLabel {
-        let c = &self.cfg;
+    fn is_harmonic(&self, f: &FrameFeatures) -> bool {
+        f.voicing >= self.cfg.voicing_threshold
+            || f.flatness < self.cfg.music_max_flatness
+            || f.peak_ratio >= self.cfg.tone_peak_ratio
+    }
+
+    /// Queues a measured frame (after [`Labeler::observe_level`] saw its level); `vad` is
+    /// the voice score if a detector runs. Returns the oldest frame, labelled, once the
+    /// look-ahead is full.
+    pub fn push(&mut self, features: FrameFeatures, vad: Option<f32>) -> Option<Frame> {
+        self.queue.push_back(Queued {
+            power: 10f64.powf(f64::from(features.power_db) / 10.0),
+            features,
+            vad,
+            floor_db: self.observed_floor,
+        });
+        if self.queue.len() > self.lookahead {
+            self.label_oldest()
+        } else {
+            None
+        }
+    }
+
+    /// Labels the oldest queued frame, if any: call until `None` when the stream ends.
+    pub fn drain(&mut self) -> Option<Frame> {
+        self.label_oldest()
+    }
+
+    fn context(&self, floor_db: f32) -> Context {
+        let fg_at = floor_db + self.cfg.background_margin_db;
+        let mut n = 0usize;
+        let mut sum = 0.0f64;
+        let (mut fg, mut harm) = (0usize, 0usize);
+        let mut count = |power: f64, power_db: f32, harmonic: bool| {
+            n += 1;
+            sum += power;
+            if power_db >= fg_at && power_db >= self.cfg.silence_db {
+                fg += 1;
+                harm += usize::from(harmonic);
+            }
+        };
+        for p in &self.past {
+            count(p.power, p.power_db, p.harmonic);
+        }
+        for q in &self.queue {
+            count(q.power, q.features.power_db, self.is_harmonic(&q.features));
+        }
+        if n == 0 {
+            return Context::default();
+        }
+        // The 4 Hz modulation of the envelope over the same window.
+        let mean_power = sum / n as f64;
+        let mut mod_energy = 0.0f64;
+        if mean_power > 0.0 {
+            let mut acc = [(0.0f64, 0.0f64); MOD_HZ.len()];
+            let envelope = self
+                .past
+                .iter()
+                .map(|p| p.power)
+                .chain(self.queue.iter().map(|q| q.power));
+            for (p, twiddles) in envelope.zip(&self.mod_table) {
+                let v = p / mean_power - 1.0;
+                for ((re, im), (c, s)) in acc.iter_mut().zip(twiddles) {
+                    *re += v * c;
+                    *im += v * s;
+                }
+            }
+            mod_energy = acc.iter().map(|(re, im)| re.hypot(*im)).sum::<f64>() / n as f64;
+        }
+        let (mut fg_n, mut tonal_n) = (0usize, 0usize);
+        for (db, pr) in self.past.iter().map(|p| (p.power_db, p.peak_ratio)).chain(
+            self.queue
+                .iter()
+                .map(|q| (q.features.power_db, q.features.peak_ratio)),
+        ) {
+            if db >= fg_at && db >= self.cfg.silence_db {
+                fg_n += 1;
+                tonal_n += usize::from(pr >= self.cfg.tone_peak_ratio);
+            }
+        }
+        let half_mean = 0.5 * sum / n as f64;
+        let low = self
+            .past
+            .iter()
+            .map(|p| p.power)
+            .chain(self.queue.iter().map(|q| q.power))
+            .filter(|&p| p < half_mean)
+            .count();
+        Context {
+            low_energy: low as f32 / n as f32,
+            foreground: fg as f32 / n as f32,
+            harmonic: harm as f32 / fg.max(1) as f32,
+            mod4: mod_energy as f32,
+            tonal: tonal_n as f32 / fg_n.max(1) as f32,
+        }
+    }
+
+    /// Whether the burst starting at the oldest queued frame is percussive: it falls fast
+    /// after its peak, or, if it is not tonal, it falls far within the look-ahead. A tone or
+    /// a note starts as sharply as a knock but holds its level.
+    fn percussive(&self) -> (bool, f32) {
+        let q = &self.queue;
+        let peak = q
+            .iter()
+            .take(self.peak_frames.max(1))
+            .map(|x| x.features.power_db)
+            .fold(f32::MIN, f32::max);
+        let later: Vec<f64> = q
+            .iter()
+            .skip(self.drop_from)
+            .take(self.drop_to.saturating_sub(self.drop_from).max(1))
+            .map(|x| x.power)
+            .collect();
+        let later_db = if later.is_empty() {
+            f32::MIN
+        } else {
+            super::features::power_to_db(later.iter().sum::<f64>() / later.len() as f64)
+        };
+        let fast_drop = later_db <= peak - self.cfg.impact_fast_drop_db;
+        let early = q.iter().skip(1).take(self.drop_to.max(1));
+        let (mut tonal, mut seen) = (0usize, 0usize);
+        for x in early {
+            seen += 1;
+            tonal += usize::from(self.is_harmonic(&x.features));
+        }
+        let tonal = seen > 0 && 2 * tonal >= seen;
+        let lowest = q
+            .iter()
+            .map(|x| x.features.power_db)
+            .fold(f32::MAX, f32::min);
+        let slow_drop = lowest <= peak - self.cfg.impact_slow_drop_db;
+        let gone = q
+            .iter()
+            .take(self.tonal_frames.max(1))
+            .any(|x| x.features.power_db <= peak - self.cfg.impact_tonal_drop_db);
+        let near_voice = self
+            .past
+            .iter()
+            .rev()
+            .take(self.guard_frames)
+            .map(|p| p.vad)
+            .chain(
+                q.iter()
+                    .take(self.guard_frames)
+                    .map(|x| x.vad.unwrap_or(0.0)),
+            )
+            .any(|v| v >= self.cfg.vad_enter);
+        // A beep or a note often starts with a click: after it, a tonal plateau (five frames
+        // within 2 dB) says the sound goes on as a tone.
+        let plateau = q
+            .iter()
+            .skip(1)
+            .take(self.tonal_frames.max(1))
+            .collect::<Vec<_>>()
+            .windows(5)
+            .any(|w| {
+                let (lo, hi) = w.iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| {
+                    (lo.min(x.features.power_db), hi.max(x.features.power_db))
+                });
+                hi - lo <= 2.0 && w.iter().all(|x| self.is_harmonic(&x.features))
+            });
+        let percussive = if tonal {
+            fast_drop && gone && !plateau
+        } else {
+            fast_drop || slow_drop
+        };
+        (percussive && !near_voice, peak)
+    }
+
+    fn label_oldest(&mut self) -> Option<Frame> {
+        let c = self.cfg;
+        // The floor seen at the newest frame covers the look-ahead too.
+        let floor_db = self.queue.back().map_or(c.initial_floor_db, |q| q.floor_db);
+        let ahead = self
+            .queue
+            .iter()
+            .take(self.vad_lookahead + 1)
+            .filter_map(|q| q.vad)
+            .fold(None, |m: Option<f32>, v| Some(m.map_or(v, |m| m.max(v))));
+        let context = self.context(floor_db);
+        let music_context = context.foreground >= c.music_min_foreground
+            && context.harmonic >= c.music_min_harmonic;
+        let &Queued {
+            features: f,
+            vad: own_vad,
+            power,
+            ..
+        } = self.queue.front()?;
 
         // Onset: compare the new part with the mean power of the previous new parts.
         let new_ms = 10f64.powf(f64::from(f.new_db) / 10.0);
@@ -395,20 +808,21 @@ impl Labeler {
             {
                 onset_sample = Some(f.new_attack_sample);
                 self.last_onset_frame = Some(f.index);
-                if rise >= c.impact_rise_db {
-                    self.impact = Some((f.index, before_db));
+                let (percussive, peak_db) = self.percussive();
+                if rise >= c.impact_rise_db && percussive && !music_context {
+                    self.impact = Some(Impact {
+                        start: f.index,
+                        peak_db,
+                    });
+                } else {
+                    // Something new and sustained has started: any impact before it is over.
+                    self.impact = None;
                 }
             }
         }
         self.recent_new.rotate_right(1);
         self.recent_new[0] = new_ms;
         self.recent_len = (self.recent_len + 1).min(3);
-
-        if let Some((start, _)) = self.impact {
-            if f.index >= start + self.impact_frames {
-                self.impact = None;
-            }
-        }
 
         match f.f0_hz {
             Some(f0) => {
@@ -419,59 +833,84 @@ impl Labeler {
         }
         let steady_pitch = self.pitch_held(self.steady_frames, c.steady_pitch_tolerance);
         let flat_pitch = self.pitch_held(self.flat_frames, c.flat_pitch_tolerance);
-        let has_vad = vad.is_some();
-        let vad = vad.filter(|_| f.index >= self.vad_warmup_frames);
+        let has_vad = ahead.is_some();
+        let vad = ahead.filter(|_| f.index >= self.vad_warmup_frames);
         // Two thresholds: earshot scores steady harmonic sounds and pure tones around
         // 0.5-0.7 but real voices above 0.9, so only a strong score starts speech, and a
-        // score above `vad_threshold` keeps it going through weaker syllable edges.
+        // score above `vad_threshold` keeps it going through weaker syllable edges. Speech
+        // also needs the pauses speech has around it: music keeps its level up.
         match vad {
             // A voice never holds its pitch this still; synthetic and instrumental notes do,
             // and earshot spikes above `vad_enter` where one note changes to the next.
             _ if flat_pitch => self.in_speech = false,
-            Some(s) if s < c.vad_threshold => self.in_speech = false,
-            Some(s) if s >= c.vad_enter && f.flatness < c.speech_max_flatness => {
+            Some(s) if s < c.vad_threshold => {
+                // A word's tail fades under the threshold a few frames before the voice
+                // does: hold on through `speech_hangover_s` of low scores.
+                self.below += 1;
+                if self.below > self.hangover_frames {
+                    self.in_speech = false;
+                }
+            }
+            // Music has come in under the voice, or the voice was a sung line.
+            Some(_)
+                if context.low_energy < 0.8 * c.speech_min_low_energy
+                    || context.mod4 < 0.8 * c.speech_min_modulation =>
+            {
+                self.in_speech = false;
+            }
+            Some(s)
+                if s >= c.vad_enter
+                    && f.flatness < c.speech_max_flatness
+                    && context.low_energy >= c.speech_min_low_energy
+                    && context.mod4 >= c.speech_min_modulation =>
+            {
                 self.in_speech = true;
             }
             Some(_) => {}
             None => self.in_speech = false,
         }
-        if self.in_speech || f.voicing >= c.voicing_threshold {
-            // A syllable or a note starting from quiet rises as fast as a knock, but a knock
-            // is neither voiced nor speech to the VAD: the burst was the start of something
-            // else, which the other rules label.
-            self.impact = None;
+        if vad.is_some_and(|s| s >= c.vad_threshold) {
+            self.below = 0;
         }
         let level = f.power_db;
+        if let Some(imp) = self.impact {
+            // The level tests wait for the peak: the onset frame itself may hold only the
+            // first samples of the burst, at the edge of its window.
+            let decayed = f.index > imp.start + self.peak_frames as u64
+                && (level < floor_db + c.background_margin_db
+                    || level < imp.peak_db - c.impact_tail_db);
+            let over = f.index >= imp.start + self.impact_frames || self.in_speech || decayed;
+            if over {
+                self.impact = None;
+            }
+        }
         let (label, confidence) = if level < c.silence_db {
             (Label::Silence, margin_conf(c.silence_db - level))
-        } else if let Some((_, before)) = self.impact.filter(|&(_, before)| {
-            level >= before + c.impact_hold_db && f.peak_ratio < c.tone_peak_ratio
-        }) {
+        } else if self.impact.is_some() {
             (
                 Label::Impact,
-                margin_conf(level - before - c.impact_hold_db),
+                margin_conf(level - floor_db - c.background_margin_db),
             )
         } else if level < floor_db + c.background_margin_db
             || (f.peak_ratio >= c.tone_peak_ratio
                 && !self.in_speech
                 && level < floor_db + c.tone_above_floor_db)
         {
-            if self.impact.is_some() {
-                // The burst has decayed into the background: it is over.
-                self.impact = None;
-            }
             if level >= c.noise_min_db {
                 (Label::Noise, margin_conf(level - c.noise_min_db))
             } else {
                 (Label::Silence, margin_conf(c.noise_min_db - level))
             }
-        } else if f.peak_ratio >= c.tone_peak_ratio && !self.in_speech {
+        } else if f.peak_ratio >= c.tone_peak_ratio
+            && !self.in_speech
+            && !(music_context && context.tonal < c.tone_min_tonal_share)
+        {
             (
                 Label::Tone,
                 ((f.peak_ratio - c.tone_peak_ratio) / (1.0 - c.tone_peak_ratio) * 0.5 + 0.5)
                     .clamp(0.5, 1.0),
             )
-        } else if steady_pitch {
+        } else if steady_pitch && !self.in_speech {
             (Label::Music, f.voicing.clamp(0.5, 1.0))
         } else if let Some(score) = vad.filter(|&s| {
             self.in_speech
@@ -485,8 +924,11 @@ impl Labeler {
             && f.f0_hz
                 .is_some_and(|f0| f0 >= c.speech_f0_hz.0 && f0 <= c.speech_f0_hz.1)
             && f.centroid_hz < c.speech_max_centroid_hz
+            && context.low_energy >= c.speech_min_low_energy
         {
             (Label::Speech, 0.5 + 0.5 * f.voicing.clamp(0.0, 1.0) * 0.5)
+        } else if music_context && !self.in_speech {
+            (Label::Music, context.harmonic.clamp(0.5, 1.0))
         } else if f.voicing >= c.voicing_threshold || f.flatness < c.music_max_flatness {
             (
                 Label::Music,
@@ -497,11 +939,28 @@ impl Labeler {
         } else {
             (Label::Noise, (0.5 + f.flatness).clamp(0.5, 1.0))
         };
-        FrameLabel {
-            label,
-            confidence,
-            floor_db,
-            onset_sample,
+
+        let harmonic = self.is_harmonic(&f);
+        self.queue.pop_front();
+        self.past.push_back(Past {
+            power,
+            power_db: f.power_db,
+            harmonic,
+            vad: own_vad.unwrap_or(0.0),
+            peak_ratio: f.peak_ratio,
+        });
+        while self.past.len() > self.context {
+            self.past.pop_front();
         }
+        Some(Frame {
+            features: f,
+            label: FrameLabel {
+                label,
+                confidence,
+                floor_db,
+                onset_sample,
+            },
+            vad: own_vad,
+        })
     }
 }

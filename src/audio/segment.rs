@@ -43,7 +43,7 @@ const PREALLOCATE_FRAMES: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentConfig {
     /// Minimum run, in seconds, for each label (indexed like [`Label::ALL`]) before it opens
-    /// a segment: silence 0.3, noise 0.3, speech 0.1, music 0.2, impact 0.02, tone 0.05.
+    /// a segment: silence 0.3, noise 0.3, speech 0.1, music 0.5, impact 0.02, tone 0.1.
     pub min_s: [f32; 6],
     /// Longest stretch, in seconds, by which a speech segment's start is moved back over the
     /// sound frames (impact, tone, music) just before its first speech frame.
@@ -53,7 +53,7 @@ pub struct SegmentConfig {
 impl Default for SegmentConfig {
     fn default() -> Self {
         Self {
-            min_s: [0.3, 0.3, 0.1, 0.2, 0.02, 0.05],
+            min_s: [0.3, 0.3, 0.1, 0.5, 0.02, 0.1],
             speech_lookback_s: 0.12,
         }
     }
