@@ -273,6 +273,9 @@ def main() -> None:
                     help="the mmprompt binary (default: target/release/mmprompt)")
     ap.add_argument("--json", type=Path, help="write every number here")
     ap.add_argument("--keep", type=Path, help="also write the merged estimates here as NAME.tsv")
+    ap.add_argument("--require", action="append", default=[], metavar="NAME>=X|NAME<=X",
+                    help="fail (exit 1) unless the figure holds; NAME is one of "
+                         + ", ".join(sorted(REQUIRABLE)) + " (repeatable)")
     args = ap.parse_args()
 
     manifest = json.loads((args.corpus / "manifest.json").read_text())
@@ -374,6 +377,43 @@ def main() -> None:
                   fmt(r["event_f1"]), r["ref_events"], r["est_events"]] for r in worst]))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
+    failed = check_requirements(out, args.require)
+    for line in failed:
+        print(f"score.py: {args.system} on {args.split}: {line}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
+# Figures a regression gate may ask for, read from the JSON written above.
+REQUIRABLE = {
+    "event_f1": lambda o: o["metrics"]["all"]["event"]["micro"]["f1"],
+    "segment_f1": lambda o: o["metrics"]["all"]["segment"]["micro"]["f1"],
+    "music_called_speech": lambda o: o["music_called_speech"]["fraction"],
+    "silero_mean": lambda o: o["speech_vs_silero"]["mean"],
+}
+
+
+def check_requirements(out: dict, requirements: list) -> list:
+    """The requirements (`NAME>=X` or `NAME<=X`) that do not hold, as messages."""
+    failed = []
+    for req in requirements:
+        op = ">=" if ">=" in req else "<=" if "<=" in req else None
+        name, _, bound = req.partition(op) if op else (req, "", "")
+        if op is None or name not in REQUIRABLE:
+            failed.append(f"cannot read requirement {req!r}: expected NAME>=X or NAME<=X "
+                          f"with NAME in {sorted(REQUIRABLE)}")
+            continue
+        try:
+            limit = float(bound)
+        except ValueError:
+            failed.append(f"cannot read requirement {req!r}: {bound!r} is not a number")
+            continue
+        value = REQUIRABLE[name](out)
+        ok = value is not None and (value >= limit if op == ">=" else value <= limit)
+        if not ok:
+            failed.append(f"{name} is {value if value is None else round(value, 4)}, "
+                          f"required {op} {limit}")
+    return failed
 
 
 if __name__ == "__main__":
