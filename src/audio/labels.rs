@@ -41,7 +41,8 @@
 //! A two-threshold trigger on the voice score (the highest of the frame and the
 //! `vad_lookahead` frames after it): it turns on at a score `≥ vad_enter` on a frame with
 //! flatness under `speech_max_flatness`, when the window has the low-energy ratio and
-//! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`); it turns
+//! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`, both 30 %
+//! higher in a music-like window, where earshot scores high and pauses are few); it turns
 //! off after `speech_hangover_s` of scores under `vad_threshold`, when the window loses
 //! 20 % of either, or when the pitch is flat (a voice never holds it that still).
 //!
@@ -480,6 +481,9 @@ pub struct Labeler {
     hangover_frames: usize,
 }
 
+/// Factor on the speech gate (low-energy ratio and modulation) in a music-like window.
+const GATE_IN_MUSIC: f32 = 1.3;
+
 /// Spectral flatness under which a frame counts as tonal for the floor's rise.
 const TONAL_FLATNESS: f32 = 0.05;
 
@@ -783,6 +787,7 @@ impl Labeler {
         let context = self.context(floor_db);
         let music_context = context.foreground >= c.music_min_foreground
             && context.harmonic >= c.music_min_harmonic;
+        let gate = if music_context { GATE_IN_MUSIC } else { 1.0 };
         let &Queued {
             features: f,
             vad: own_vad,
@@ -861,8 +866,8 @@ impl Labeler {
             Some(s)
                 if s >= c.vad_enter
                     && f.flatness < c.speech_max_flatness
-                    && context.low_energy >= c.speech_min_low_energy
-                    && context.mod4 >= c.speech_min_modulation =>
+                    && context.low_energy >= c.speech_min_low_energy * gate
+                    && context.mod4 >= c.speech_min_modulation * gate =>
             {
                 self.in_speech = true;
             }
