@@ -22,15 +22,18 @@ fn onsets(out: &Collector) -> Vec<f64> {
 }
 
 fn covered(out: &Collector, label: Label) -> f64 {
-    out.segments
+    of_label(out, label)
         .iter()
-        .filter(|s| s.label == label)
         .map(|s| s.end_s - s.start_s)
         .sum()
 }
 
+fn of_label(out: &Collector, label: Label) -> Vec<&Segment> {
+    out.segments.iter().filter(|s| s.label == label).collect()
+}
+
 fn only(out: &Collector, label: Label) -> &Segment {
-    let v: Vec<&Segment> = out.segments.iter().filter(|s| s.label == label).collect();
+    let v = of_label(out, label);
     assert_eq!(
         v.len(),
         1,
@@ -161,10 +164,7 @@ fn clicks_are_found_within_10_ms() {
             assert!((f - t).abs() <= 0.010, "{name}: click at {t} found at {f}");
         }
         assert_eq!(
-            out.segments
-                .iter()
-                .filter(|s| s.label == Label::Impact)
-                .count(),
+            of_label(&out, Label::Impact).len(),
             times.len(),
             "{name}: {:#?}",
             out.segments
@@ -178,11 +178,7 @@ fn knocks_in_noise_are_impacts_at_the_right_time() {
     mix_at(&mut x, &knock(0.8, 9), 1.0);
     mix_at(&mut x, &knock(0.8, 10), 2.2);
     let out = run(&x);
-    let impacts: Vec<&Segment> = out
-        .segments
-        .iter()
-        .filter(|s| s.label == Label::Impact)
-        .collect();
+    let impacts = of_label(&out, Label::Impact);
     assert_eq!(impacts.len(), 2, "{:#?}", out.segments);
     for (s, t) in impacts.iter().zip([1.0, 2.2]) {
         assert!((s.start_s - t).abs() <= 0.02, "{s:?}");
@@ -206,11 +202,7 @@ fn tone_bursts_have_boundaries_within_two_frames() {
             mix_at(&mut x, &sine(b - a, 1000.0, amp), a);
         }
         let out = run(&x);
-        let tones: Vec<&Segment> = out
-            .segments
-            .iter()
-            .filter(|s| s.label == Label::Tone)
-            .collect();
+        let tones = of_label(&out, Label::Tone);
         assert_eq!(
             tones.len(),
             bursts.len(),
@@ -355,11 +347,7 @@ fn a_long_steady_tone_stays_one_tone() {
     let mut x = white(12.0, 0.003, 31);
     mix_at(&mut x, &sine(10.0, 880.0, 0.3), 1.0);
     let out = run(&x);
-    let tones: Vec<&Segment> = out
-        .segments
-        .iter()
-        .filter(|s| s.label == Label::Tone)
-        .collect();
+    let tones = of_label(&out, Label::Tone);
     assert_eq!(tones.len(), 1, "{}", timeline(&out));
     assert!((tones[0].start_s - 1.0).abs() <= 0.03, "{:?}", tones[0]);
     assert!((tones[0].end_s - 11.0).abs() <= 0.03, "{:?}", tones[0]);
@@ -381,11 +369,7 @@ fn no_impact_at_the_onset_of_a_tone() {
     }
     let out = run(&x);
     assert!(!labels(&out).contains(&Label::Impact), "{}", timeline(&out));
-    let tones: Vec<&Segment> = out
-        .segments
-        .iter()
-        .filter(|s| s.label == Label::Tone)
-        .collect();
+    let tones = of_label(&out, Label::Tone);
     assert_eq!(tones.len(), starts.len(), "{}", timeline(&out));
     for (s, t) in tones.iter().zip(starts) {
         assert!((s.start_s - t).abs() <= 0.03, "{s:?}");
@@ -409,11 +393,7 @@ fn an_impact_lasts_until_its_decay_reaches_the_floor() {
         .collect();
     mix_at(&mut x, &burst, 1.0);
     let out = run(&x);
-    let impacts: Vec<&Segment> = out
-        .segments
-        .iter()
-        .filter(|s| s.label == Label::Impact)
-        .collect();
+    let impacts = of_label(&out, Label::Impact);
     assert_eq!(impacts.len(), 1, "{}", timeline(&out));
     let s = impacts[0];
     assert!((s.start_s - 1.0).abs() <= 0.02, "{s:?}");

@@ -481,6 +481,9 @@ pub struct Labeler {
     hangover_frames: usize,
 }
 
+/// Frames in a row within 2 dB that make a tonal plateau after a burst.
+const PLATEAU_FRAMES: usize = 5;
+
 /// Factor on the speech gate (low-energy ratio and modulation) in a music-like window.
 const GATE_IN_MUSIC: f32 = 1.3;
 
@@ -712,16 +715,15 @@ impl Labeler {
             .take(self.peak_frames.max(1))
             .map(|x| x.features.power_db)
             .fold(f32::MIN, f32::max);
-        let later: Vec<f64> = q
+        let (later_sum, later_n) = q
             .iter()
             .skip(self.drop_from)
             .take(self.drop_to.saturating_sub(self.drop_from).max(1))
-            .map(|x| x.power)
-            .collect();
-        let later_db = if later.is_empty() {
+            .fold((0.0f64, 0usize), |(sum, n), x| (sum + x.power, n + 1));
+        let later_db = if later_n == 0 {
             f32::MIN
         } else {
-            super::features::power_to_db(later.iter().sum::<f64>() / later.len() as f64)
+            super::features::power_to_db(later_sum / later_n as f64)
         };
         let fast_drop = later_db <= peak - self.cfg.impact_fast_drop_db;
         let early = q.iter().skip(1).take(self.drop_to.max(1));
@@ -754,18 +756,14 @@ impl Labeler {
             .any(|v| v >= self.cfg.vad_enter);
         // A beep or a note often starts with a click: after it, a tonal plateau (five frames
         // within 2 dB) says the sound goes on as a tone.
-        let plateau = q
-            .iter()
-            .skip(1)
-            .take(self.tonal_frames.max(1))
-            .collect::<Vec<_>>()
-            .windows(5)
-            .any(|w| {
-                let (lo, hi) = w.iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| {
-                    (lo.min(x.features.power_db), hi.max(x.features.power_db))
-                });
-                hi - lo <= 2.0 && w.iter().all(|x| self.is_harmonic(&x.features))
+        let end = q.len().min(1 + self.tonal_frames.max(1));
+        let plateau = (1..end.saturating_sub(PLATEAU_FRAMES - 1)).any(|from| {
+            let w = q.range(from..from + PLATEAU_FRAMES);
+            let (lo, hi) = w.clone().fold((f32::MAX, f32::MIN), |(lo, hi), x| {
+                (lo.min(x.features.power_db), hi.max(x.features.power_db))
             });
+            hi - lo <= 2.0 && w.clone().all(|x| self.is_harmonic(&x.features))
+        });
         let percussive = if tonal {
             fast_drop && gone && !plateau
         } else {
