@@ -698,24 +698,7 @@ fn aiff_written_by_sox_decodes_every_frame_exactly() {
     for (channels, bits) in [(1, 16), (2, 16), (1, 24), (2, 24), (1, 8), (2, 32)] {
         let aiff = dir.path().join(format!("sox_{channels}ch_{bits}.aiff"));
         let raw = dir.path().join(format!("sox_{channels}ch_{bits}.raw"));
-        let (c, b) = (channels.to_string(), bits.to_string());
-        run_tool(
-            "sox",
-            &[
-                "-n",
-                "-r",
-                "16000",
-                "-c",
-                &c,
-                "-b",
-                &b,
-                path_str(&aiff),
-                "synth",
-                "1",
-                "sine",
-                "440",
-            ],
-        );
+        sox_sine_aiff(&aiff, channels, bits);
         // sox reads its own file back as headerless big-endian samples: the truth.
         run_tool(
             "sox",
@@ -883,10 +866,9 @@ fn aiff_sound_data_is_read_from_its_offset_and_not_past_its_end() {
     }
 }
 
-#[test]
-fn a_cut_aiff_is_still_a_truncation_naming_the_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let whole = dir.path().join("whole.aiff");
+/// Writes one second of a 440 Hz sine at 16 kHz as an AIFF file, with sox.
+fn sox_sine_aiff(path: &Path, channels: u32, bits: u32) {
+    let (c, b) = (channels.to_string(), bits.to_string());
     run_tool(
         "sox",
         &[
@@ -894,16 +876,23 @@ fn a_cut_aiff_is_still_a_truncation_naming_the_file() {
             "-r",
             "16000",
             "-c",
-            "1",
+            &c,
             "-b",
-            "16",
-            path_str(&whole),
+            &b,
+            path_str(path),
             "synth",
             "1",
             "sine",
             "440",
         ],
     );
+}
+
+#[test]
+fn a_cut_aiff_is_still_a_truncation_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let whole = dir.path().join("whole.aiff");
+    sox_sine_aiff(&whole, 1, 16);
     let bytes = std::fs::read(&whole).expect("read");
     // The header still declares 16 000 frames; 1000 bytes are 500 frames, and a cut inside
     // a frame loses that frame too.

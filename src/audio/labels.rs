@@ -393,20 +393,24 @@ pub struct FrameLabel {
 struct Queued {
     features: FrameFeatures,
     vad: Option<f32>,
-    /// Mean square of the frame (linear), for the context statistics.
-    power: f64,
+    /// What the context rules read of it, worked out once when it is pushed.
+    summary: Summary,
     /// The labelling floor when this frame was the newest one seen.
     floor_db: f32,
 }
 
-/// What the context window keeps of a frame already labelled.
+/// What the context window reads of a frame, queued or already labelled.
 #[derive(Debug, Clone, Copy)]
-struct Past {
+struct Summary {
+    /// Mean square (linear).
     power: f64,
     power_db: f32,
+    /// Voiced or tonal (see [`Labeler::is_harmonic`]).
     harmonic: bool,
+    /// One narrow partial dominates (`peak_ratio ≥ tone_peak_ratio`).
+    tonal: bool,
+    /// Its own voice score, 0 without a detector.
     vad: f32,
-    peak_ratio: f32,
 }
 
 /// Statistics of the context window around the frame being labelled.
@@ -454,7 +458,7 @@ pub struct Labeler {
     queue: VecDeque<Queued>,
     lookahead: usize,
     vad_lookahead: usize,
-    past: VecDeque<Past>,
+    past: VecDeque<Summary>,
     context: usize,
     /// Mean squares (linear) of the last three new parts.
     recent_new: [f64; 3],
@@ -618,8 +622,15 @@ impl Labeler {
     /// the voice score if a detector runs. Returns the oldest frame, labelled, once the
     /// look-ahead is full.
     pub fn push(&mut self, features: FrameFeatures, vad: Option<f32>) -> Option<Frame> {
-        self.queue.push_back(Queued {
+        let summary = Summary {
             power: 10f64.powf(f64::from(features.power_db) / 10.0),
+            power_db: features.power_db,
+            harmonic: self.is_harmonic(&features),
+            tonal: features.peak_ratio >= self.cfg.tone_peak_ratio,
+            vad: vad.unwrap_or(0.0),
+        };
+        self.queue.push_back(Queued {
+            summary,
             features,
             vad,
             floor_db: self.observed_floor,
@@ -636,72 +647,52 @@ impl Labeler {
         self.label_oldest()
     }
 
+    /// The past and queued frames of the context window, oldest first.
+    fn window(&self) -> impl Iterator<Item = &Summary> + Clone {
+        self.past
+            .iter()
+            .chain(self.queue.iter().map(|q| &q.summary))
+    }
+
     fn context(&self, floor_db: f32) -> Context {
-        let fg_at = floor_db + self.cfg.background_margin_db;
-        let mut n = 0usize;
-        let mut sum = 0.0f64;
-        let (mut fg, mut harm) = (0usize, 0usize);
-        let mut count = |power: f64, power_db: f32, harmonic: bool| {
+        let fg_at = (floor_db + self.cfg.background_margin_db).max(self.cfg.silence_db);
+        let (mut n, mut sum) = (0usize, 0.0f64);
+        let (mut fg, mut harm, mut tonal) = (0usize, 0usize, 0usize);
+        for x in self.window() {
             n += 1;
-            sum += power;
-            if power_db >= fg_at && power_db >= self.cfg.silence_db {
+            sum += x.power;
+            if x.power_db >= fg_at {
                 fg += 1;
-                harm += usize::from(harmonic);
+                harm += usize::from(x.harmonic);
+                tonal += usize::from(x.tonal);
             }
-        };
-        for p in &self.past {
-            count(p.power, p.power_db, p.harmonic);
-        }
-        for q in &self.queue {
-            count(q.power, q.features.power_db, self.is_harmonic(&q.features));
         }
         if n == 0 {
             return Context::default();
         }
-        // The 4 Hz modulation of the envelope over the same window.
+        // Second pass, against the window's mean: the low-energy ratio and the 4 Hz
+        // modulation of the envelope.
         let mean_power = sum / n as f64;
-        let mut mod_energy = 0.0f64;
-        if mean_power > 0.0 {
-            let mut acc = [(0.0f64, 0.0f64); MOD_HZ.len()];
-            let envelope = self
-                .past
-                .iter()
-                .map(|p| p.power)
-                .chain(self.queue.iter().map(|q| q.power));
-            for (p, twiddles) in envelope.zip(&self.mod_table) {
-                let v = p / mean_power - 1.0;
+        let mut low = 0usize;
+        let mut acc = [(0.0f64, 0.0f64); MOD_HZ.len()];
+        for (k, x) in self.window().enumerate() {
+            low += usize::from(x.power < 0.5 * mean_power);
+            // The table spans the longest window (past, look-ahead and the frame itself).
+            if let Some(twiddles) = self.mod_table.get(k).filter(|_| mean_power > 0.0) {
+                let v = x.power / mean_power - 1.0;
                 for ((re, im), (c, s)) in acc.iter_mut().zip(twiddles) {
                     *re += v * c;
                     *im += v * s;
                 }
             }
-            mod_energy = acc.iter().map(|(re, im)| re.hypot(*im)).sum::<f64>() / n as f64;
         }
-        let (mut fg_n, mut tonal_n) = (0usize, 0usize);
-        for (db, pr) in self.past.iter().map(|p| (p.power_db, p.peak_ratio)).chain(
-            self.queue
-                .iter()
-                .map(|q| (q.features.power_db, q.features.peak_ratio)),
-        ) {
-            if db >= fg_at && db >= self.cfg.silence_db {
-                fg_n += 1;
-                tonal_n += usize::from(pr >= self.cfg.tone_peak_ratio);
-            }
-        }
-        let half_mean = 0.5 * sum / n as f64;
-        let low = self
-            .past
-            .iter()
-            .map(|p| p.power)
-            .chain(self.queue.iter().map(|q| q.power))
-            .filter(|&p| p < half_mean)
-            .count();
+        let mod_energy = acc.iter().map(|(re, im)| re.hypot(*im)).sum::<f64>() / n as f64;
         Context {
             low_energy: low as f32 / n as f32,
             foreground: fg as f32 / n as f32,
             harmonic: harm as f32 / fg.max(1) as f32,
             mod4: mod_energy as f32,
-            tonal: tonal_n as f32 / fg_n.max(1) as f32,
+            tonal: tonal as f32 / fg.max(1) as f32,
         }
     }
 
@@ -719,7 +710,9 @@ impl Labeler {
             .iter()
             .skip(self.drop_from)
             .take(self.drop_to.saturating_sub(self.drop_from).max(1))
-            .fold((0.0f64, 0usize), |(sum, n), x| (sum + x.power, n + 1));
+            .fold((0.0f64, 0usize), |(sum, n), x| {
+                (sum + x.summary.power, n + 1)
+            });
         let later_db = if later_n == 0 {
             f32::MIN
         } else {
@@ -730,7 +723,7 @@ impl Labeler {
         let (mut tonal, mut seen) = (0usize, 0usize);
         for x in early {
             seen += 1;
-            tonal += usize::from(self.is_harmonic(&x.features));
+            tonal += usize::from(x.summary.harmonic);
         }
         let tonal = seen > 0 && 2 * tonal >= seen;
         let lowest = q
@@ -748,11 +741,7 @@ impl Labeler {
             .rev()
             .take(self.guard_frames)
             .map(|p| p.vad)
-            .chain(
-                q.iter()
-                    .take(self.guard_frames)
-                    .map(|x| x.vad.unwrap_or(0.0)),
-            )
+            .chain(q.iter().take(self.guard_frames).map(|x| x.summary.vad))
             .any(|v| v >= self.cfg.vad_enter);
         // A beep or a note often starts with a click: after it, a tonal plateau (five frames
         // within 2 dB) says the sound goes on as a tone.
@@ -762,7 +751,7 @@ impl Labeler {
             let (lo, hi) = w.clone().fold((f32::MAX, f32::MIN), |(lo, hi), x| {
                 (lo.min(x.features.power_db), hi.max(x.features.power_db))
             });
-            hi - lo <= 2.0 && w.clone().all(|x| self.is_harmonic(&x.features))
+            hi - lo <= 2.0 && w.clone().all(|x| x.summary.harmonic)
         });
         let percussive = if tonal {
             fast_drop && gone && !plateau
@@ -789,7 +778,7 @@ impl Labeler {
         let &Queued {
             features: f,
             vad: own_vad,
-            power,
+            summary,
             ..
         } = self.queue.front()?;
 
@@ -943,15 +932,8 @@ impl Labeler {
             (Label::Noise, (0.5 + f.flatness).clamp(0.5, 1.0))
         };
 
-        let harmonic = self.is_harmonic(&f);
         self.queue.pop_front();
-        self.past.push_back(Past {
-            power,
-            power_db: f.power_db,
-            harmonic,
-            vad: own_vad.unwrap_or(0.0),
-            peak_ratio: f.peak_ratio,
-        });
+        self.past.push_back(summary);
         while self.past.len() > self.context {
             self.past.pop_front();
         }
