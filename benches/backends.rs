@@ -60,10 +60,10 @@ fn images() -> Vec<(String, Vec<u8>)> {
 
 fn bench(c: &mut Criterion) {
     let options = DecodeOptions::default();
-    let params = ImageParams::default();
+    let params = thresholded();
     let cv_params = ImageParams {
         backend: Backend::Opencv,
-        ..ImageParams::default()
+        ..thresholded()
     };
     for (name, bytes) in images() {
         let rgb = decode_bytes(&bytes, &options).expect("decodes").rgb;
@@ -132,3 +132,11 @@ criterion_group! {
     targets = bench
 }
 criterion_main!(benches);
+
+/// The threshold mode, the one the OpenCV comparisons and these exact boxes are about.
+fn thresholded() -> ImageParams {
+    ImageParams {
+        segment: mmprompt::vision::params::SegmentMode::Threshold,
+        ..ImageParams::default()
+    }
+}

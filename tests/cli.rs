@@ -478,3 +478,52 @@ fn hostile_file_names_cannot_forge_fields_lines_or_fragments() {
         assert!(!regions.iter().any(|l| l.starts_with("image_region:[id=r9")));
     }
 }
+
+/// `--threshold` or `--invert` alone choose the threshold mode; with `--segment color`
+/// they are a usage error, not silently ignored. The mode is recorded in the document.
+#[test]
+fn segmentation_mode_follows_the_options() {
+    let root = common::root();
+    let mode_of = |extra: &[&str]| {
+        let mut args = vec!["extract", "samples/shapes.png"];
+        args.extend_from_slice(extra);
+        let o = common::run(&args, &root);
+        assert!(o.status.success(), "{extra:?}: {}", common::stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["generator"]["parameters"]["segment"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mode_of(&[]), "color");
+    assert_eq!(mode_of(&["--threshold", "adaptive:31,5"]), "threshold");
+    assert_eq!(mode_of(&["--invert", "yes"]), "threshold");
+    assert_eq!(mode_of(&["--segment", "threshold"]), "threshold");
+    let o = common::run(
+        &[
+            "extract",
+            "samples/shapes.png",
+            "--segment",
+            "color",
+            "--threshold",
+            "fixed:3",
+        ],
+        &root,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        common::stderr(&o).contains("--segment threshold"),
+        "{}",
+        common::stderr(&o)
+    );
+    let o = common::run(
+        &["extract", "samples/shapes.png", "--segment", "watershed"],
+        &root,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        common::stderr(&o).contains("color or threshold"),
+        "{}",
+        common::stderr(&o)
+    );
+}

@@ -211,7 +211,7 @@ fn every_stage_and_document_agree_on_the_corpus() {
                         threshold,
                         invert,
                         regions: keep_all(),
-                        ..ImageParams::default()
+                        ..thresholded()
                     };
                     let cv_params = ImageParams {
                         backend: Backend::Opencv,
@@ -261,10 +261,10 @@ fn default_parameters_give_the_same_documents_on_the_samples() {
             assert!(ours.rgb == theirs.rgb, "{rel:?}: decoded pixels differ");
         }
         // From the decoded pixels on, the default pipeline agrees.
-        let params = ImageParams::default();
+        let params = thresholded();
         let cv_params = ImageParams {
             backend: Backend::Opencv,
-            ..ImageParams::default()
+            ..thresholded()
         };
         let a = analyze_image(&ours.rgb, &params).expect("the Rust backend cannot fail");
         let b = analyze_image(&ours.rgb, &cv_params).expect("OpenCV runs");
@@ -448,5 +448,13 @@ fn exif_orientation_is_applied_as_the_rust_decoder_does() {
             .filter(|(a, b)| a.abs_diff(**b) > 40)
             .count();
         assert_eq!(far, 0, "orientation {orientation}: pixels moved");
+    }
+}
+
+/// The threshold mode, the one the OpenCV comparisons and these exact boxes are about.
+fn thresholded() -> ImageParams {
+    ImageParams {
+        segment: mmprompt::vision::params::SegmentMode::Threshold,
+        ..ImageParams::default()
     }
 }

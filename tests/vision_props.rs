@@ -2,7 +2,10 @@
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use mmprompt::vision::contours::{find_contours, BorderKind};
-use mmprompt::vision::measure::{approx_poly_dp, measure, POLYGON_TOLERANCE};
+use mmprompt::vision::measure::{
+    approx_poly_dp, convex_hull, is_simple, measure, outline_iou, MIN_POLYGON_IOU,
+    POLYGON_TOLERANCE,
+};
 use mmprompt::vision::preprocess::{binarize, gaussian_blur, to_gray, Invert, Threshold};
 use mmprompt::vision::regions::{analyze, MinArea, RegionOptions};
 use mmprompt::vision::Point;
@@ -107,11 +110,19 @@ proptest! {
                 prop_assert!(m.circularity > 0.0);
             }
             prop_assert!(inside_bbox(m.centroid, lo, hi), "centroid {:?} outside {:?}..{:?}", m.centroid, lo, hi);
-            for p in m.polygon.iter().chain(&m.hull) {
+            // A border with area is outlined by some of its own points; a line by the
+            // box of its pixels, the only valid polygon that covers them.
+            let outline: &[Point] = if m.area > 0.0 { &m.polygon } else { &[] };
+            for p in outline.iter().chain(&m.hull) {
                 prop_assert!(c.points.contains(p), "{:?} is not a border point", p);
                 prop_assert!(inside_bbox((f64::from(p.x), f64::from(p.y)), lo, hi));
             }
-            prop_assert!(!m.polygon.is_empty() && m.polygon.len() <= c.points.len());
+            prop_assert!(!m.polygon.is_empty() && (m.area == 0.0 || m.polygon.len() <= c.points.len()));
+            prop_assert!(is_simple(&m.polygon), "not simple: {:?}", m.polygon);
+            if m.area > 0.0 && m.polygon != convex_hull(&c.points) {
+                let iou = outline_iou(&m.polygon, &c.points, lo, hi);
+                prop_assert!(iou >= MIN_POLYGON_IOU, "IoU {} of {:?}", iou, m.polygon);
+            }
             // The rotated box contains every point and is no larger than the
             // axis-aligned box between pixel centres.
             let r = m.rotated;

@@ -10,6 +10,7 @@ use mmprompt::jobs::fsio::{Walk, WalkOptions};
 use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
 use mmprompt::media::image::DEFAULT_MAX_PIXELS;
 use mmprompt::vision::backend::OPENCV_UNAVAILABLE;
+use mmprompt::vision::params::SegmentMode;
 use mmprompt::vision::pipeline::{Backend, ImageParams, MinAreaArg};
 use mmprompt::vision::preprocess::{Invert, Threshold};
 use mmprompt::vision::regions::RegionOptions;
@@ -80,17 +81,26 @@ pub(crate) struct ExtractArgs {
     #[arg(long, value_enum, default_value_t = Format::Jsonld)]
     format: Format,
 
-    /// Gaussian blur sigma in pixels before thresholding; 0 disables it.
+    /// How regions are found: color (colour segmentation, objects first: photographs and
+    /// scenes) or threshold (gray threshold and border following exactly as OpenCV: scans,
+    /// documents, silhouettes). Default: threshold when --threshold or --invert is given,
+    /// else color.
+    #[arg(long, value_name = "color|threshold")]
+    segment: Option<SegmentMode>,
+
+    /// Gaussian blur sigma in pixels before thresholding; 0 disables it. Color mode
+    /// smooths its working image by half this sigma.
     #[arg(long, value_name = "SIGMA", default_value_t = 1.0, value_parser = parse_sigma)]
     blur: f32,
 
-    /// Threshold: otsu | fixed:N | adaptive:BLOCK,C | canny:LOW,HIGH.
-    #[arg(long, value_name = "MODE", default_value = "otsu")]
-    threshold: Threshold,
+    /// Threshold mode: otsu | fixed:N | adaptive:BLOCK,C | canny:LOW,HIGH [default: otsu].
+    #[arg(long, value_name = "MODE")]
+    threshold: Option<Threshold>,
 
-    /// Foreground polarity: auto (minority side), yes (dark is foreground), no (bright is).
-    #[arg(long, value_name = "auto|yes|no", default_value = "auto")]
-    invert: Invert,
+    /// Threshold mode's foreground polarity: auto (minority side), yes (dark is
+    /// foreground), no (bright is) [default: auto].
+    #[arg(long, value_name = "auto|yes|no")]
+    invert: Option<Invert>,
 
     /// Image backend: rust (built in) or opencv (decode, blur, threshold and contours in
     /// OpenCV; needs a build with `--features opencv`).
@@ -184,11 +194,22 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
     if args.overlay && args.out.is_none() {
         return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
     }
+    let segment = match args.segment {
+        Some(SegmentMode::Color) if args.threshold.is_some() || args.invert.is_some() => {
+            return usage_error(
+                "--threshold and --invert apply to --segment threshold, not --segment color",
+            );
+        }
+        Some(mode) => mode,
+        None if args.threshold.is_some() || args.invert.is_some() => SegmentMode::Threshold,
+        None => SegmentMode::Color,
+    };
     let options = ExtractOptions {
         image: ImageParams {
+            segment,
             blur: args.blur,
-            threshold: args.threshold,
-            invert: args.invert,
+            threshold: args.threshold.unwrap_or(Threshold::Otsu),
+            invert: args.invert.unwrap_or(Invert::Auto),
             regions: RegionOptions {
                 max_regions: args.max_regions,
                 min_area: args.min_area.0,

@@ -424,6 +424,7 @@ mod tests {
                 perimeter: 0.0,
                 centroid: (0.0, 0.0),
                 hull: polygon.clone(),
+                shape_polygon: polygon.clone(),
                 polygon,
                 hull_area: 0.0,
                 solidity: 1.0,

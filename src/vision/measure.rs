@@ -521,8 +521,11 @@ pub struct Measures {
     pub perimeter: f64,
     /// [`centroid`].
     pub centroid: (f64, f64),
-    /// [`approx_poly_dp`] with tolerance [`POLYGON_TOLERANCE`] × perimeter, closed.
+    /// The outline reported as the region's polygon: [`faithful_polygon`].
     pub polygon: Vec<Point>,
+    /// [`approx_poly_dp`] with tolerance [`POLYGON_TOLERANCE`] × perimeter, closed: the
+    /// coarse polygon the shape words count corners on.
+    pub shape_polygon: Vec<Point>,
     /// [`convex_hull`].
     pub hull: Vec<Point>,
     /// Area of the hull.
@@ -556,6 +559,233 @@ pub fn circularity(area: f64, perimeter: f64) -> f64 {
     }
 }
 
+/// The least IoU a reported polygon keeps with the outline it simplifies.
+pub const MIN_POLYGON_IOU: f64 = 0.9;
+/// Outlines are compared on at most about this many sample points.
+const IOU_SAMPLES: u64 = 1 << 14;
+
+/// Drops repeated vertices and spikes (a vertex where the outline turns straight back),
+/// which make a polygon invalid without changing its area.
+fn drop_spikes(poly: &mut Vec<Point>) {
+    let mut changed = true;
+    while changed && poly.len() >= 3 {
+        changed = false;
+        let n = poly.len();
+        for i in 0..n {
+            let (a, b, c) = (poly[(i + n - 1) % n], poly[i], poly[(i + 1) % n]);
+            let back = cross(a, b, c) == 0
+                && (i64::from(b.x - a.x) * i64::from(c.x - b.x)
+                    + i64::from(b.y - a.y) * i64::from(c.y - b.y))
+                    <= 0;
+            if a == b || back {
+                poly.remove(i);
+                changed = true;
+                break;
+            }
+        }
+    }
+}
+
+fn orient(a: Point, b: Point, c: Point) -> i32 {
+    cross(a, b, c).signum() as i32
+}
+
+fn on_segment(a: Point, b: Point, p: Point) -> bool {
+    p.x >= a.x.min(b.x) && p.x <= a.x.max(b.x) && p.y >= a.y.min(b.y) && p.y <= a.y.max(b.y)
+}
+
+/// Whether segments `ab` and `cd` share a point.
+fn segments_touch(a: Point, b: Point, c: Point, d: Point) -> bool {
+    let (o1, o2, o3, o4) = (
+        orient(a, b, c),
+        orient(a, b, d),
+        orient(c, d, a),
+        orient(c, d, b),
+    );
+    if o1 * o2 < 0 && o3 * o4 < 0 {
+        return true;
+    }
+    (o1 == 0 && on_segment(a, b, c))
+        || (o2 == 0 && on_segment(a, b, d))
+        || (o3 == 0 && on_segment(c, d, a))
+        || (o4 == 0 && on_segment(c, d, b))
+}
+
+/// Whether the closed polygon is simple: at least three vertices, non-zero area, no two
+/// edges meeting except neighbours at their shared vertex, and no neighbours folding
+/// back over each other. A simple polygon is a valid OGC polygon.
+pub fn is_simple(poly: &[Point]) -> bool {
+    let n = poly.len();
+    if n < 3 || signed_area(poly) == 0.0 {
+        return false;
+    }
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        if a == b {
+            return false;
+        }
+        let c = poly[(i + 2) % n];
+        // Neighbours may only share their common vertex.
+        if cross(a, b, c) == 0
+            && (i64::from(b.x - a.x) * i64::from(c.x - b.x)
+                + i64::from(b.y - a.y) * i64::from(c.y - b.y))
+                < 0
+        {
+            return false;
+        }
+        for j in i + 2..n {
+            if i == 0 && j == n - 1 {
+                continue;
+            }
+            if segments_touch(a, b, poly[j], poly[(j + 1) % n]) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Samples the pixels an outline covers, on a grid of `step` pixels from `origin`:
+/// a sample is inside when it lies within half a pixel, along its row, of the polygon
+/// cut at a quarter pixel above or below the sample's centre. Through pixel centres,
+/// that covers the border pixels themselves, as `cv2.fillPoly` does.
+fn raster(poly: &[Point], origin: Point, cols: usize, rows: usize, step: usize) -> Vec<bool> {
+    let mut out = vec![false; cols * rows];
+    let n = poly.len();
+    let (ox, oy, st) = (f64::from(origin.x), f64::from(origin.y), step as f64);
+    // Crossings per sample line (two per row: a quarter pixel above and below), found
+    // edge by edge so the cost is linear in the vertices plus the crossings.
+    let mut lines: Vec<Vec<f64>> = vec![Vec::new(); rows * 2];
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        let (ay, by) = (f64::from(a.y), f64::from(b.y));
+        if ay == by {
+            continue;
+        }
+        let (lo, hi) = (ay.min(by), ay.max(by));
+        for (k, dy) in [(0usize, -0.25), (1, 0.25)] {
+            // A line at py crosses the edge when lo <= py < hi.
+            let r0 = ((lo - oy - dy) / st).ceil().max(0.0) as usize;
+            let r1 = (((hi - oy - dy) / st).ceil().max(0.0) as usize).min(rows);
+            for r in r0..r1 {
+                let py = oy + (r * step) as f64 + dy;
+                if py < lo || py >= hi {
+                    continue;
+                }
+                let t = (py - ay) / (by - ay);
+                lines[r * 2 + k].push(f64::from(a.x) + t * f64::from(b.x - a.x));
+            }
+        }
+    }
+    for (j, xs) in lines.iter_mut().enumerate() {
+        let r = j / 2;
+        xs.sort_by(f64::total_cmp);
+        for span in xs.chunks_exact(2) {
+            let lo = ((span[0] - 0.5 - ox) / st).ceil().max(0.0);
+            let hi = ((span[1] + 0.5 - ox) / st).floor();
+            if hi < lo {
+                continue;
+            }
+            let (lo, hi) = (lo as usize, (hi as usize).min(cols.saturating_sub(1)));
+            if let Some(row) = out.get_mut(r * cols..(r + 1) * cols) {
+                for v in row.iter_mut().take(hi + 1).skip(lo) {
+                    *v = true;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The sampling grid [`outline_iou`] uses over the box `lo..=hi`: columns, rows and
+/// step, coarse enough to bound the work.
+fn sample_grid(lo: Point, hi: Point) -> (usize, usize, usize) {
+    let (w, h) = (
+        (i64::from(hi.x) - i64::from(lo.x) + 1).max(1) as u64,
+        (i64::from(hi.y) - i64::from(lo.y) + 1).max(1) as u64,
+    );
+    let mut step = (((w as f64) * (h as f64) / IOU_SAMPLES as f64).sqrt() as u64).max(1);
+    while w.div_ceil(step).saturating_mul(h.div_ceil(step)) > IOU_SAMPLES {
+        step += 1;
+    }
+    (
+        w.div_ceil(step) as usize,
+        h.div_ceil(step) as usize,
+        step as usize,
+    )
+}
+
+fn sampled_iou(a: &[bool], b: &[bool]) -> f64 {
+    let (mut inter, mut union) = (0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        inter += u64::from(x && y);
+        union += u64::from(x || y);
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// IoU of the areas two closed outlines cover, sampled over the box `lo..=hi` on a grid
+/// of at most about 16 000 points: a sample is covered when it lies within half a pixel,
+/// along its row, of the outline cut a quarter pixel above or below it, so an outline
+/// through pixel centres covers its border pixels, as `cv2.fillPoly` does.
+pub fn outline_iou(a: &[Point], b: &[Point], lo: Point, hi: Point) -> f64 {
+    let (cols, rows, step) = sample_grid(lo, hi);
+    sampled_iou(
+        &raster(a, lo, cols, rows, step),
+        &raster(b, lo, cols, rows, step),
+    )
+}
+
+/// The polygon reported for a border: a Douglas–Peucker simplification that is simple
+/// (never crosses or touches itself) and covers nearly the same pixels as the border
+/// (IoU ≥ [`MIN_POLYGON_IOU`]), with the fewest vertices the halving search finds.
+///
+/// `coarse` is the border simplified at [`POLYGON_TOLERANCE`] × `perimeter`, OpenCV's
+/// idiom; when it already passes both checks it is the answer, so simple shapes keep
+/// their OpenCV polygon. Otherwise the tolerance is halved until both checks pass, down
+/// to half a pixel; then the convex hull is used. A border without area (a line or a
+/// single pixel) gets the outline of its pixels' box, the only valid polygon that
+/// covers them.
+pub fn faithful_polygon(points: &[Point], coarse: &[Point], perimeter: f64) -> Vec<Point> {
+    let Some((lo, hi)) = bounds(points) else {
+        return coarse.to_vec();
+    };
+    if contour_area(points) == 0.0 {
+        let (x1, y1) = (hi.x.saturating_add(1), hi.y.saturating_add(1));
+        return vec![
+            lo,
+            Point::new(lo.x, y1),
+            Point::new(x1, y1),
+            Point::new(x1, lo.y),
+        ];
+    }
+    let passes =
+        |poly: &[Point]| is_simple(poly) && outline_iou(poly, points, lo, hi) >= MIN_POLYGON_IOU;
+    let mut poly = coarse.to_vec();
+    drop_spikes(&mut poly);
+    if passes(&poly) {
+        return poly;
+    }
+    let mut eps = POLYGON_TOLERANCE * perimeter / 2.0;
+    while eps >= 0.5 {
+        let mut poly = approx_poly_dp(points, eps, true);
+        drop_spikes(&mut poly);
+        if passes(&poly) {
+            return poly;
+        }
+        eps /= 2.0;
+    }
+    let hull = convex_hull(points);
+    if is_simple(&hull) {
+        return hull;
+    }
+    coarse.to_vec()
+}
+
 /// Computes all [`Measures`] of a closed border.
 pub fn measure(points: &[Point]) -> Measures {
     let area = contour_area(points);
@@ -564,11 +794,13 @@ pub fn measure(points: &[Point]) -> Measures {
     let hull_area = contour_area(&hull);
     let solidity = solidity(area, hull_area);
     let circularity = circularity(area, perimeter);
+    let shape_polygon = approx_poly_dp(points, POLYGON_TOLERANCE * perimeter, true);
     Measures {
         area,
         perimeter,
         centroid: centroid(points),
-        polygon: approx_poly_dp(points, POLYGON_TOLERANCE * perimeter, true),
+        polygon: faithful_polygon(points, &shape_polygon, perimeter),
+        shape_polygon,
         rotated: min_area_rect(points),
         hull,
         hull_area,
@@ -621,6 +853,116 @@ mod tests {
             (r.cx, r.cy, r.width, r.height, r.angle),
             (6.5, 5.0, 4.0, 9.0, 90.0)
         );
+    }
+
+    /// A border traced from a mask drawn by `inside`.
+    fn traced(w: u32, h: u32, inside: impl Fn(u32, u32) -> bool) -> Vec<Point> {
+        let mask = image::GrayImage::from_fn(w, h, |x, y| {
+            image::Luma([if inside(x, y) { 255 } else { 0 }])
+        });
+        let cs = crate::vision::contours::find_contours(&mask);
+        cs.into_iter()
+            .filter(|c| c.kind == crate::vision::contours::BorderKind::Outer)
+            .max_by_key(|c| c.points.len())
+            .map(|c| c.points)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn simple_polygon_check() {
+        let square = pts(&[(0, 0), (10, 0), (10, 10), (0, 10)]);
+        assert!(is_simple(&square));
+        // A bow tie crosses itself; a spike folds back; three points on a line have no area.
+        assert!(!is_simple(&pts(&[(0, 0), (10, 10), (10, 0), (0, 10)])));
+        assert!(!is_simple(&pts(&[
+            (0, 0),
+            (10, 0),
+            (10, 10),
+            (10, 20),
+            (10, 10),
+            (0, 10)
+        ])));
+        assert!(!is_simple(&pts(&[(0, 0), (5, 0), (10, 0)])));
+        // Two loops touching at one vertex.
+        assert!(!is_simple(&pts(&[
+            (0, 0),
+            (4, 0),
+            (4, 4),
+            (8, 4),
+            (8, 8),
+            (4, 8),
+            (4, 4),
+            (0, 4)
+        ])));
+    }
+
+    #[test]
+    fn outline_iou_of_known_shapes() {
+        let a = rect_border(0, 0, 10, 10);
+        let (lo, hi) = bounds(&a).unwrap();
+        assert!((outline_iou(&a, &a, lo, hi) - 1.0).abs() < 1e-12);
+        // The left half of the square: 5 of 10 columns.
+        let half = pts(&[(0, 0), (4, 0), (4, 9), (0, 9)]);
+        assert!(
+            (outline_iou(&half, &a, lo, hi) - 0.5).abs() < 1e-9,
+            "{}",
+            outline_iou(&half, &a, lo, hi)
+        );
+    }
+
+    #[test]
+    fn polygons_are_simple_and_faithful() {
+        // A lizard-like outline (a body with thin limbs and a tail), a crescent, a comb
+        // and a disc: the coarse Douglas–Peucker polygon of the first three crosses
+        // itself or covers far less than the border.
+        let shapes: Vec<Vec<Point>> = vec![
+            traced(200, 120, |x, y| {
+                let (fx, fy) = (x as f64, y as f64);
+                let body = ((fx - 90.0) / 50.0).powi(2) + ((fy - 60.0) / 14.0).powi(2) <= 1.0;
+                let tail = (140..195).contains(&x) && (fy - 60.0 - (fx - 140.0) * 0.3).abs() < 2.0;
+                let legs = [60.0, 110.0]
+                    .iter()
+                    .any(|&lx| (fx - lx).abs() < 2.5 && (30..90).contains(&y));
+                body || tail || legs
+            }),
+            traced(120, 120, |x, y| {
+                let (fx, fy) = (x as f64, y as f64);
+                (fx - 60.0).hypot(fy - 60.0) <= 50.0 && (fx - 80.0).hypot(fy - 60.0) > 42.0
+            }),
+            traced(160, 80, |x, y| y >= 60 || (x % 16 < 4 && y >= 5)),
+            traced(100, 100, |x, y| {
+                (x as f64 - 50.0).hypot(y as f64 - 50.0) <= 40.0
+            }),
+        ];
+        for border in &shapes {
+            let m = measure(border);
+            let (lo, hi) = bounds(border).unwrap();
+            assert!(is_simple(&m.polygon), "{:?}", m.polygon);
+            let iou = outline_iou(&m.polygon, border, lo, hi);
+            assert!(
+                iou >= MIN_POLYGON_IOU,
+                "IoU {iou} with {} vertices",
+                m.polygon.len()
+            );
+            assert!(
+                m.polygon.len() < border.len() / 2,
+                "{} of {}",
+                m.polygon.len(),
+                border.len()
+            );
+        }
+        // The disc keeps its OpenCV polygon: it already passes.
+        let disc = &shapes[3];
+        let m = measure(disc);
+        assert_eq!(m.polygon, m.shape_polygon);
+    }
+
+    #[test]
+    fn lines_get_their_pixel_box() {
+        let line = pts(&[(3, 5), (4, 5), (5, 5), (6, 5), (5, 5), (4, 5)]);
+        let m = measure(&line);
+        assert!(is_simple(&m.polygon), "{:?}", m.polygon);
+        assert_eq!(m.polygon, pts(&[(3, 5), (3, 6), (7, 6), (7, 5)]));
     }
 
     #[test]

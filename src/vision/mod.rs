@@ -6,6 +6,7 @@ pub mod contours;
 pub mod measure;
 pub mod preprocess;
 pub mod regions;
+pub mod segment;
 pub mod words;
 
 pub mod backend;

@@ -48,10 +48,47 @@ impl fmt::Display for Backend {
     }
 }
 
+/// How regions are found before their borders are traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SegmentMode {
+    /// Colour segmentation with object-first ranking ([`crate::vision::segment`]): the
+    /// mode for photographs and scenes.
+    #[default]
+    Color,
+    /// Grayscale, blur and a threshold (`threshold`, `invert`), exactly as OpenCV: the
+    /// mode for scans, documents, silhouettes and drawings on a plain ground.
+    Threshold,
+}
+
+impl FromStr for SegmentMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "color" | "colour" => Ok(Self::Color),
+            "threshold" => Ok(Self::Threshold),
+            _ => Err(format!(
+                "'{s}' is not a segmentation mode; use color or threshold"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SegmentMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Color => "color",
+            Self::Threshold => "threshold",
+        })
+    }
+}
+
 /// Every parameter that changes an image's output; recorded in the `generator` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageParams {
-    /// Gaussian blur sigma in pixels; 0 disables the blur.
+    /// How regions are found.
+    pub segment: SegmentMode,
+    /// Gaussian blur sigma in pixels; 0 disables the blur. Colour mode smooths its
+    /// working image by half this sigma, in working pixels.
     pub blur: f32,
     /// Threshold mode.
     pub threshold: Threshold,
@@ -68,6 +105,7 @@ pub struct ImageParams {
 impl Default for ImageParams {
     fn default() -> Self {
         Self {
+            segment: SegmentMode::Color,
             blur: 1.0,
             threshold: Threshold::Otsu,
             invert: Invert::Auto,
@@ -86,6 +124,7 @@ impl ImageParams {
     /// taken as up to date for a Rust run or the other way round.
     pub fn to_json(&self) -> Value {
         let mut v = json!({
+            "segment": self.segment.to_string(),
             "blur": f64::from(self.blur),
             "threshold": self.threshold.to_string(),
             "invert": self.invert.to_string(),

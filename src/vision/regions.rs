@@ -15,6 +15,7 @@
 use super::color::color_name;
 use super::contours::{BorderKind, Contour};
 use super::measure::{self, Measures};
+use super::segment;
 use super::words::{Position, Shape, ShapeFeatures, SizeClass};
 use super::Point;
 use image::{GrayImage, RgbImage};
@@ -755,6 +756,175 @@ pub fn try_analyze(
         });
     }
     Ok(regions)
+}
+
+// ---------------------------------------------------------------------------------
+// Regions from the colour segmentation.
+
+/// Whether `(px, py)` lies inside the closed polygon through `ring` (crossing number).
+fn inside_ring(ring: &[Point], px: f64, py: f64) -> bool {
+    let mut inside = false;
+    let n = ring.len();
+    for i in 0..n {
+        let (a, b) = (ring[i], ring[(i + 1) % n]);
+        let (ay, by) = (f64::from(a.y), f64::from(b.y));
+        if (ay > py) != (by > py) {
+            let t = (py - ay) / (by - ay);
+            let x = f64::from(a.x) + t * f64::from(b.x - a.x);
+            if px < x {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+/// One kept segmentation node, traced at working resolution.
+struct Traced {
+    node: usize,
+    /// Outer border in working pixels.
+    ring: Vec<Point>,
+    holes: usize,
+    dominant: [u8; 3],
+}
+
+/// Measures, names and ranks the objects of a colour segmentation of a `width`×`height`
+/// image: the nodes [`segment::select`] keeps, best first, each traced at working
+/// resolution and scaled back to the image's pixels. Only outer borders are reported:
+/// what fills a region's hole is a region of its own, and `parent` names the smallest
+/// kept region whose outline encloses it. `options.holes` does not apply.
+pub fn from_segmentation(
+    width: u32,
+    height: u32,
+    seg: &segment::Segmentation,
+    options: &RegionOptions,
+) -> Vec<Region> {
+    let image_pixels = u64::from(width) * u64::from(height);
+    if image_pixels == 0 || seg.nodes.is_empty() {
+        return Vec::new();
+    }
+    let f = seg.factor.max(1);
+    let ff = u64::from(f) * u64::from(f);
+    let min_work = options.min_area.threshold(image_pixels) / ff as f64;
+    let kept = segment::select(seg, min_work, options.max_regions);
+    let ww = seg.width as usize;
+
+    let mut traced = Vec::with_capacity(kept.len());
+    let mut count = vec![0u32; BINS];
+    let mut sums = vec![[0u64; 3]; BINS];
+    let shift = 8 - COLOR_BITS;
+    for &i in &kept {
+        let b = seg.nodes[i].bbox;
+        let (cw, ch) = (b[2] - b[0] + 1, b[3] - b[1] + 1);
+        let mut mask = GrayImage::new(cw, ch);
+        count.fill(0);
+        sums.fill([0; 3]);
+        for y in 0..ch {
+            for x in 0..cw {
+                let p = (b[1] + y) as usize * ww + (b[0] + x) as usize;
+                if seg.pixel_in(i, p) {
+                    mask.put_pixel(x, y, image::Luma([255]));
+                    let c = seg.rgb[p];
+                    let bin = (usize::from(c[0] >> shift) << (2 * COLOR_BITS))
+                        | (usize::from(c[1] >> shift) << COLOR_BITS)
+                        | usize::from(c[2] >> shift);
+                    count[bin] += 1;
+                    for k in 0..3 {
+                        sums[bin][k] += u64::from(c[k]);
+                    }
+                }
+            }
+        }
+        let best = (0..BINS)
+            .max_by_key(|&k| (count[k], std::cmp::Reverse(k)))
+            .unwrap_or(0);
+        let n = u64::from(count[best]).max(1);
+        let dominant = sums[best].map(|v| ((v + n / 2) / n).min(255) as u8);
+        let contours = super::contours::find_contours(&mask);
+        let Some(outer) = (0..contours.len())
+            .filter(|&k| contours[k].kind == BorderKind::Outer)
+            .max_by_key(|&k| (contours[k].points.len(), std::cmp::Reverse(k)))
+        else {
+            continue;
+        };
+        let holes = contours
+            .iter()
+            .filter(|c| c.kind == BorderKind::Hole && c.parent == Some(outer))
+            .count();
+        let ring = contours[outer]
+            .points
+            .iter()
+            .map(|p| Point::new(p.x + b[0] as i32, p.y + b[1] as i32))
+            .collect();
+        traced.push(Traced {
+            node: i,
+            ring,
+            holes,
+            dominant,
+        });
+    }
+
+    // Scales a working pixel to the centre of its block in the image.
+    let half = (f as i32 - 1) / 2;
+    let to_image = |p: &Point| {
+        Point::new(
+            (p.x * f as i32 + half).min(width as i32 - 1),
+            (p.y * f as i32 + half).min(height as i32 - 1),
+        )
+    };
+    let mut regions = Vec::with_capacity(traced.len());
+    for (r, t) in traced.iter().enumerate() {
+        let node = &seg.nodes[t.node];
+        // The smallest other kept region whose outline encloses this one.
+        let p0 = t.ring[0];
+        let parent = traced
+            .iter()
+            .enumerate()
+            .filter(|&(q, o)| {
+                q != r && {
+                    let on = &seg.nodes[o.node];
+                    on.pixels > node.pixels
+                        && (seg.contains(o.node, t.node)
+                            || (on.bbox[0] <= node.bbox[0]
+                                && on.bbox[1] <= node.bbox[1]
+                                && on.bbox[2] >= node.bbox[2]
+                                && on.bbox[3] >= node.bbox[3]
+                                && inside_ring(&o.ring, f64::from(p0.x), f64::from(p0.y))))
+                }
+            })
+            .min_by_key(|&(q, o)| (seg.nodes[o.node].pixels, q))
+            .map(|(q, _)| q);
+        let points: Vec<Point> = t.ring.iter().map(to_image).collect();
+        let m = measure::measure(&points);
+        let bbox = Rect {
+            x: node.bbox[0] * f,
+            y: node.bbox[1] * f,
+            w: ((node.bbox[2] + 1) * f).min(width) - node.bbox[0] * f,
+            h: ((node.bbox[3] + 1) * f).min(height) - node.bbox[1] * f,
+        };
+        let pixel_count = (node.pixels * ff).min(image_pixels);
+        let n = node.pixels.max(1);
+        let mean_color = node.rgb_sum.map(|v| ((v + n / 2) / n).min(255) as u8);
+        let features = ShapeFeatures::from_measures(&m);
+        let centroid = m.centroid;
+        regions.push(Region {
+            contour: t.node,
+            kind: BorderKind::Outer,
+            parent,
+            holes: t.holes,
+            bbox,
+            pixel_count,
+            measures: m,
+            mean_color,
+            dominant_color: t.dominant,
+            color_name: color_name(t.dominant),
+            shape: Shape::classify(&features),
+            size: SizeClass::from_fraction(pixel_count as f64 / image_pixels as f64),
+            position: Position::from_centroid(centroid.0, centroid.1, width, height),
+            salience: node.score,
+        });
+    }
+    regions
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ impl ShapeFeatures {
         Self::new(
             m.area,
             m.perimeter,
-            &m.polygon,
+            &m.shape_polygon,
             m.hull_area,
             (m.rotated.width, m.rotated.height),
         )

@@ -21,7 +21,7 @@ use super::rust;
 use super::BackendError;
 use crate::media::image::{self as media, DecodeOptions, DecodedImage, ImageErrorKind};
 use crate::vision::contours::{BorderKind, Contour};
-use crate::vision::params::{ImageAnalysis, ImageParams};
+use crate::vision::params::{ImageAnalysis, ImageParams, SegmentMode};
 use crate::vision::preprocess::{Invert, Threshold, MAX_ADAPTIVE_BLOCK, MAX_SIGMA};
 use crate::vision::regions::analyze;
 use crate::vision::Point;
@@ -424,7 +424,8 @@ pub fn find_contours(mask: &Mat) -> Result<Vec<Contour>> {
 /// [`BackendError::Opencv`] when any OpenCV stage reports an error.
 pub fn analyze_image(rgb: &RgbImage, params: &ImageParams) -> Result<ImageAnalysis> {
     let (w, h) = rgb.dimensions();
-    if w == 0 || h == 0 {
+    // Colour segmentation has no OpenCV stages: OpenCV only decoded the pixels.
+    if w == 0 || h == 0 || params.segment == SegmentMode::Color {
         return Ok(rust::analyze_image(rgb, params));
     }
     let color = rgb_to_mat(rgb)?;
