@@ -527,3 +527,59 @@ fn segmentation_mode_follows_the_options() {
         common::stderr(&o)
     );
 }
+
+/// `prompt` walks a folder the way `extract` does: its media (images and audio, in sorted
+/// order) are the inputs and other files are left out; a folder with nothing to prompt
+/// with is one clear error line naming it, not a raw "Is a directory".
+#[test]
+fn prompt_walks_a_folder_argument() {
+    let root = common::root();
+    let o = common::run(
+        &[
+            "prompt",
+            "samples",
+            "--provider",
+            "ollama",
+            "--model",
+            "m",
+            "--body-only",
+        ],
+        &root,
+    );
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let body: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    let first = user.lines().next().unwrap();
+    assert!(
+        first.starts_with("Inputs: m1 = \"samples/audio/"),
+        "{first}"
+    );
+    for want in [
+        "samples/coins.png",
+        "samples/rocket.jpg",
+        "samples/audio/noise_alsa.wav",
+    ] {
+        assert!(
+            first.contains(&format!("\"{want}\"")),
+            "{want} missing: {first}"
+        );
+    }
+    for unwanted in ["PROVENANCE.md", "make_shapes.py"] {
+        assert!(!first.contains(unwanted), "{unwanted}: {first}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "no media here").unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = common::run(
+        &["prompt", d, "--provider", "ollama", "--model", "m"],
+        &root,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(d) && err.contains("no image, audio or .jsonld"),
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@ use mmprompt::llm::config::{Config, Endpoint, Overrides};
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
 use mmprompt::llm::{redact, Provider};
 use mmprompt::prompt::attach::AttachLimits;
+use mmprompt::prompt::expand_inputs;
 use mmprompt::prompt::{
     check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
     DEFAULT_SYSTEM, DEFAULT_TASK, DEFAULT_TEMPLATE,
@@ -63,7 +64,9 @@ pub(crate) enum AttachArg {
 /// Flags shared by `prompt` and `send`.
 #[derive(Args, Debug)]
 pub(crate) struct PromptArgs {
-    /// Media files (extracted on the fly) or `.jsonld` documents written by `extract`.
+    /// Media files (extracted on the fly), `.jsonld` documents written by `extract`, or
+    /// folders of either (walked like `extract` walks them; a medium with its document
+    /// beside it is read from the document).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
@@ -313,7 +316,14 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
     // The key is only looked at to show whether one would be sent; it is never printed.
     let key = opts.endpoint.api_key().ok().flatten();
     let secrets: Vec<&str> = key.as_deref().into_iter().collect();
-    let planned = match plan(&args.common.inputs, &opts, key.as_deref()) {
+    let inputs = match expand_inputs(&args.common.inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            return Ok(super::common::EXIT_FAILED);
+        }
+    };
+    let planned = match plan(&inputs, &opts, key.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
@@ -390,11 +400,18 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         },
         ..ClientOptions::default()
     });
+    let inputs = match expand_inputs(&args.common.inputs) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("mmprompt: error: {e}");
+            return Ok(super::common::EXIT_FAILED);
+        }
+    };
     let manifest = open_send_log(&args.out)?;
     let groups: Vec<Vec<PathBuf>> = if args.each {
-        args.common.inputs.iter().map(|p| vec![p.clone()]).collect()
+        inputs.iter().map(|p| vec![p.clone()]).collect()
     } else {
-        vec![args.common.inputs.clone()]
+        vec![inputs]
     };
     let limiter = args.rate.map(RateLimiter::per_minute);
     let failed = AtomicUsize::new(0);

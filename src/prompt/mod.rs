@@ -76,6 +76,75 @@ pub fn load_input(path: &Path, options: &ExtractOptions) -> Result<Input, Prompt
     })
 }
 
+/// The inputs a `prompt` or `send` command line names, with folders walked the way
+/// `extract` walks them (sorted, hidden entries and links left out). A file named on the
+/// command line is taken as it is. In a walked folder, images, audio and `.jsonld`
+/// documents are inputs and other files are left out; a media file whose document
+/// (`NAME.jsonld`, as `extract --out` writes it) lies beside it is read from the document,
+/// and the overlays `extract --overlay` writes beside documents are left out, so a folder
+/// of `extract` outputs gives each input once.
+///
+/// # Errors
+/// [`PromptError::Read`] naming the path when an argument cannot be read, or a folder
+/// holds no input.
+pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromptError> {
+    use crate::jobs::fsio::{expand, Walk};
+    use std::collections::HashSet;
+    let found = expand(paths, &Walk::default());
+    if let Some(e) = found.errors.into_iter().next() {
+        return Err(PromptError::Read {
+            path: e.path,
+            detail: e.kind.to_string(),
+        });
+    }
+    let all: HashSet<&Path> = found.inputs.iter().map(|i| i.path.as_path()).collect();
+    let beside = |path: &Path, suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        all.contains(Path::new(&name))
+    };
+    let mut out = Vec::with_capacity(found.inputs.len());
+    for input in &found.inputs {
+        let path = &input.path;
+        if paths.contains(path) {
+            out.push(path.clone());
+            continue;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        if let Some(media) = name.strip_suffix(".overlay.png") {
+            if beside(&path.with_file_name(media), ".jsonld") {
+                continue;
+            }
+        }
+        let is_doc = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("jsonld"));
+        let keep = is_doc
+            || match sniff_file(path) {
+                Ok(MediaKind::Image | MediaKind::Audio) => !beside(path, ".jsonld"),
+                Ok(MediaKind::Unknown) => false,
+                // Unreadable: kept, so that reading it reports why.
+                Err(_) => true,
+            };
+        if keep {
+            out.push(path.clone());
+        }
+    }
+    for arg in paths {
+        let walked = out.iter().any(|p| p.starts_with(arg));
+        if !walked && std::fs::metadata(arg).is_ok_and(|m| m.is_dir()) {
+            return Err(PromptError::Read {
+                path: arg.clone(),
+                detail: "the folder holds no image, audio or .jsonld document".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn load_document(path: &Path) -> Result<Input, PromptError> {
     let bad = |detail: String| PromptError::NotADocument {
         path: path.to_path_buf(),
@@ -544,6 +613,58 @@ mod tests {
     use crate::doc::{AudioSourceInfo, ContextMode, SourceInfo};
     use crate::vision::pipeline::{analyze_image, ImageParams};
     use ::image::{Rgb, RgbImage};
+
+    #[test]
+    fn folders_are_walked_and_extract_outputs_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        let png = {
+            let mut v = Vec::new();
+            RgbImage::from_pixel(4, 4, Rgb([9; 3]))
+                .write_to(&mut std::io::Cursor::new(&mut v), ::image::ImageFormat::Png)
+                .unwrap();
+            v
+        };
+        let mut wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0data\0\0\0\0".to_vec();
+        wav.truncate(44);
+        let root = d.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        for (name, bytes) in [
+            ("a.png", &png[..]),
+            ("a.png.jsonld", b"{}"),
+            ("a.png.overlay.png", &png[..]),
+            ("b.png", &png[..]),
+            ("notes.txt", b"hello"),
+            (".hidden.png", &png[..]),
+            ("sub/c.wav", &wav[..]),
+        ] {
+            std::fs::write(root.join(name), bytes).unwrap();
+        }
+        let got = expand_inputs(&[root.to_path_buf()]).unwrap();
+        let want: Vec<PathBuf> = ["a.png.jsonld", "b.png", "sub/c.wav"]
+            .iter()
+            .map(|n| root.join(n))
+            .collect();
+        assert_eq!(got, want);
+
+        // A file named on the command line is taken as it is, whatever it holds.
+        let named = root.join("notes.txt");
+        assert_eq!(
+            expand_inputs(std::slice::from_ref(&named)).unwrap(),
+            vec![named]
+        );
+
+        // A folder with nothing to prompt with, and a missing path, are errors naming them.
+        let empty = root.join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let e = expand_inputs(std::slice::from_ref(&empty)).unwrap_err();
+        assert!(
+            matches!(&e, PromptError::Read { path, .. } if path == &empty),
+            "{e}"
+        );
+        let missing = root.join("missing");
+        let e = expand_inputs(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(e.to_string().contains("no such file"), "{e}");
+    }
 
     fn source(name: &str, mime: &str) -> SourceInfo {
         SourceInfo {
