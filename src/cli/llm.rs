@@ -403,7 +403,8 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     let inputs = match expand_inputs(&args.common.inputs) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("mmprompt: error: {e}");
+            let secrets: Vec<&str> = key.as_deref().into_iter().collect();
+            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
             return Ok(super::common::EXIT_FAILED);
         }
     };

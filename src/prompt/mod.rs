@@ -107,7 +107,10 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromptError> {
     for input in &found.inputs {
         let path = &input.path;
         if paths.contains(path) {
-            out.push(path.clone());
+            // Named twice, or named and inside a named folder: still one input.
+            if !out.contains(path) {
+                out.push(path.clone());
+            }
             continue;
         }
         let name = path
@@ -129,7 +132,7 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromptError> {
                 // Unreadable: kept, so that reading it reports why.
                 Err(_) => true,
             };
-        if keep {
+        if keep && !out.contains(path) {
             out.push(path.clone());
         }
     }

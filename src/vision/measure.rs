@@ -573,10 +573,7 @@ fn drop_spikes(poly: &mut Vec<Point>) {
         let n = poly.len();
         for i in 0..n {
             let (a, b, c) = (poly[(i + n - 1) % n], poly[i], poly[(i + 1) % n]);
-            let back = cross(a, b, c) == 0
-                && (i64::from(b.x - a.x) * i64::from(c.x - b.x)
-                    + i64::from(b.y - a.y) * i64::from(c.y - b.y))
-                    <= 0;
+            let back = cross(a, b, c) == 0 && dot(a, b, c) <= 0;
             if a == b || back {
                 poly.remove(i);
                 changed = true;
@@ -584,6 +581,18 @@ fn drop_spikes(poly: &mut Vec<Point>) {
             }
         }
     }
+}
+
+/// Dot product of `b - a` and `c - b`: negative when the path a→b→c turns back.
+fn dot(a: Point, b: Point, c: Point) -> i128 {
+    let d = |p: Point, q: Point| {
+        (
+            i128::from(q.x) - i128::from(p.x),
+            i128::from(q.y) - i128::from(p.y),
+        )
+    };
+    let ((x1, y1), (x2, y2)) = (d(a, b), d(b, c));
+    x1 * x2 + y1 * y2
 }
 
 fn orient(a: Point, b: Point, c: Point) -> i32 {
@@ -626,11 +635,7 @@ pub fn is_simple(poly: &[Point]) -> bool {
         }
         let c = poly[(i + 2) % n];
         // Neighbours may only share their common vertex.
-        if cross(a, b, c) == 0
-            && (i64::from(b.x - a.x) * i64::from(c.x - b.x)
-                + i64::from(b.y - a.y) * i64::from(c.y - b.y))
-                < 0
-        {
+        if cross(a, b, c) == 0 && dot(a, b, c) < 0 {
             return false;
         }
         for j in i + 2..n {
@@ -715,6 +720,8 @@ fn sample_grid(lo: Point, hi: Point) -> (usize, usize, usize) {
     )
 }
 
+/// IoU of two sampled areas; 0 when neither covers a sample, since a shape that slips
+/// between the samples cannot be judged faithful.
 fn sampled_iou(a: &[bool], b: &[bool]) -> f64 {
     let (mut inter, mut union) = (0u64, 0u64);
     for (&x, &y) in a.iter().zip(b) {
@@ -722,7 +729,7 @@ fn sampled_iou(a: &[bool], b: &[bool]) -> f64 {
         union += u64::from(x || y);
     }
     if union == 0 {
-        1.0
+        0.0
     } else {
         inter as f64 / union as f64
     }
@@ -731,7 +738,8 @@ fn sampled_iou(a: &[bool], b: &[bool]) -> f64 {
 /// IoU of the areas two closed outlines cover, sampled over the box `lo..=hi` on a grid
 /// of at most about 16 000 points: a sample is covered when it lies within half a pixel,
 /// along its row, of the outline cut a quarter pixel above or below it, so an outline
-/// through pixel centres covers its border pixels, as `cv2.fillPoly` does.
+/// through pixel centres covers its border pixels, as `cv2.fillPoly` does. `lo..=hi`
+/// must hold both outlines; outlines that cover no sample give 0.
 pub fn outline_iou(a: &[Point], b: &[Point], lo: Point, hi: Point) -> f64 {
     let (cols, rows, step) = sample_grid(lo, hi);
     sampled_iou(
@@ -748,8 +756,9 @@ pub fn outline_iou(a: &[Point], b: &[Point], lo: Point, hi: Point) -> f64 {
 /// idiom; when it already passes both checks it is the answer, so simple shapes keep
 /// their OpenCV polygon. Otherwise the tolerance is halved until both checks pass, down
 /// to half a pixel; then the convex hull is used. A border without area (a line or a
-/// single pixel) gets the outline of its pixels' box, the only valid polygon that
-/// covers them.
+/// single pixel) has no valid polygon through its pixel centres; it gets its box
+/// widened by one pixel to the right and below, the smallest valid polygon that covers
+/// the pixels.
 pub fn faithful_polygon(points: &[Point], coarse: &[Point], perimeter: f64) -> Vec<Point> {
     let Some((lo, hi)) = bounds(points) else {
         return coarse.to_vec();

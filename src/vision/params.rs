@@ -151,7 +151,8 @@ pub struct ImageAnalysis {
     pub threshold: Option<u8>,
     /// Whether dark pixels were the foreground.
     pub inverted: bool,
-    /// All borders traced, before filtering.
+    /// All borders traced, before filtering (colour mode: the segments the graph
+    /// segmentation found).
     pub contour_count: usize,
     /// The kept regions, most salient first.
     pub regions: Vec<Region>,

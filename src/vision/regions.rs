@@ -77,7 +77,8 @@ impl Default for RegionOptions {
 /// One region, ready to be serialised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
-    /// Index of the border in the contour list it came from.
+    /// Index of the border in the contour list it came from (colour mode: of the node in
+    /// the segmentation's hierarchy).
     pub contour: usize,
     /// Outer border or hole border.
     pub kind: BorderKind,
@@ -85,7 +86,8 @@ pub struct Region {
     pub parent: Option<usize>,
     /// Number of hole borders directly inside this region (reported or not).
     pub holes: usize,
-    /// Bounding box of the border pixels.
+    /// Bounding box of the border pixels (colour mode: of the source pixels the region's
+    /// working pixels stand for).
     pub bbox: Rect,
     /// Number of pixels in the region: the foreground pixels of the component for an
     /// outer border (its holes excluded), the hole's background pixels for a hole.
@@ -93,7 +95,8 @@ pub struct Region {
     /// Area, perimeter, centroid, polygon, hull, solidity, circularity and rotated box of
     /// the border (see [`Measures`]).
     pub measures: Measures,
-    /// Mean colour of the region's pixels in the original image.
+    /// Mean colour of the region's pixels in the original image (colour mode: in the
+    /// working image, whose pixels average blocks of the original).
     pub mean_color: [u8; 3],
     /// Most frequent colour of the region's pixels: the mean of the pixels in the
     /// fullest bin of a 8×8×8 RGB histogram (32 levels per bin and channel; lowest
@@ -457,6 +460,26 @@ const COLOR_BITS: u32 = 3;
 const COLOR_SAMPLES: u64 = 1 << 12;
 const BINS: usize = 1 << (3 * COLOR_BITS);
 
+/// The dominant-colour histogram bin of an RGB pixel.
+fn color_bin(p: &[u8]) -> usize {
+    let shift = 8 - COLOR_BITS;
+    (usize::from(p[0] >> shift) << (2 * COLOR_BITS))
+        | (usize::from(p[1] >> shift) << COLOR_BITS)
+        | usize::from(p[2] >> shift)
+}
+
+/// The mean of the pixels in the fullest bin (the lowest bin on ties).
+fn dominant_color(count: &[u64], sums: &[[u64; 3]]) -> [u8; 3] {
+    let best = (0..count.len())
+        .max_by_key(|&b| (count[b], std::cmp::Reverse(b)))
+        .unwrap_or(0);
+    let n = count.get(best).copied().unwrap_or(0);
+    match (n, sums.get(best)) {
+        (1.., Some(s)) => s.map(|v| ((v + n / 2) / n).min(255) as u8),
+        _ => [0; 3],
+    }
+}
+
 /// Mean and dominant colour of each listed component, one pass over their pixels.
 fn component_colors(labels: &Labels, rgb: &RgbImage, wanted: &[usize]) -> Vec<([u8; 3], [u8; 3])> {
     let w = labels.width;
@@ -493,12 +516,6 @@ fn component_colors(labels: &Labels, rgb: &RgbImage, wanted: &[usize]) -> Vec<([
 
     let mut count = vec![0u64; BINS];
     let mut sums = vec![[0u64; 3]; BINS];
-    let shift = 8 - COLOR_BITS;
-    let bin_of = |p: &[u8]| {
-        (usize::from(p[0] >> shift) << (2 * COLOR_BITS))
-            | (usize::from(p[1] >> shift) << COLOR_BITS)
-            | usize::from(p[2] >> shift)
-    };
     let mut out = Vec::with_capacity(wanted.len());
     for (k, &c) in wanted.iter().enumerate() {
         count.fill(0);
@@ -533,7 +550,7 @@ fn component_colors(labels: &Labels, rgb: &RgbImage, wanted: &[usize]) -> Vec<([
             while next < offset + len {
                 let j = ((next - offset) * 3) as usize;
                 let p = &px[j..j + 3];
-                let bin = bin_of(p);
+                let bin = color_bin(p);
                 count[bin] += 1;
                 for ch in 0..3 {
                     sums[bin][ch] += u64::from(p[ch]);
@@ -543,18 +560,12 @@ fn component_colors(labels: &Labels, rgb: &RgbImage, wanted: &[usize]) -> Vec<([
             offset += len;
         }
         let n = pixels;
-        let mean = |s: [u64; 3], n: u64| -> [u8; 3] {
-            if n == 0 {
-                [0; 3]
-            } else {
-                s.map(|v| ((v + n / 2) / n).min(255) as u8)
-            }
+        let mean = if n == 0 {
+            [0; 3]
+        } else {
+            total.map(|v| ((v + n / 2) / n).min(255) as u8)
         };
-        // Fullest bin, lowest index on ties.
-        let best = (0..BINS)
-            .max_by_key(|&b| (count[b], std::cmp::Reverse(b)))
-            .unwrap_or(0);
-        out.push((mean(total, n), mean(sums[best], count[best])));
+        out.push((mean, dominant_color(&count, &sums)));
     }
     out
 }
@@ -784,6 +795,10 @@ struct Traced {
     node: usize,
     /// Outer border in working pixels.
     ring: Vec<Point>,
+    /// Area inside `ring`, in working pixels.
+    area: f64,
+    /// The same border in the image's pixels.
+    outline: Vec<Point>,
     holes: usize,
     dominant: [u8; 3],
 }
@@ -809,25 +824,26 @@ pub fn from_segmentation(
     let kept = segment::select(seg, min_work, options.max_regions);
     let ww = seg.width as usize;
 
+    let pos = seg.pixel_positions();
+    let (fi, wi, hi) = (i64::from(f), i64::from(width), i64::from(height));
     let mut traced = Vec::with_capacity(kept.len());
-    let mut count = vec![0u32; BINS];
+    let mut count = vec![0u64; BINS];
     let mut sums = vec![[0u64; 3]; BINS];
-    let shift = 8 - COLOR_BITS;
     for &i in &kept {
         let b = seg.nodes[i].bbox;
+        let range = seg.leaf_range(i);
         let (cw, ch) = (b[2] - b[0] + 1, b[3] - b[1] + 1);
-        let mut mask = GrayImage::new(cw, ch);
+        let mut raw = vec![0u8; cw as usize * ch as usize];
         count.fill(0);
         sums.fill([0; 3]);
-        for y in 0..ch {
-            for x in 0..cw {
-                let p = (b[1] + y) as usize * ww + (b[0] + x) as usize;
-                if seg.pixel_in(i, p) {
-                    mask.put_pixel(x, y, image::Luma([255]));
+        for (y, row) in raw.chunks_exact_mut(cw as usize).enumerate() {
+            let start = (b[1] as usize + y) * ww + b[0] as usize;
+            for (x, m) in row.iter_mut().enumerate() {
+                let p = start + x;
+                if range.contains(&pos[p]) {
+                    *m = 255;
                     let c = seg.rgb[p];
-                    let bin = (usize::from(c[0] >> shift) << (2 * COLOR_BITS))
-                        | (usize::from(c[1] >> shift) << COLOR_BITS)
-                        | usize::from(c[2] >> shift);
+                    let bin = color_bin(&c);
                     count[bin] += 1;
                     for k in 0..3 {
                         sums[bin][k] += u64::from(c[k]);
@@ -835,11 +851,9 @@ pub fn from_segmentation(
                 }
             }
         }
-        let best = (0..BINS)
-            .max_by_key(|&k| (count[k], std::cmp::Reverse(k)))
-            .unwrap_or(0);
-        let n = u64::from(count[best]).max(1);
-        let dominant = sums[best].map(|v| ((v + n / 2) / n).min(255) as u8);
+        let Some(mask) = GrayImage::from_raw(cw, ch, raw) else {
+            continue;
+        };
         let contours = super::contours::find_contours(&mask);
         let Some(outer) = (0..contours.len())
             .filter(|&k| contours[k].kind == BorderKind::Outer)
@@ -851,58 +865,89 @@ pub fn from_segmentation(
             .iter()
             .filter(|c| c.kind == BorderKind::Hole && c.parent == Some(outer))
             .count();
-        let ring = contours[outer]
-            .points
-            .iter()
-            .map(|p| Point::new(p.x + b[0] as i32, p.y + b[1] as i32))
-            .collect();
+        let inside = |x: i32, y: i32| {
+            x >= 0
+                && y >= 0
+                && mask
+                    .get_pixel_checked(x as u32, y as u32)
+                    .is_some_and(|v| v[0] != 0)
+        };
+        // A border pixel stands for an f×f block; its point goes to the block's outermost
+        // source pixel on each side that faces outside, so the outline reaches the box.
+        let to_image = |c: i64, lo_out: bool, hi_out: bool, limit: i64| {
+            let base = c * fi;
+            let v = match (lo_out, hi_out) {
+                (true, false) => base,
+                (false, true) => base + fi - 1,
+                _ => base + (fi - 1) / 2,
+            };
+            v.clamp(0, limit - 1) as i32
+        };
+        let (ox, oy) = (i64::from(b[0]), i64::from(b[1]));
+        let mut ring = Vec::with_capacity(contours[outer].points.len());
+        let mut outline = Vec::with_capacity(contours[outer].points.len());
+        for p in &contours[outer].points {
+            ring.push(Point::new(p.x + b[0] as i32, p.y + b[1] as i32));
+            outline.push(Point::new(
+                to_image(
+                    ox + i64::from(p.x),
+                    !inside(p.x - 1, p.y),
+                    !inside(p.x + 1, p.y),
+                    wi,
+                ),
+                to_image(
+                    oy + i64::from(p.y),
+                    !inside(p.x, p.y - 1),
+                    !inside(p.x, p.y + 1),
+                    hi,
+                ),
+            ));
+        }
         traced.push(Traced {
             node: i,
+            area: measure::contour_area(&ring),
             ring,
+            outline,
             holes,
-            dominant,
+            dominant: dominant_color(&count, &sums),
         });
     }
 
-    // Scales a working pixel to the centre of its block in the image.
-    let half = (f as i32 - 1) / 2;
-    let to_image = |p: &Point| {
-        Point::new(
-            (p.x * f as i32 + half).min(width as i32 - 1),
-            (p.y * f as i32 + half).min(height as i32 - 1),
-        )
-    };
     let mut regions = Vec::with_capacity(traced.len());
     for (r, t) in traced.iter().enumerate() {
         let node = &seg.nodes[t.node];
-        // The smallest other kept region whose outline encloses this one.
+        // The kept region with the smallest outline that encloses this one: an ancestor
+        // in the hierarchy, or one whose outline holds this one's first border pixel.
         let p0 = t.ring[0];
         let parent = traced
             .iter()
             .enumerate()
             .filter(|&(q, o)| {
-                q != r && {
+                q != r && o.area >= t.area && {
                     let on = &seg.nodes[o.node];
-                    on.pixels > node.pixels
-                        && (seg.contains(o.node, t.node)
-                            || (on.bbox[0] <= node.bbox[0]
-                                && on.bbox[1] <= node.bbox[1]
-                                && on.bbox[2] >= node.bbox[2]
-                                && on.bbox[3] >= node.bbox[3]
-                                && inside_ring(&o.ring, f64::from(p0.x), f64::from(p0.y))))
+                    seg.contains(o.node, t.node)
+                        || (on.bbox[0] <= node.bbox[0]
+                            && on.bbox[1] <= node.bbox[1]
+                            && on.bbox[2] >= node.bbox[2]
+                            && on.bbox[3] >= node.bbox[3]
+                            && !seg.contains(t.node, o.node)
+                            && inside_ring(&o.ring, f64::from(p0.x), f64::from(p0.y)))
                 }
             })
-            .min_by_key(|&(q, o)| (seg.nodes[o.node].pixels, q))
+            .min_by(|a, b| a.1.area.total_cmp(&b.1.area).then(a.0.cmp(&b.0)))
             .map(|(q, _)| q);
-        let points: Vec<Point> = t.ring.iter().map(to_image).collect();
-        let m = measure::measure(&points);
-        let bbox = Rect {
-            x: node.bbox[0] * f,
-            y: node.bbox[1] * f,
-            w: ((node.bbox[2] + 1) * f).min(width) - node.bbox[0] * f,
-            h: ((node.bbox[3] + 1) * f).min(height) - node.bbox[1] * f,
+        let points = &t.outline;
+        let m = measure::measure(points);
+        // Whole blocks, clipped to the image (u64: f × a coordinate can pass u32).
+        let span = |lo: u32, hi: u32, limit: u32| {
+            let a = u64::from(lo) * u64::from(f);
+            let b = ((u64::from(hi) + 1) * u64::from(f)).min(u64::from(limit));
+            (a as u32, b.saturating_sub(a) as u32)
         };
-        let pixel_count = (node.pixels * ff).min(image_pixels);
+        let (x, w) = span(node.bbox[0], node.bbox[2], width);
+        let (y, h) = span(node.bbox[1], node.bbox[3], height);
+        let bbox = Rect { x, y, w, h };
+        let pixel_count = node.source_pixels.min(image_pixels);
         let n = node.pixels.max(1);
         let mean_color = node.rgb_sum.map(|v| ((v + n / 2) / n).min(255) as u8);
         let features = ShapeFeatures::from_measures(&m);

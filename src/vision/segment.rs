@@ -19,12 +19,14 @@
 //!    how well they fill their joint box, and how weak the edge between them is), down
 //!    to one region. Every segment and every merge is a candidate, so an object made of
 //!    several colours is still one candidate.
-//! 4. **Objects first.** Each candidate is scored by the contrast along its boundary
-//!    (mean ΔE across it), its size and how much of the image frame it touches. The
-//!    frame's background (touching three or more sides, or most of the image) is not
-//!    reported. Candidates are taken best first; one that is nearly the same pixels as
-//!    a better candidate above or below it in the hierarchy (mask IoU over
-//!    [`NEAR_DUPLICATE_IOU`]) is skipped.
+//! 4. **Objects first.** Each candidate gets an object score, a logistic model of its
+//!    boundary contrast, colour contrast with its neighbours, size, width, frame contact
+//!    and its parent in the hierarchy, fitted on the region benchmark's tuning part. The
+//!    frame's background (touching three or more sides, or most of the image) and edge
+//!    slivers score 0 and are never reported. [`select`] takes candidates best first,
+//!    parts of a taken region after everything else, and drops near-duplicates of a
+//!    taken region (nested with it and covering [`NEAR_DUPLICATE_IOU`] of its pixels or
+//!    [`NESTED_BOX_IOU`] of its box, or sharing its box).
 //!
 //! Inside a hierarchy two candidates are either nested or disjoint, so every mask IoU
 //! the selection needs is a ratio of pixel counts: nothing is rasterised until the kept
@@ -72,6 +74,9 @@ impl Default for SegmentParams {
 pub struct Node {
     /// Pixels of the working image in this node.
     pub pixels: u64,
+    /// Pixels of the source image its working pixels stand for (blocks at the right and
+    /// bottom edges may be partial).
+    pub source_pixels: u64,
     /// Bounding box in working pixels: min x, min y, max x, max y (inclusive).
     pub bbox: [u32; 4],
     /// Sum of the working image's sRGB values over the node's pixels.
@@ -122,16 +127,40 @@ pub struct Segmentation {
 
 impl Segmentation {
     /// Whether `inner` is `outer` or lies inside it in the hierarchy.
+    ///
+    /// # Panics
+    /// When either node is out of range.
     pub fn contains(&self, outer: usize, inner: usize) -> bool {
         let (o, i) = (&self.nodes[outer], &self.nodes[inner]);
         o.first <= i.first && i.first + i.count <= o.first + o.count
     }
 
     /// Whether working pixel `p` (row-major index) belongs to `node`.
+    ///
+    /// # Panics
+    /// When `node` or `p` is out of range.
     pub fn pixel_in(&self, node: usize, p: usize) -> bool {
-        let pos = self.leaf_pos[self.labels[p] as usize];
+        self.leaf_range(node)
+            .contains(&self.leaf_pos[self.labels[p] as usize])
+    }
+
+    /// The depth-first positions of `node`'s segments: a pixel belongs to `node` when its
+    /// entry in [`Segmentation::pixel_positions`] lies in this range.
+    ///
+    /// # Panics
+    /// When `node` is out of range.
+    pub fn leaf_range(&self, node: usize) -> std::ops::Range<u32> {
         let n = &self.nodes[node];
-        pos >= n.first && pos < n.first + n.count
+        n.first..n.first + n.count
+    }
+
+    /// The depth-first position of each working pixel's segment (see
+    /// [`Segmentation::leaf_range`]), row by row: one table for testing many nodes.
+    pub fn pixel_positions(&self) -> Vec<u32> {
+        self.labels
+            .iter()
+            .map(|&l| self.leaf_pos[l as usize])
+            .collect()
     }
 }
 
@@ -509,9 +538,17 @@ pub fn segment(rgb: &RgbImage, params: &SegmentParams) -> Segmentation {
     let lab = unblurred.as_ref().unwrap_or(&work.lab);
 
     let image_pixels = n.max(1) as f64;
+    // Source pixels per working column and row: whole blocks but the last.
+    let block = |i: usize, len: u32| {
+        let f = u64::from(work.factor);
+        ((i as u64 + 1) * f).min(u64::from(len)) - (i as u64 * f)
+    };
+    let block_w: Vec<u64> = (0..w).map(|x| block(x, rgb.width())).collect();
+    let block_h: Vec<u64> = (0..h).map(|y| block(y, rgb.height())).collect();
     let mut nodes: Vec<Node> = (0..leaves)
         .map(|_| Node {
             pixels: 0,
+            source_pixels: 0,
             bbox: [u32::MAX, u32::MAX, 0, 0],
             rgb_sum: [0; 3],
             lab_sum: [0.0; 3],
@@ -528,12 +565,13 @@ pub fn segment(rgb: &RgbImage, params: &SegmentParams) -> Segmentation {
         .collect();
     let mut hists = vec![0f32; leaves * HIST_LEN];
     let mut adj: Vec<BTreeMap<u32, Shared>> = vec![BTreeMap::new(); leaves];
-    for y in 0..h {
-        for x in 0..w {
+    for (y, &bh) in block_h.iter().enumerate() {
+        for (x, &bw) in block_w.iter().enumerate() {
             let p = y * w + x;
             let l = labels[p] as usize;
             let node = &mut nodes[l];
             node.pixels += 1;
+            node.source_pixels += bw * bh;
             node.bbox[0] = node.bbox[0].min(x as u32);
             node.bbox[1] = node.bbox[1].min(y as u32);
             node.bbox[2] = node.bbox[2].max(x as u32);
@@ -608,6 +646,7 @@ pub fn segment(rgb: &RgbImage, params: &SegmentParams) -> Segmentation {
         let shared = adj[ai].get(&b).copied().unwrap_or_default();
         let merged = Node {
             pixels: na.pixels + nb.pixels,
+            source_pixels: na.source_pixels + nb.source_pixels,
             bbox: [
                 na.bbox[0].min(nb.bbox[0]),
                 na.bbox[1].min(nb.bbox[1]),
@@ -731,7 +770,8 @@ fn sides_touched(b: &[u32; 4], w: u32, h: u32) -> u32 {
         + u32::from(b[3] + 1 >= h)
 }
 
-/// Whether a node is the frame's background rather than something in it.
+/// Whether a node is the frame's background rather than something in it; `w` and `h`
+/// are the working image's width and height.
 pub fn is_background(node: &Node, w: u32, h: u32) -> bool {
     let area = node.pixels as f64 / (f64::from(w) * f64::from(h)).max(1.0);
     sides_touched(&node.bbox, w, h) >= 3 || area > 0.75

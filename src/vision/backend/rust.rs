@@ -35,7 +35,8 @@ pub fn analyze_image(rgb: &RgbImage, params: &ImageParams) -> ImageAnalysis {
 pub const COLOR_BLUR_FACTOR: f32 = 0.5;
 
 /// The colour mode: segmentation, hierarchy and object-first selection
-/// ([`crate::vision::segment`]), then the same measures and words.
+/// ([`crate::vision::segment`]), then the same measures and words. `threshold`, `invert`
+/// and `regions.holes` do not apply and are ignored.
 pub fn analyze_color(rgb: &RgbImage, params: &ImageParams) -> ImageAnalysis {
     let seg = segment(
         rgb,
