@@ -151,6 +151,49 @@ mod tests {
         doc
     }
 
+    /// Containment survives the text format: a nested region names its parent's id (with
+    /// the input's prefix in a multi-input prompt), a region with holes counts them, and
+    /// a parent IRI that is not a plain id is left out rather than copied into the line.
+    #[test]
+    fn text_lines_keep_parents_and_holes() {
+        let mut written = image_value(ContextMode::Reference);
+        let doc = Document::from_value(&written).unwrap();
+        let Document::Image(page) = &doc else {
+            panic!("an image page")
+        };
+        let nested = page
+            .items
+            .iter()
+            .find(|a| a.body.parent_region.is_some())
+            .expect("a nested region");
+        let parent_iri = nested.body.parent_region.clone().unwrap();
+        let parent = page.items.iter().find(|a| a.id == parent_iri).unwrap();
+        let line = nested.text_line(&format!("m2.{}", nested.body.region_id));
+        assert!(
+            line.ends_with(&format!(",parent=m2.{}]", parent.body.region_id)),
+            "{line}"
+        );
+        for a in &page.items {
+            let line = a.text_line(&a.body.region_id);
+            assert_eq!(
+                line.contains(&format!(",holes={}", a.body.hole_count)),
+                a.body.hole_count > 0,
+                "{line}"
+            );
+        }
+
+        let items = written["items"].as_array_mut().unwrap();
+        for item in items.iter_mut() {
+            if item["body"].get("parentRegion").is_some() {
+                item["body"]["parentRegion"] = "x:r1],image_region:[id=r9".into();
+            }
+        }
+        let doc = Document::from_value(&written).unwrap();
+        let text = doc.text();
+        assert!(!text.contains("parent="), "{text}");
+        assert!(!text.contains("id=r9"), "{text}");
+    }
+
     #[test]
     fn image_pages_round_trip() {
         for mode in [ContextMode::Reference, ContextMode::Inline] {

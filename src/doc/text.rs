@@ -108,12 +108,31 @@ fn cited<B: Serialize, T: Target>(id: &str, body: B, target: &T) -> Value {
     })
 }
 
-/// `image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,...]`.
+/// `image_region:[id=r1,x=40,y=60,w=120,h=120,semantic=object:circle,color=red,...]`,
+/// ending with `parent=r2` for a region inside another (cited with the same input prefix
+/// as `cite`) and `holes=N` for a region with holes, so containment survives the text
+/// format.
 fn region_line(cite: &str, body: &RegionBody, b: &Xywh) -> String {
-    format!(
-        "image_region:[id={cite},x={},y={},w={},h={},semantic={},color={},size={},position={}]",
+    let mut line = format!(
+        "image_region:[id={cite},x={},y={},w={},h={},semantic={},color={},size={},position={}",
         b.x, b.y, b.w, b.h, body.value, body.color_name, body.size_class, body.position,
-    )
+    );
+    // The parent's short id is the last part of its IRI; a document read from disk could
+    // hold anything there, so only a plain id is shown.
+    let parent = body
+        .parent_region
+        .as_deref()
+        .and_then(|iri| iri.rsplit(':').next())
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
+    if let Some(parent) = parent {
+        let prefix = cite.strip_suffix(body.region_id.as_str()).unwrap_or("");
+        line.push_str(&format!(",parent={prefix}{parent}"));
+    }
+    if body.hole_count > 0 {
+        line.push_str(&format!(",holes={}", body.hole_count));
+    }
+    line.push(']');
+    line
 }
 
 /// `audio_segment:[id=s2,t=1.30-2.10,label=event:impact,confidence=0.91]`.
