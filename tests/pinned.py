@@ -2,10 +2,12 @@
 
 Each builder pins its Debian and PyPI packages by exact version and SHA-256 in its
 sources.json; this module fetches them (`apt-get download`, `pip download --no-deps`)
-into a cache, checks the hash and unpacks them. Only the cache is written to.
+into a cache, checks the hash and unpacks them, and reads licences from machine-readable
+debian/copyright files. Only the cache is written to.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
@@ -104,3 +106,62 @@ def fetch_source(name: str, src: dict, cache: str) -> str:
     with open(stamp, "w") as f:
         f.write(src["sha256"] + "\n")
     return dest
+
+
+def dep5_licence(copyright_path: str, installed_path: str) -> str | None:
+    """Licence short name for a file from a machine-readable debian/copyright.
+
+    The Files: globs name paths in the source tree, the clip path is where the
+    package installs it; a glob matches when it (or its tail of at least two
+    components) matches a tail of the installed path.  As the two trees differ,
+    the most specific matching glob wins (ties: the later stanza, as in DEP-5).
+    Returns None when the copyright file is not machine-readable.
+    """
+    try:
+        text = open(copyright_path, encoding="utf-8", errors="replace").read()
+    except FileNotFoundError:
+        return None
+    paras, cur = [], []
+    for line in text.splitlines():
+        if line.strip() == "":
+            if cur:
+                paras.append(cur)
+                cur = []
+        else:
+            cur.append(line)
+    if cur:
+        paras.append(cur)
+    if not paras or not any(l.startswith("Format:") for l in paras[0]):
+        return None
+    parts = installed_path.strip("/").split("/")
+    tails = ["/".join(parts[i:]) for i in range(len(parts))]
+    result, best = None, -1
+    for para in paras:
+        files, lic, field = [], None, None
+        for line in para:
+            if line[:1] in (" ", "\t"):
+                if field == "Files":
+                    files += line.split()
+                continue
+            key, _, val = line.partition(":")
+            field = key.strip()
+            if field == "Files":
+                files += val.split()
+            elif field == "License" and lic is None:
+                lic = val.strip()
+        if not files or lic is None:
+            continue
+        for pat in files:
+            if pat.startswith("debian/"):
+                continue
+            pcomp = pat.split("/")
+            pats = [pat] + ["/".join(pcomp[i:]) for i in range(1, len(pcomp) - 1)]
+            for p in pats:
+                if any(fnmatch.fnmatchcase(t, p) for t in tails):
+                    # the most specific glob wins (most literal characters);
+                    # among equals the later stanza, as in DEP-5
+                    score = len(p.replace("*", "").replace("?", ""))
+                    if score >= best:
+                        result, best = lic, score
+                    break
+    return result

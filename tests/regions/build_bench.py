@@ -20,7 +20,6 @@ Only --out and --cache are written to.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pinned import die, fetch_source, log  # noqa: E402
+from pinned import dep5_licence, die, fetch_source, log  # noqa: E402
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,58 +64,6 @@ def stable_hash(*parts: object) -> int:
 # --------------------------------------------------------------------------- fetching
 
 # --------------------------------------------------------------------------- licences
-
-def dep5_licence(copyright_path: str, installed_path: str) -> str | None:
-    """Licence short name for a file from a machine-readable debian/copyright
-    (the same rule as tests/corpus/build_corpus.py: the most specific Files: glob
-    matching a tail of the installed path wins). None if not machine-readable."""
-    try:
-        text = open(copyright_path, encoding="utf-8", errors="replace").read()
-    except FileNotFoundError:
-        return None
-    paras, cur = [], []
-    for line in text.splitlines():
-        if line.strip() == "":
-            if cur:
-                paras.append(cur)
-                cur = []
-        else:
-            cur.append(line)
-    if cur:
-        paras.append(cur)
-    if not paras or not any(l.startswith("Format:") for l in paras[0]):
-        return None
-    parts = installed_path.strip("/").split("/")
-    tails = ["/".join(parts[i:]) for i in range(len(parts))]
-    result, best = None, -1
-    for para in paras:
-        files, lic, field = [], None, None
-        for line in para:
-            if line[:1] in (" ", "\t"):
-                if field == "Files":
-                    files += line.split()
-                continue
-            key, _, val = line.partition(":")
-            field = key.strip()
-            if field == "Files":
-                files += val.split()
-            elif field == "License" and lic is None:
-                lic = val.strip()
-        if not files or lic is None:
-            continue
-        for pat in files:
-            if pat.startswith("debian/"):
-                continue
-            pcomp = pat.split("/")
-            pats = [pat] + ["/".join(pcomp[i:]) for i in range(1, len(pcomp) - 1)]
-            for p in pats:
-                if any(fnmatch.fnmatchcase(t, p) for t in tails):
-                    score = len(p.replace("*", "").replace("?", ""))
-                    if score >= best:
-                        result, best = lic, score
-                    break
-    return result
-
 
 # --------------------------------------------------------------------------- image io
 
