@@ -102,8 +102,8 @@ pub(crate) struct ExtractArgs {
     #[arg(long, value_name = "auto|yes|no")]
     invert: Option<Invert>,
 
-    /// Image backend: rust (built in) or opencv (decode, blur, threshold and contours in
-    /// OpenCV; needs a build with `--features opencv`).
+    /// Image backend: rust (built in) or opencv (decode, and in threshold mode blur,
+    /// threshold and contours, in OpenCV; needs a build with `--features opencv`).
     #[arg(long, value_name = "rust|opencv", default_value = "rust")]
     backend: Backend,
 
@@ -115,7 +115,8 @@ pub(crate) struct ExtractArgs {
     #[arg(long, value_name = "PX|PCT%", default_value = "0.02%")]
     min_area: MinAreaArg,
 
-    /// Also report hole borders as regions.
+    /// Threshold mode: also report hole borders as regions (in color mode what fills a hole
+    /// is a region of its own).
     #[arg(long)]
     holes: bool,
 
