@@ -7,6 +7,7 @@ debian/copyright files. Only the cache is written to.
 """
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import glob
 import hashlib
@@ -165,3 +166,16 @@ def dep5_licence(copyright_path: str, installed_path: str) -> str | None:
                         result, best = lic, score
                     break
     return result
+
+
+def builder_args(doc: str, here: str, cache_help: str) -> tuple[argparse.Namespace, str, str]:
+    """The command line every corpus builder takes: --out, --cache (default OUT-cache) and
+    --sources (default sources.json beside the builder). Returns the arguments and the
+    absolute output and cache folders."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cache", default=None, help=f"{cache_help} (default: OUT-cache)")
+    ap.add_argument("--sources", default=os.path.join(here, "sources.json"))
+    args = ap.parse_args()
+    out = os.path.abspath(args.out)
+    return args, out, os.path.abspath(args.cache or out.rstrip("/") + "-cache")

@@ -19,7 +19,6 @@ Only --out and --cache are written to.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pinned import dep5_licence, die, fetch_source, log  # noqa: E402
+from pinned import builder_args, dep5_licence, die, fetch_source, log  # noqa: E402
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -289,13 +288,7 @@ def bbox_of(mask: np.ndarray) -> list[int]:
 # --------------------------------------------------------------------------- main
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--cache", default=None, help="download cache (default: OUT-cache)")
-    ap.add_argument("--sources", default=os.path.join(HERE, "sources.json"))
-    args = ap.parse_args()
-    out = os.path.abspath(args.out)
-    cache = os.path.abspath(args.cache or out.rstrip("/") + "-cache")
+    args, out, cache = builder_args(__doc__, HERE, "download cache")
     t_start = time.time()
 
     spec = json.load(open(args.sources, encoding="utf-8"))
