@@ -428,7 +428,7 @@ pub fn send_one(
     manifest: &Manifest,
     limiter: Option<&RateLimiter>,
     on_delta: &mut dyn FnMut(&str),
-    trace: Option<&mut dyn FnMut(&str)>,
+    events: Option<crate::llm::http::EventSink<'_>>,
 ) -> Result<Outcome, SendError> {
     let secrets: Vec<&str> = api_key.into_iter().collect();
     let inputs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -450,7 +450,7 @@ pub fn send_one(
             planned.assembled.prompt.stream,
             &secrets,
             on_delta,
-            trace,
+            events,
         )?;
         let record = response_record(&planned, opts, &ex, &fragments, &secrets)?;
         save_response(&response, &record)?;

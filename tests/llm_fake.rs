@@ -194,6 +194,23 @@ fn every_provider_streams_and_answers_whole_and_saves_the_result() {
                 serde_json::json!(["answer", "claims"]),
                 "{what}"
             );
+            // The default schema meets OpenAI's strict mode, and OpenAI is told so.
+            let strict = match provider {
+                "openai" => &body["response_format"]["json_schema"]["strict"],
+                "openai-responses" => &body["text"]["format"]["strict"],
+                _ => &Value::Bool(true),
+            };
+            assert_eq!(strict, &Value::Bool(true), "{what}");
+            // The made-up citation is said out loud, once.
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(
+                stderr
+                    .lines()
+                    .filter(|l| l.contains("match no fragment shown: \"zz9\""))
+                    .count(),
+                1,
+                "{what}"
+            );
             assert_no_key_anywhere(&o, out.path());
         }
     }
@@ -214,6 +231,21 @@ fn retries_honour_retry_after_and_back_off() {
         assert_eq!(o.status.code(), Some(0), "{seg}: {}", all_output(&o));
         let saved = read_json(&out.path().join("samples/shapes.png.response.json"));
         assert_eq!(saved["attempts"], 2, "{seg}");
+        // The wait is told on stderr, with the status and how long, without --verbose.
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let told: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("attempt 1 failed (the server answered 429"))
+            .collect();
+        assert_eq!(told.len(), 1, "{seg}: {stderr}");
+        let wait: f64 = told[0]
+            .rsplit("retrying in ")
+            .next()
+            .and_then(|w| w.strip_suffix(" s"))
+            .and_then(|w| w.parse().ok())
+            .expect("the wait in seconds");
+        // Retry-After: 1, plus at most the jitter.
+        assert!((0.95..3.0).contains(&wait), "{}", told[0]);
         let t = times(&server().recorded(seg).0);
         assert!(
             t[1] - t[0] >= min_gap,

@@ -177,3 +177,62 @@ fn server_errors_reach_the_user_in_its_own_words() {
     );
     assert!(!text.contains("attempts"), "a 404 was retried: {text}");
 }
+
+#[test]
+fn a_strict_schema_that_allows_only_shown_ids_gets_a_citation_resolved_to_its_selector() {
+    // The server's grammar follows the schema, so even a tiny model can only cite ids the
+    // prompt shows: the citation must come back resolved to that fragment's selector.
+    let out = tempfile::tempdir().expect("tempdir");
+    // The ids `send` will show: the golden document is what the default parameters make.
+    let frag = read_json(&common::root().join("tests/golden/shapes.png.jsonld"));
+    let ids: Vec<Value> = frag["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|a| a["body"]["regionId"].clone())
+        .collect();
+    assert!(!ids.is_empty());
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string", "maxLength": 80},
+            "claims": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                "type": "object",
+                "properties": {
+                    "text": {"type": "string", "maxLength": 40},
+                    "fragments": {"type": "array", "minItems": 1, "maxItems": 1,
+                                  "items": {"enum": ids}}
+                },
+                "required": ["text", "fragments"],
+                "additionalProperties": false
+            }}
+        },
+        "required": ["answer", "claims"],
+        "additionalProperties": false
+    });
+    let schema_path = out.path().join("ids.schema.json");
+    std::fs::write(&schema_path, schema.to_string()).expect("write the schema");
+    let o = send(
+        "openai",
+        out.path(),
+        &[
+            "--no-stream",
+            "--answer-schema",
+            &schema_path.display().to_string(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let s = saved(out.path());
+    assert_eq!(s["finishReason"], "stop", "{s}");
+    assert_eq!(s["answerValid"], true, "{s}");
+    let c = &s["citations"][0];
+    let id = c["id"].as_str().expect("a citation");
+    let item = frag["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|a| a["body"]["regionId"] == id)
+        .expect("the cited region");
+    assert_eq!(c["selector"], item["target"]["selector"]);
+    assert_eq!(s["unresolvedCitations"], serde_json::json!([]));
+}

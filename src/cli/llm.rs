@@ -5,9 +5,11 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use mmprompt::jobs::extract::ExtractOptions;
 use mmprompt::llm::config::{Config, Endpoint, Overrides};
+use mmprompt::llm::http::PostEvent;
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
 use mmprompt::llm::{redact, Provider};
 use mmprompt::prompt::attach::AttachLimits;
+use mmprompt::prompt::coords::Coords;
 use mmprompt::prompt::expand_inputs;
 use mmprompt::prompt::{
     check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
@@ -55,10 +57,30 @@ pub(crate) enum FragmentsArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum AttachArg {
+    /// Fragments only.
     None,
+    /// Image inputs.
     Image,
+    /// Audio inputs.
     Audio,
+    /// Every input the provider takes.
     All,
+    /// Every input, images with each shown region's outline and id drawn on them
+    /// (Set-of-Mark).
+    Marked,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CoordsArg {
+    /// The provider's box convention for attached images (Gemini: box2d), the attached
+    /// image's pixels for the others; the original's pixels when nothing is attached.
+    Auto,
+    /// The original image's pixels.
+    Original,
+    /// The attached image's pixels.
+    Attached,
+    /// box_2d=[ymin,xmin,ymax,xmax] normalised to 0-1000.
+    Box2d,
 }
 
 /// Flags shared by `prompt` and `send`.
@@ -104,10 +126,15 @@ pub(crate) struct PromptArgs {
     /// The question or task, filled into {{task}}.
     #[arg(long, value_name = "TEXT")]
     pub task: Option<String>,
-    /// Attach the media themselves: images downscaled to --max-image-side and re-encoded,
-    /// audio as 16 kHz WAV (OpenAI chat and Gemini only).
+    /// Attach the media themselves: images as they are when the provider takes them
+    /// (else downscaled to --max-image-side and re-encoded), audio as 16 kHz WAV (OpenAI
+    /// chat and Gemini only).
     #[arg(long, value_enum, default_value_t = AttachArg::None)]
     pub attach: AttachArg,
+    /// The frame image boxes are written in. Citations always resolve to the original's
+    /// pixels.
+    #[arg(long, value_enum, default_value_t = CoordsArg::Auto)]
+    pub coords: CoordsArg,
     /// Longest side of attached images, in pixels.
     #[arg(long, default_value_t = 2048, value_name = "PX")]
     pub max_image_side: u32,
@@ -290,6 +317,13 @@ fn options(
                 AttachArg::Image => AttachMode::Image,
                 AttachArg::Audio => AttachMode::Audio,
                 AttachArg::All => AttachMode::All,
+                AttachArg::Marked => AttachMode::Marked,
+            },
+            coords: match a.coords {
+                CoordsArg::Auto => Coords::Auto,
+                CoordsArg::Original => Coords::Original,
+                CoordsArg::Attached => Coords::Attached,
+                CoordsArg::Box2d => Coords::Normalized1000,
             },
             limits: AttachLimits {
                 max_image_side: a.max_image_side,
@@ -435,11 +469,19 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                 streamed = true;
             }
         };
-        let mut trace_fn = |line: &str| eprintln!("{line}");
-        let trace: Option<&mut dyn FnMut(&str)> = if args.verbose {
-            Some(&mut trace_fn)
-        } else {
-            None
+        // Retries are always told (a silent wait looks like a hang); the exchange itself
+        // only with --verbose.
+        let mut on_event = |ev: PostEvent<'_>| match ev {
+            PostEvent::Trace(line) if args.verbose => eprintln!("{line}"),
+            PostEvent::Trace(_) => {}
+            PostEvent::Retry {
+                attempt,
+                wait,
+                reason,
+            } => eprintln!(
+                "mmprompt: {name}: attempt {attempt} failed ({reason}); retrying in {:.1} s",
+                wait.as_secs_f64()
+            ),
         };
         if live && groups.len() > 1 && !args.quiet {
             println!("==> {name} <==");
@@ -452,7 +494,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
             &manifest,
             limiter.as_ref(),
             &mut on_delta,
-            trace,
+            Some(&mut on_event),
         );
         let _guard = print_lock.lock().unwrap_or_else(|p| p.into_inner());
         match result {
@@ -466,6 +508,26 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                         let _ = out.write_all(record["text"].as_str().unwrap_or("").as_bytes());
                     }
                     let _ = writeln!(out);
+                }
+                let unresolved: Vec<String> = record["unresolvedCitations"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(mmprompt::doc::text::quote)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !unresolved.is_empty() {
+                    eprintln!(
+                        "warning: {name}: the answer cites {} that match no fragment shown: {}",
+                        if unresolved.len() == 1 {
+                            "an id"
+                        } else {
+                            "ids"
+                        },
+                        unresolved.join(", ")
+                    );
                 }
                 if record["answerValid"] == Value::Bool(false) {
                     if args.strict {
@@ -541,6 +603,7 @@ pub(crate) fn live_sender(
         system: None,
         task: None,
         attach: AttachArg::None,
+        coords: CoordsArg::Auto,
         max_image_side: AttachLimits::default().max_image_side,
         max_body_mb: AttachLimits::default().max_body_bytes as f64 / 1e6,
         max_prompt_tokens: None,

@@ -19,8 +19,8 @@ pub mod text;
 pub use audio::{audio_document, audio_page, live_annotation};
 pub use image::{image_document, image_page};
 pub use model::{
-    AnnotationPage, AudioPage, Context, Document, Generator, ImagePage, LiveAnnotation,
-    LiveWindowPage,
+    AnnotationPage, AudioPage, Context, Document, Generator, ImageAnnotation, ImagePage,
+    LiveAnnotation, LiveWindowPage,
 };
 pub use read::ReadError;
 pub use schema::generate_schema;
@@ -29,7 +29,7 @@ pub use terms::{
     region_label, segment_id, AudioSourceInfo, ContextMode, LiveSourceInfo, SourceInfo, CONTEXT,
     CONTEXT_IRI, SCHEMA,
 };
-pub use text::{header_line, Item, Score};
+pub use text::{header_line, region_line_with, Item, Score};
 
 /// The Media Fragments specification that `xywh=` and `t=` selectors conform to.
 pub const MEDIA_FRAGMENTS: &str = model::MediaFragments::VALUE;

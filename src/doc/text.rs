@@ -83,6 +83,14 @@ pub trait Item {
     /// The annotation as JSON with `cite` as the short id and the source reduced to its
     /// IRI (the source repeats in every annotation; the IRI alone names it).
     fn cited_value(&self, cite: &str) -> Value;
+    /// The image annotation itself, for a region (to redraw or re-frame its anchors).
+    fn region(&self) -> Option<&ImageAnnotation> {
+        None
+    }
+    /// `(start, end)` in seconds, for a segment.
+    fn span(&self) -> Option<(f64, f64)> {
+        None
+    }
 }
 
 /// A target whose source is reduced to its IRI.
@@ -113,9 +121,19 @@ fn cited<B: Serialize, T: Target>(id: &str, body: B, target: &T) -> Value {
 /// as `cite`) and `holes=N` for a region with holes, so containment survives the text
 /// format.
 fn region_line(cite: &str, body: &RegionBody, b: &Xywh) -> String {
+    region_line_with(
+        cite,
+        body,
+        &format!("x={},y={},w={},h={}", b.x, b.y, b.w, b.h),
+    )
+}
+
+/// The region line with `anchor` in place of `x=..,y=..,w=..,h=..`: the box written in
+/// another frame (a prompt's attached image, a provider's convention).
+pub fn region_line_with(cite: &str, body: &RegionBody, anchor: &str) -> String {
     let mut line = format!(
-        "image_region:[id={cite},x={},y={},w={},h={},semantic={},color={},size={},position={}",
-        b.x, b.y, b.w, b.h, body.value, body.color_name, body.size_class, body.position,
+        "image_region:[id={cite},{anchor},semantic={},color={},size={},position={}",
+        body.value, body.color_name, body.size_class, body.position,
     );
     // The parent's short id is the last part of its IRI; a document read from disk could
     // hold anything there, so only a plain id is shown.
@@ -175,6 +193,10 @@ impl Item for ImageAnnotation {
         };
         cited(&self.id, body, &self.target)
     }
+
+    fn region(&self) -> Option<&ImageAnnotation> {
+        Some(self)
+    }
 }
 
 /// A target whose first selector is the `t=start,end` fragment.
@@ -226,6 +248,11 @@ impl<T: SegmentTarget> Item for Annotation<SegmentBody, T> {
             ..self.body.clone()
         };
         cited(&self.id, body, &self.target)
+    }
+
+    fn span(&self) -> Option<(f64, f64)> {
+        let t = self.target.segment();
+        Some((t.start_offset, t.end_offset))
     }
 }
 

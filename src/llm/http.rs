@@ -159,8 +159,24 @@ pub struct Exchange {
 
 /// Called with each piece of text as it streams in.
 pub type DeltaSink<'a> = &'a mut dyn FnMut(&str);
-/// Called with each trace line when `--verbose` is on; lines are already redacted.
-pub type TraceSink<'a> = &'a mut dyn FnMut(&str);
+/// What a post reports as it goes; all text is already redacted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PostEvent<'a> {
+    /// A line of the exchange (request, headers, answer) for `--verbose`.
+    Trace(&'a str),
+    /// An attempt failed with a transient error; the next starts after `wait`.
+    Retry {
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// How long until the next one.
+        wait: Duration,
+        /// Why it failed.
+        reason: &'a str,
+    },
+}
+
+/// Called with each [`PostEvent`].
+pub type EventSink<'a> = &'a mut dyn FnMut(PostEvent<'_>);
 
 /// The HTTP client. Cheap to share across threads.
 #[derive(Debug, Clone)]
@@ -204,7 +220,7 @@ impl Client {
         stream: bool,
         secrets: &[&str],
         on_delta: DeltaSink<'_>,
-        mut trace: Option<TraceSink<'_>>,
+        mut events: Option<EventSink<'_>>,
     ) -> Result<Exchange, LlmError> {
         let started = Instant::now();
         let body = serde_json::to_vec(&req.body)
@@ -213,16 +229,22 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(t) = trace.as_mut() {
-                t(&redact(
+            if let Some(t) = events.as_mut() {
+                t(PostEvent::Trace(&redact(
                     &format!("> POST {} (attempt {attempt})", req.url),
                     secrets,
-                ));
+                )));
                 for (k, v) in &req.headers {
-                    t(&redact(&format!("> {k}: {}", show_header(k, v)), secrets));
+                    t(PostEvent::Trace(&redact(
+                        &format!("> {k}: {}", show_header(k, v)),
+                        secrets,
+                    )));
                 }
                 let shown = super::provider::elide_media(&req.body).to_string();
-                t(&redact(&format!("> {}", clip(&shown, 4000)), secrets));
+                t(PostEvent::Trace(&redact(
+                    &format!("> {}", clip(&shown, 4000)),
+                    secrets,
+                )));
             }
             let mut builder = self.agent.post(&req.url);
             for (k, v) in &req.headers {
@@ -230,16 +252,16 @@ impl Client {
             }
             let sent = Instant::now();
             let result = builder.send(&body[..]);
-            let wait = match result {
+            let (wait, reason) = match result {
                 Err(e) => {
                     let err = LlmError::from_ureq(&e, &req.url, self.options.total_timeout);
-                    if let Some(t) = trace.as_mut() {
-                        t(&redact(&format!("< {err}"), secrets));
+                    if let Some(t) = events.as_mut() {
+                        t(PostEvent::Trace(&redact(&format!("< {err}"), secrets)));
                     }
                     if !err.is_transient() || attempt >= policy.max_attempts {
                         return Err(err.with_attempts(attempt).redacted(secrets));
                     }
-                    backoff(policy, attempt - 1, random_u64())
+                    (backoff(policy, attempt - 1, random_u64()), err.to_string())
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -248,10 +270,13 @@ impl Client {
                         .iter()
                         .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").into()))
                         .collect();
-                    if let Some(t) = trace.as_mut() {
-                        t(&format!("< {status} ({} ms)", sent.elapsed().as_millis()));
+                    if let Some(t) = events.as_mut() {
+                        t(PostEvent::Trace(&format!(
+                            "< {status} ({} ms)",
+                            sent.elapsed().as_millis()
+                        )));
                         for (k, v) in &headers {
-                            t(&redact(&format!("< {k}: {v}"), secrets));
+                            t(PostEvent::Trace(&redact(&format!("< {k}: {v}"), secrets)));
                         }
                     }
                     let request_id = ["x-request-id", "request-id", "x-goog-request-id"]
@@ -274,11 +299,11 @@ impl Client {
                             read_whole(provider, reader)
                         }
                         .map_err(|e| e.with_attempts(attempt).redacted(secrets))?;
-                        if let Some(t) = trace.as_mut() {
-                            t(&redact(
+                        if let Some(t) = events.as_mut() {
+                            t(PostEvent::Trace(&redact(
                                 &format!("< answer: {}", clip(&answer.text, 4000)),
                                 secrets,
-                            ));
+                            )));
                         }
                         return Ok(Exchange {
                             answer,
@@ -289,8 +314,11 @@ impl Client {
                         });
                     }
                     let message = error_body(reader);
-                    if let Some(t) = trace.as_mut() {
-                        t(&redact(&format!("< {}", clip(&message, 4000)), secrets));
+                    if let Some(t) = events.as_mut() {
+                        t(PostEvent::Trace(&redact(
+                            &format!("< {}", clip(&message, 4000)),
+                            secrets,
+                        )));
                     }
                     let err = LlmError::Status {
                         status,
@@ -300,18 +328,33 @@ impl Client {
                     if !is_retryable(provider, status, &message) || attempt >= policy.max_attempts {
                         return Err(err.redacted(secrets));
                     }
-                    status_retry_wait(
+                    let wait = status_retry_wait(
                         policy,
                         status,
                         &headers,
                         SystemTime::now(),
                         attempt - 1,
                         random_u64(),
-                    )?
+                    )?;
+                    (
+                        wait,
+                        format!(
+                            "the server answered {status}: {}",
+                            crate::doc::text::quote(&clip(&message, 200))
+                        ),
+                    )
                 }
             };
-            if let Some(t) = trace.as_mut() {
-                t(&format!("  retrying in {} ms", wait.as_millis()));
+            if let Some(t) = events.as_mut() {
+                t(PostEvent::Trace(&format!(
+                    "  retrying in {} ms",
+                    wait.as_millis()
+                )));
+                t(PostEvent::Retry {
+                    attempt,
+                    wait,
+                    reason: &redact(&reason, secrets),
+                });
             }
             // A retry must not outlive the total timeout the user set.
             if started.elapsed() + wait > self.options.total_timeout {

@@ -78,6 +78,29 @@ impl Provider {
         }
     }
 
+    /// Image formats the API takes as they are, by MIME type. GIF is left out: an animated
+    /// one would be read as its first frame at best, so it is always re-encoded.
+    pub fn image_formats(self) -> &'static [&'static str] {
+        match self {
+            Provider::OpenAi | Provider::OpenAiResponses | Provider::Anthropic => {
+                &["image/jpeg", "image/png", "image/webp"]
+            }
+            Provider::Gemini => &["image/jpeg", "image/png", "image/webp"],
+            // Ollama's and llama.cpp's image loaders read JPEG and PNG everywhere.
+            Provider::Ollama => &["image/jpeg", "image/png"],
+        }
+    }
+
+    /// Largest image the API takes in one request, in bytes of the file.
+    pub fn max_image_bytes(self) -> usize {
+        match self {
+            // Anthropic: 5 MB per image; OpenAI: 20 MB per image (chat); Gemini: 20 MB
+            // per inline request.
+            Provider::Anthropic => 5_000_000,
+            _ => 20_000_000,
+        }
+    }
+
     /// Whether streamed answers come as NDJSON lines rather than server-sent events.
     pub fn streams_ndjson(self) -> bool {
         self == Provider::Ollama
@@ -280,8 +303,49 @@ fn openai_chat(p: &Prompt) -> Value {
             "type": "json_schema",
             "json_schema": {"name": SCHEMA_NAME, "schema": schema},
         });
+        if meets_strict(schema) {
+            body["response_format"]["json_schema"]["strict"] = Value::Bool(true);
+        }
     }
     body
+}
+
+/// Whether `schema` meets OpenAI's strict structured-output mode: every object lists all
+/// its properties as required and allows no others (checked through properties, items,
+/// `anyOf` and `$defs`). Strict mode is asked for only then, because a server in strict
+/// mode refuses any other schema.
+pub fn meets_strict(schema: &Value) -> bool {
+    let Some(obj) = schema.as_object() else {
+        return schema.is_boolean();
+    };
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        let required: Vec<&str> = obj
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if obj.get("additionalProperties") != Some(&Value::Bool(false))
+            || !props.keys().all(|k| required.contains(&k.as_str()))
+            || !props.values().all(meets_strict)
+        {
+            return false;
+        }
+    } else if obj.get("type").and_then(Value::as_str) == Some("object")
+        && obj.get("additionalProperties") != Some(&Value::Bool(false))
+    {
+        return false;
+    }
+    let nested = |key: &str| match obj.get(key) {
+        None => true,
+        Some(Value::Array(a)) => a.iter().all(meets_strict),
+        Some(Value::Object(m)) if key == "$defs" || key == "definitions" => {
+            m.values().all(meets_strict)
+        }
+        Some(v) => meets_strict(v),
+    };
+    ["items", "anyOf", "$defs", "definitions"]
+        .into_iter()
+        .all(nested)
 }
 
 fn openai_responses(p: &Prompt) -> Value {
@@ -301,6 +365,9 @@ fn openai_responses(p: &Prompt) -> Value {
     if let Some(schema) = &p.answer_schema {
         body["text"] =
             json!({"format": {"type": "json_schema", "name": SCHEMA_NAME, "schema": schema}});
+        if meets_strict(schema) {
+            body["text"]["format"]["strict"] = Value::Bool(true);
+        }
     }
     body
 }
@@ -732,6 +799,35 @@ mod tests {
 
     fn schema() -> Value {
         json!({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+    }
+
+    #[test]
+    fn strict_mode_is_asked_for_exactly_when_the_schema_meets_it() {
+        let strict = crate::prompt::default_answer_schema();
+        assert!(meets_strict(&strict));
+        assert!(!meets_strict(&schema()), "additional properties allowed");
+        let optional = json!({"type": "object", "additionalProperties": false,
+            "properties": {"a": {"type": "string"}, "b": {"type": "string"}}, "required": ["a"]});
+        assert!(!meets_strict(&optional));
+        let nested = json!({"type": "object", "additionalProperties": false, "required": ["x"],
+            "properties": {"x": {"type": "array", "items": {"type": "object",
+                "properties": {"y": {"type": "string"}}, "required": ["y"]}}}});
+        assert!(!meets_strict(&nested), "the inner object allows more");
+        let mut p = prompt(false, true, vec![]);
+        p.answer_schema = Some(strict.clone());
+        let chat = build_request(Provider::OpenAi, "http://h", &p, None).unwrap();
+        assert_eq!(chat.body["response_format"]["json_schema"]["strict"], true);
+        assert_eq!(
+            chat.body["response_format"]["json_schema"]["schema"],
+            strict
+        );
+        let responses = build_request(Provider::OpenAiResponses, "http://h", &p, None).unwrap();
+        assert_eq!(responses.body["text"]["format"]["strict"], true);
+        p.answer_schema = Some(schema());
+        let chat = build_request(Provider::OpenAi, "http://h", &p, None).unwrap();
+        assert!(chat.body["response_format"]["json_schema"]
+            .get("strict")
+            .is_none());
     }
 
     fn prompt(stream: bool, with_schema: bool, attachments: Vec<Attachment>) -> Prompt {

@@ -1,16 +1,26 @@
-//! Attaching the media themselves, fitted to provider limits: images downscaled to a
-//! maximum side and re-encoded (JPEG stays JPEG, everything else becomes PNG); audio
+//! Attaching the media themselves, fitted to provider limits. An image whose format the
+//! provider takes, within its size and byte limits and with no EXIF rotation to apply, is
+//! sent as its original bytes; any other is decoded, scaled to a maximum side and
+//! re-encoded (JPEG stays JPEG, everything else becomes PNG). With Set-of-Mark
+//! (`--attach marked`) the image is drawn on: each region's outline and id. Audio is
 //! converted to 16 kHz mono 16-bit WAV.
+//!
+//! Attaching is two steps because the marks depend on the budget: [`prepare`] decides what
+//! is sent and at which size (the frame the fragments' coordinates use), and
+//! [`Prepared::finish`] encodes it once the kept fragments are known.
 
 use super::types::{AttachMode, Input, PromptError};
+use crate::doc::Document;
 use crate::llm::{Attachment, Provider};
 use crate::media::audio::{decode_stream, AudioDecodeOptions};
-use crate::media::image::{decode_file, DecodeOptions, DEFAULT_MAX_PIXELS};
+use crate::media::image::{decode_bytes, probe, DecodeOptions, DEFAULT_MAX_PIXELS};
 use crate::media::MediaKind;
+use crate::render::overlay::{render_marks, Mark};
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{json, Value};
 use std::io::Cursor;
+use std::path::Path;
 
 /// Limits attachments are fitted to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,52 +50,138 @@ impl Default for AttachLimits {
 /// Sample rate of attached audio.
 pub const AUDIO_RATE: u32 = 16_000;
 
-/// Fits one image: decodes it (under the pixel cap), scales it so its long side is at most
-/// `max_side`, and re-encodes it.
+/// An image ready to be sent: its pixels at the size the model receives, and its original
+/// bytes when those can be sent as they are.
+#[derive(Debug, Clone)]
+pub struct FittedImage {
+    /// The file, for messages.
+    pub name: String,
+    /// Pixels at the size sent (EXIF orientation applied, alpha flattened on white).
+    pub rgb: RgbImage,
+    /// The original bytes and their MIME type, when the provider takes them as they are.
+    pub original: Option<(Vec<u8>, &'static str)>,
+    /// The format re-encoded pixels are written in.
+    pub reencoded_mime: &'static str,
+}
+
+impl FittedImage {
+    /// Width and height of the image the model receives.
+    pub fn size(&self) -> (u32, u32) {
+        self.rgb.dimensions()
+    }
+
+    /// The MIME type sent, plain or with marks drawn.
+    pub fn mime(&self, marked: bool) -> &'static str {
+        match &self.original {
+            Some((_, mime)) if !marked => mime,
+            _ => self.reencoded_mime,
+        }
+    }
+
+    /// The attachment: the original bytes when they fit and nothing is drawn, else the
+    /// pixels (with `marks` drawn on them, if any) encoded.
+    ///
+    /// # Errors
+    /// [`PromptError::Attach`] when encoding fails.
+    pub fn encode(&self, marks: Option<&[Mark]>) -> Result<Attachment, PromptError> {
+        if let (Some((bytes, mime)), None) = (&self.original, marks) {
+            return Ok(Attachment {
+                name: self.name.clone(),
+                mime: (*mime).into(),
+                bytes: bytes.clone(),
+            });
+        }
+        let drawn;
+        let img = match marks {
+            Some(m) => {
+                drawn = render_marks(&self.rgb, m);
+                &drawn
+            }
+            None => &self.rgb,
+        };
+        let err = |e: image::ImageError| PromptError::Attach {
+            name: self.name.clone(),
+            reason: e.to_string(),
+        };
+        let mut bytes = Vec::new();
+        if self.reencoded_mime == "image/jpeg" {
+            JpegEncoder::new_with_quality(&mut bytes, 90)
+                .encode_image(img)
+                .map_err(err)?;
+        } else {
+            img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+                .map_err(err)?;
+        }
+        Ok(Attachment {
+            name: self.name.clone(),
+            mime: self.reencoded_mime.into(),
+            bytes,
+        })
+    }
+}
+
+/// Fits one image for `provider`: decodes it (under the pixel cap) and keeps its original
+/// bytes if the provider takes its format, its long side is at most `max_image_side`, it
+/// is within the provider's and the body's byte limits and it needs no EXIF rotation;
+/// otherwise scales it so its long side is at most `max_image_side`, to be re-encoded.
+/// When `document` is given, the file must still be the one it describes.
 ///
 /// # Errors
-/// [`PromptError::Attach`] when the image cannot be read, decoded (over the pixel cap
-/// included) or encoded.
+/// [`PromptError::Attach`] when the image cannot be read or decoded (over the pixel cap
+/// included), or has changed since `document` was written.
 pub fn fit_image(
-    input: &std::path::Path,
-    max_side: u32,
-    max_pixels: u64,
-) -> Result<Attachment, PromptError> {
+    input: &Path,
+    provider: Provider,
+    limits: &AttachLimits,
+    document: Option<&Document>,
+) -> Result<FittedImage, PromptError> {
     let name = input.display().to_string();
-    let decoded =
-        decode_file(input, &DecodeOptions { max_pixels }).map_err(|e| PromptError::Attach {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
-    let mut img = DynamicImage::ImageRgb8(decoded.rgb);
-    let (w, h) = (img.width(), img.height());
-    if w.max(h) > max_side {
-        let scale = f64::from(max_side) / f64::from(w.max(h));
-        let nw = ((f64::from(w) * scale).round() as u32).clamp(1, max_side);
-        let nh = ((f64::from(h) * scale).round() as u32).clamp(1, max_side);
-        img = img.resize_exact(nw, nh, image::imageops::FilterType::Triangle);
+    let err = |reason: String| PromptError::Attach {
+        name: name.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(input).map_err(|e| err(e.to_string()))?;
+    let options = DecodeOptions {
+        max_pixels: limits.max_pixels,
+    };
+    let header = probe(&bytes, &options).map_err(|e| err(e.to_string()))?;
+    let decoded = decode_bytes(&bytes, &options).map_err(|e| err(e.to_string()))?;
+    if let Some(Document::Image(page)) = document {
+        // The anchors were measured on that file: another file under the same name would
+        // make every box point at the wrong place.
+        if page.about.sha256 != decoded.sha256 {
+            return Err(err(format!(
+                "the file has changed since its document was written (SHA-256 {} there, {} now); run extract again",
+                &page.about.sha256[..page.about.sha256.len().min(12)],
+                &decoded.sha256[..12]
+            )));
+        }
     }
-    let mut bytes = Vec::new();
-    let mime = if decoded.mime == "image/jpeg" {
-        JpegEncoder::new_with_quality(&mut bytes, 90)
-            .encode_image(&img)
-            .map_err(|e| PromptError::Attach {
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
+    let (w, h) = decoded.rgb.dimensions();
+    let as_is = provider.image_formats().contains(&decoded.mime)
+        && header.orientation == image::metadata::Orientation::NoTransforms
+        && w.max(h) <= limits.max_image_side
+        && bytes.len() <= provider.max_image_bytes()
+        && bytes.len() <= limits.max_body_bytes;
+    let reencoded_mime = if decoded.mime == "image/jpeg" {
         "image/jpeg"
     } else {
-        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
-            .map_err(|e| PromptError::Attach {
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
         "image/png"
     };
-    Ok(Attachment {
+    let mut rgb = decoded.rgb;
+    if w.max(h) > limits.max_image_side {
+        let scale = f64::from(limits.max_image_side) / f64::from(w.max(h));
+        let nw = ((f64::from(w) * scale).round() as u32).clamp(1, limits.max_image_side);
+        let nh = ((f64::from(h) * scale).round() as u32).clamp(1, limits.max_image_side);
+        rgb = DynamicImage::ImageRgb8(rgb)
+            .resize_exact(nw, nh, image::imageops::FilterType::Triangle)
+            .into_rgb8();
+    }
+    Ok(FittedImage {
         name,
-        mime: mime.into(),
-        bytes,
+        rgb,
+        original: as_is.then_some((bytes, decoded.mime)),
+        reencoded_mime,
     })
 }
 
@@ -140,24 +236,69 @@ pub fn fit_audio(input: &std::path::Path, max_seconds: f64) -> Result<Attachment
     })
 }
 
-/// Attaches the inputs' media as `mode` asks. Audio the provider cannot take is an error
-/// with `--attach audio`, and a note (not attached) with `--attach all`.
+/// What attaching one input comes to, before encoding.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    /// An image, fitted.
+    Image {
+        /// Index of its input.
+        input: usize,
+        /// The image.
+        image: FittedImage,
+    },
+    /// An audio input, converted.
+    Audio {
+        /// Index of its input.
+        input: usize,
+        /// The WAV.
+        attachment: Attachment,
+    },
+    /// An input the provider cannot take, with the note saying why.
+    Skipped {
+        /// Index of its input.
+        input: usize,
+        /// `{"file", "attached": false, "reason"}`.
+        note: Value,
+    },
+}
+
+impl Prepared {
+    /// The size of the image sent for input `input`, if one is.
+    pub fn sent_size(all: &[Prepared], input: usize) -> Option<(u32, u32)> {
+        all.iter().find_map(|p| match p {
+            Prepared::Image { input: i, image } if *i == input => Some(image.size()),
+            _ => None,
+        })
+    }
+
+    /// `(name, MIME type)` of what is sent, for the prompt's list of attached media.
+    pub fn shown(&self, marked: bool) -> Option<(&str, &str)> {
+        match self {
+            Prepared::Image { image, .. } => Some((&image.name, image.mime(marked))),
+            Prepared::Audio { attachment, .. } => Some((&attachment.name, &attachment.mime)),
+            Prepared::Skipped { .. } => None,
+        }
+    }
+}
+
+/// Decides what is attached for `mode`: fits every wanted medium, in input order. Audio
+/// the provider cannot take is an error with `--attach audio`, and a note (not attached)
+/// otherwise.
 ///
 /// # Errors
-/// [`PromptError::Attach`] when a medium cannot be fitted, or the provider cannot take an
-/// audio input that `--attach audio` asks for.
-pub fn attach_all(
+/// [`PromptError::Attach`] when a medium cannot be found or fitted, or the provider cannot
+/// take an audio input that `--attach audio` asks for.
+pub fn prepare(
     inputs: &[Input],
     mode: AttachMode,
     provider: Provider,
     limits: &AttachLimits,
-) -> Result<(Vec<Attachment>, Vec<Value>), PromptError> {
+) -> Result<Vec<Prepared>, PromptError> {
     let mut out = Vec::new();
-    let mut notes = Vec::new();
-    for input in inputs {
+    for (i, input) in inputs.iter().enumerate() {
         let wanted = match (mode, input.kind) {
             (AttachMode::None, _) => false,
-            (AttachMode::All, _) => true,
+            (AttachMode::All | AttachMode::Marked, _) => true,
             (AttachMode::Image, k) => k == MediaKind::Image,
             (AttachMode::Audio, k) => k == MediaKind::Audio,
         };
@@ -179,15 +320,60 @@ pub fn attach_all(
             if mode == AttachMode::Audio {
                 return Err(PromptError::Attach { name, reason });
             }
-            notes.push(json!({"file": name, "attached": false, "reason": reason}));
+            out.push(Prepared::Skipped {
+                input: i,
+                note: json!({"file": name, "attached": false, "reason": reason}),
+            });
             continue;
         }
-        let a = match input.kind {
-            MediaKind::Audio => fit_audio(media, limits.max_audio_seconds)?,
-            _ => fit_image(media, limits.max_image_side, limits.max_pixels)?,
-        };
-        notes.push(json!({"file": name, "attached": true, "mime": a.mime, "bytes": a.bytes.len()}));
-        out.push(a);
+        out.push(match input.kind {
+            MediaKind::Audio => Prepared::Audio {
+                input: i,
+                attachment: fit_audio(media, limits.max_audio_seconds)?,
+            },
+            _ => Prepared::Image {
+                input: i,
+                image: fit_image(media, provider, limits, Some(&input.document))?,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Encodes what [`prepare`] decided: images get the marks `marks` gives for their input
+/// (Set-of-Mark), or none. Returns the attachments and a note for each input looked at.
+///
+/// # Errors
+/// [`PromptError::Attach`] when an image cannot be encoded.
+pub fn finish(
+    prepared: &[Prepared],
+    inputs: &[Input],
+    marks: &dyn Fn(usize) -> Option<Vec<Mark>>,
+) -> Result<(Vec<Attachment>, Vec<Value>), PromptError> {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    let file = |i: usize| inputs.get(i).map(|x| x.path.display().to_string());
+    for p in prepared {
+        match p {
+            Prepared::Skipped { note, .. } => notes.push(note.clone()),
+            Prepared::Audio { input, attachment } => {
+                notes.push(json!({"file": file(*input), "attached": true,
+                    "mime": attachment.mime, "bytes": attachment.bytes.len()}));
+                out.push(attachment.clone());
+            }
+            Prepared::Image { input, image } => {
+                let m = marks(*input);
+                let a = image.encode(m.as_deref())?;
+                let (w, h) = image.size();
+                notes.push(
+                    json!({"file": file(*input), "attached": true, "mime": a.mime,
+                    "bytes": a.bytes.len(), "width": w, "height": h,
+                    "original_bytes": image.original.is_some() && m.is_none(),
+                    "marks": m.as_ref().map_or(0, Vec::len)}),
+                );
+                out.push(a);
+            }
+        }
     }
     Ok((out, notes))
 }
@@ -197,6 +383,26 @@ mod tests {
     use super::*;
     use image::{ImageReader, Rgb, RgbImage};
     use std::path::{Path, PathBuf};
+
+    /// [`fit_image`] for OpenAI with a longest side and pixel cap, encoded with no marks.
+    fn fit(p: &Path, max_image_side: u32, max_pixels: u64) -> Result<Attachment, PromptError> {
+        let limits = AttachLimits {
+            max_image_side,
+            max_pixels,
+            ..AttachLimits::default()
+        };
+        fit_image(p, Provider::OpenAi, &limits, None)?.encode(None)
+    }
+
+    /// [`prepare`] then [`finish`] with no marks.
+    fn attach_all(
+        inputs: &[Input],
+        mode: AttachMode,
+        provider: Provider,
+        limits: &AttachLimits,
+    ) -> Result<(Vec<Attachment>, Vec<Value>), PromptError> {
+        finish(&prepare(inputs, mode, provider, limits)?, inputs, &|_| None)
+    }
 
     fn gradient(w: u32, h: u32) -> DynamicImage {
         DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
@@ -290,7 +496,7 @@ mod tests {
             ),
         ] {
             let p = write_image(d, name, w, h, format);
-            let a = fit_image(&p, max, DEFAULT_MAX_PIXELS).unwrap();
+            let a = fit(&p, max, DEFAULT_MAX_PIXELS).unwrap();
             assert_eq!(a.name, p.display().to_string());
             assert_eq!(a.mime, want_mime, "{name}");
             let (gw, gh, gf) = dims_and_format(&a.bytes);
@@ -305,18 +511,101 @@ mod tests {
     }
 
     #[test]
+    fn images_go_as_they_are_only_when_the_provider_takes_them_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let limits = AttachLimits::default();
+        let sent = |p: &Path, provider, limits: &AttachLimits| {
+            let f = fit_image(p, provider, limits, None).unwrap();
+            (f.encode(None).unwrap(), f.size())
+        };
+        // A PNG and a JPEG within every limit: the very bytes of the file.
+        for (name, format) in [("g.png", ImageFormat::Png), ("g.jpg", ImageFormat::Jpeg)] {
+            let p = write_image(d, name, 120, 80, format);
+            let (a, size) = sent(&p, Provider::Anthropic, &limits);
+            assert!(a.bytes == std::fs::read(&p).unwrap(), "{name}");
+            assert_eq!(size, (120, 80));
+        }
+        let png = d.join("g.png");
+        // Over the longest side, over the body cap, or a format the provider does not take:
+        // decoded and re-encoded.
+        let small_side = AttachLimits {
+            max_image_side: 100,
+            ..limits
+        };
+        let (a, size) = sent(&png, Provider::OpenAi, &small_side);
+        assert!(a.bytes != std::fs::read(&png).unwrap());
+        assert_eq!(size, (100, 67));
+        let small_body = AttachLimits {
+            max_body_bytes: 10,
+            ..limits
+        };
+        let f = fit_image(&png, Provider::OpenAi, &small_body, None).unwrap();
+        assert!(f.original.is_none());
+        let webp = d.join("g.webp");
+        gradient(120, 80)
+            .save_with_format(&webp, ImageFormat::WebP)
+            .unwrap();
+        assert!(sent(&webp, Provider::OpenAi, &limits).0.bytes == std::fs::read(&webp).unwrap());
+        let (a, _) = sent(&webp, Provider::Ollama, &limits);
+        assert_eq!(a.mime, "image/png");
+        // With marks drawn, never the original.
+        let f = fit_image(&png, Provider::OpenAi, &limits, None).unwrap();
+        let mark = Mark {
+            text: "r1".into(),
+            polygon: vec![(10.0, 10.0), (50.0, 10.0), (50.0, 40.0)],
+            bbox: None,
+            hole: false,
+            show_box: false,
+        };
+        let marked = f.encode(Some(&[mark])).unwrap();
+        assert!(marked.bytes != std::fs::read(&png).unwrap());
+        assert_eq!(dims_and_format(&marked.bytes), (120, 80, ImageFormat::Png));
+    }
+
+    #[test]
+    fn a_file_changed_since_its_document_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_image(dir.path(), "a.png", 30, 20, ImageFormat::Png);
+        let ok = input(&p, MediaKind::Image, Some(&p));
+        assert!(fit_image(
+            &p,
+            Provider::OpenAi,
+            &AttachLimits::default(),
+            Some(&ok.document)
+        )
+        .is_ok());
+        gradient(31, 20)
+            .save_with_format(&p, ImageFormat::Png)
+            .unwrap();
+        let e = fit_image(
+            &p,
+            Provider::OpenAi,
+            &AttachLimits::default(),
+            Some(&ok.document),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("has changed since its document was written"),
+            "{e}"
+        );
+        assert!(e.contains("a.png"), "{e}");
+    }
+
+    #[test]
     fn images_over_the_pixel_cap_or_unreadable_are_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let p = write_image(dir.path(), "big.png", 100, 100, ImageFormat::Png);
-        assert!(fit_image(&p, 2048, 10_000).is_ok());
-        match fit_image(&p, 2048, 9_999) {
+        assert!(fit(&p, 2048, 10_000).is_ok());
+        match fit(&p, 2048, 9_999) {
             Err(PromptError::Attach { name, .. }) => assert_eq!(name, p.display().to_string()),
             other => panic!("expected a refusal, got {other:?}"),
         }
         let junk = dir.path().join("junk.png");
         std::fs::write(&junk, b"not an image at all").unwrap();
         assert!(matches!(
-            fit_image(&junk, 2048, DEFAULT_MAX_PIXELS),
+            fit(&junk, 2048, DEFAULT_MAX_PIXELS),
             Err(PromptError::Attach { .. })
         ));
     }
@@ -385,7 +674,8 @@ mod tests {
         let file = SourceInfo {
             content_url: path.file_name().unwrap().to_string_lossy().into_owned(),
             mime: "application/octet-stream".into(),
-            sha256: "0".repeat(64),
+            sha256: std::fs::read(path)
+                .map_or_else(|_| "0".repeat(64), |b| crate::media::image::sha256_hex(&b)),
             byte_len: 0,
         };
         let page = match kind {
@@ -448,7 +738,8 @@ mod tests {
         assert_eq!(
             notes[0],
             json!({"file": inputs[0].path.display().to_string(), "attached": true,
-                   "mime": "image/png", "bytes": a[0].bytes.len()})
+                   "mime": "image/png", "bytes": a[0].bytes.len(), "width": 30, "height": 20,
+                   "original_bytes": true, "marks": 0})
         );
 
         // A provider without audio: a note with --attach all, an error with --attach audio.

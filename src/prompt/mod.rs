@@ -5,12 +5,15 @@
 
 pub mod attach;
 pub mod budget;
+pub mod coords;
 pub mod types;
 
-use crate::doc::{self, Document, Score};
+use crate::doc::{self, Document, Item, Score};
 use crate::jobs::extract::{extract_file, ExtractOptions};
 use crate::llm::Prompt;
 use crate::media::{sniff_file, MediaKind};
+use crate::render::overlay::{bbox_corners, Mark};
+use coords::Frame;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -199,18 +202,25 @@ pub struct Fragment {
     pub id: String,
     /// The annotation's own IRI.
     pub annotation_id: String,
-    /// Ranking weight: region salience, or segment confidence (silence counts a tenth).
+    /// Ranking weight, how much of the medium it explains: a region's salience; a
+    /// segment's share of its file's duration times its confidence (silence a tenth of
+    /// that).
     pub salience: f64,
     /// Position within its document.
     pub order: usize,
-    /// Its selectors (the anchors), as in the document.
+    /// Its selectors (the anchors), as in the document: citations resolve to these.
     pub selectors: Value,
-    /// The annotation with the cite id in its body and its source reduced to the IRI.
+    /// The annotation as the model sees it: the cite id in its body, its source reduced to
+    /// the IRI, and its anchors in the prompt's frame.
     pub annotation: Value,
     /// The body's label.
     pub label: String,
-    /// The annotation's text line, with the cite id.
+    /// The annotation's text line, with the cite id and the box in the prompt's frame.
     pub line: String,
+    /// `(start, end)` in seconds, for a segment.
+    pub span: Option<(f64, f64)>,
+    /// The region's outline and id in the attached image's pixels, for Set-of-Mark.
+    pub mark: Option<Mark>,
 }
 
 /// Prefix of the cite ids of input `i` when several inputs share a prompt.
@@ -218,11 +228,95 @@ pub fn input_key(i: usize) -> String {
     format!("m{}", i + 1)
 }
 
-/// Fragments of every input, in document order.
+/// Fragments of every input, in document order, with anchors as the documents give them.
 pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
+    fragments_in(inputs, &[], &[])
+}
+
+/// Body fields in pixels of the original image: left out of a re-framed fragment rather
+/// than shown in the wrong frame.
+const PIXEL_MEASURES: [&str; 11] = [
+    "area",
+    "pixelCount",
+    "perimeter",
+    "centroidX",
+    "centroidY",
+    "hullArea",
+    "rotatedCenterX",
+    "rotatedCenterY",
+    "rotatedWidth",
+    "rotatedHeight",
+    "rotatedAngle",
+];
+
+/// A region's text line, JSON-LD fragment and Set-of-Mark mark in `frame` (the prompt's
+/// coordinates) and `drawn` (the attached image's pixels).
+fn framed_region(
+    region: &doc::ImageAnnotation,
+    cite: &str,
+    frame: Option<&Frame>,
+    drawn: Option<&Frame>,
+) -> (String, Value, Option<Mark>) {
+    let b = region.target.selector.0.value;
+    let svg = &region.target.selector.1.value;
+    let mut value = region.cited_value(cite);
+    let line = match frame.filter(|f| !f.is_identity()) {
+        None => region.text_line(cite),
+        Some(f) => {
+            if f.shown != f.original {
+                let [x, y, w, h] = f.pixel_box(b.x, b.y, b.w, b.h);
+                let target = &mut value["target"];
+                let source = format!("{}:attached", target["source"].as_str().unwrap_or(""));
+                target["source"] = Value::String(source);
+                target["selector"][0]["value"] = Value::String(format!("xywh={x},{y},{w},{h}"));
+                if let Some(s) = f.svg(svg) {
+                    target["selector"][1]["value"] = Value::String(s);
+                }
+                if let Some(body) = value["body"].as_object_mut() {
+                    for k in PIXEL_MEASURES {
+                        body.remove(k);
+                    }
+                }
+            }
+            doc::region_line_with(cite, &region.body, &f.box_text(b.x, b.y, b.w, b.h))
+        }
+    };
+    let mark = drawn.map(|d| {
+        let [x, y, w, h] = d.pixel_box(b.x, b.y, b.w, b.h);
+        Mark {
+            text: cite.to_string(),
+            polygon: coords::svg_points(svg)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(px, py)| d.point(px, py))
+                .collect(),
+            bbox: bbox_corners(x, y, w, h),
+            hole: region.body.border_kind == "hole",
+            // The outline alone: boxes would double the lines a model has to tell apart.
+            show_box: false,
+        }
+    });
+    (line, value, mark)
+}
+
+/// Fragments of every input in document order; an image input `i` has its anchors written
+/// in `frames[i]` and its marks drawn in `drawn[i]` (the attached image's pixels), where
+/// given.
+fn fragments_in(
+    inputs: &[Input],
+    frames: &[Option<Frame>],
+    drawn: &[Option<Frame>],
+) -> Vec<Fragment> {
     let qualify = inputs.len() > 1;
     let mut out = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
+        let duration = match &input.document {
+            Document::Image(_) => 0.0,
+            Document::Audio(p) => p.about.duration.0,
+            Document::LiveWindow(p) => p.about.duration.0,
+        };
+        let frame = frames.get(i).and_then(Option::as_ref);
+        let drawn = drawn.get(i).and_then(Option::as_ref);
         for (order, item) in input.document.items().into_iter().enumerate() {
             let local = item.local_id();
             let id = if qualify {
@@ -230,10 +324,25 @@ pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
             } else {
                 local.to_string()
             };
-            let salience = match item.score() {
-                Score::Salience(s) => s,
-                Score::Confidence(c) if item.label().ends_with(":silence") => c * 0.1,
-                Score::Confidence(c) => c,
+            let span = item.span();
+            let salience = match (item.score(), span) {
+                (Score::Salience(s), _) => s,
+                (Score::Confidence(c), span) => {
+                    let share = match span {
+                        Some((a, b)) if duration > 0.0 => ((b - a) / duration).clamp(0.0, 1.0),
+                        _ => 1.0,
+                    };
+                    let w = share * c;
+                    if item.label().ends_with(":silence") {
+                        w * 0.1
+                    } else {
+                        w
+                    }
+                }
+            };
+            let (line, annotation, mark) = match item.region() {
+                Some(r) => framed_region(r, &id, frame, drawn),
+                None => (item.text_line(&id), item.cited_value(&id), None),
             };
             out.push(Fragment {
                 input: i,
@@ -241,9 +350,11 @@ pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
                 salience,
                 order,
                 selectors: item.selectors_value(),
-                annotation: item.cited_value(&id),
+                annotation,
                 label: item.label().to_string(),
-                line: item.text_line(&id),
+                line,
+                span,
+                mark,
                 id,
             });
         }
@@ -263,9 +374,10 @@ pub enum FragmentFormat {
 
 /// The built-in system instruction: what the anchors mean and how to cite them.
 pub const DEFAULT_SYSTEM: &str = "You analyse images and audio through anchored fragments \
-extracted from them. An image region has a box `x,y,w,h` in pixels (origin at the top-left \
-corner, x to the right, y down; in JSON-LD a FragmentSelector `xywh=x,y,w,h` and an SVG \
-polygon) with its shape, colour, size class and position words. An audio segment spans \
+extracted from them. An image region has a box, `x,y,w,h` in pixels unless the end of this \
+text says otherwise for its image (origin at the top-left corner, x to the right, y down; in \
+JSON-LD a FragmentSelector `xywh=x,y,w,h` and an SVG polygon), with its shape, colour, size \
+class and position words. An audio segment spans \
 `t=start,end` in seconds from the start of the file (end exclusive) with a namespaced label \
 (voice:, music:, event:, ambient:) and a confidence in [0,1]. Every fragment has an id \
 (`r1`, `s2`; with several inputs `m2.r1`). Base every statement on the fragments and the \
@@ -280,7 +392,9 @@ Fragments:\n{{fragments}}\n\nTask: {{task}}";
 pub const DEFAULT_TASK: &str =
     "Describe what the media contain and where or when it happens, citing fragment ids.";
 
-/// The built-in answer schema: an answer and claims that cite fragment ids.
+/// The built-in answer schema: an answer and claims that cite fragment ids. It meets
+/// OpenAI's strict mode (every property required, no others allowed), so OpenAI providers
+/// are sent it with `strict: true`.
 pub fn default_answer_schema() -> Value {
     json!({
         "type": "object",
@@ -294,11 +408,13 @@ pub fn default_answer_schema() -> Value {
                         "text": {"type": "string"},
                         "fragments": {"type": "array", "items": {"type": "string"}}
                     },
-                    "required": ["text", "fragments"]
+                    "required": ["text", "fragments"],
+                    "additionalProperties": false
                 }
             }
         },
-        "required": ["answer", "claims"]
+        "required": ["answer", "claims"],
+        "additionalProperties": false
     })
 }
 
@@ -346,6 +462,8 @@ pub struct PromptOptions {
     pub max_prompt_tokens: Option<usize>,
     /// Which media are attached.
     pub attach: AttachMode,
+    /// The frame image anchors are written in.
+    pub coords: coords::Coords,
     /// Limits on attachments.
     pub limits: attach::AttachLimits,
     /// The answer schema, if any.
@@ -367,6 +485,7 @@ impl Default for PromptOptions {
             format: FragmentFormat::Text,
             max_prompt_tokens: None,
             attach: AttachMode::None,
+            coords: coords::Coords::Auto,
             limits: attach::AttachLimits::default(),
             answer_schema: Some(default_answer_schema()),
             temperature: 0.0,
@@ -383,7 +502,8 @@ pub struct Assembled {
     pub prompt: Prompt,
     /// Fragments shown to the model, in rendering order.
     pub kept: Vec<Fragment>,
-    /// Ids of fragments left out to fit the budget, least salient last.
+    /// Ids of fragments left out to fit the budget, in the order the budget would have
+    /// taken them next.
     pub dropped: Vec<String>,
     /// Tokens of system + user text.
     pub tokens: usize,
@@ -393,33 +513,150 @@ pub struct Assembled {
     pub attachments: Vec<Value>,
 }
 
-fn render_fragments(inputs: &[Input], kept: &[&Fragment], format: FragmentFormat) -> String {
-    let mut out = String::new();
-    for (i, input) in inputs.iter().enumerate() {
-        let mine: Vec<&&Fragment> = kept.iter().filter(|f| f.input == i).collect();
-        match format {
-            FragmentFormat::Text => {
-                if inputs.len() > 1 {
-                    out.push_str(&format!("[{}] ", input_key(i)));
+/// What a rendering shows: the units kept, and for each input its frame.
+struct View<'a> {
+    inputs: &'a [Input],
+    all: &'a [Fragment],
+    units: &'a [budget::Unit],
+    frames: &'a [Option<Frame>],
+    format: FragmentFormat,
+}
+
+impl View<'_> {
+    /// The header line of input `i`: in the prompt's frame, with the count shown when the
+    /// budget left some out.
+    fn header(&self, i: usize, shown: usize) -> String {
+        let input = &self.inputs[i];
+        let total = input.document.items().len();
+        let mut line = match (&input.document, self.frames.get(i).and_then(Option::as_ref)) {
+            (Document::Image(p), Some(f)) if !f.is_identity() => {
+                let (w, h) = f.shown;
+                let mut l = format!(
+                    "image:[file={},w={w},h={h},regions={total}",
+                    doc::text::quote(&p.about.content_url)
+                );
+                if f.shown != f.original {
+                    l.push_str(&format!(",original={}x{}", f.original.0, f.original.1));
                 }
-                out.push_str(&doc::header_line(&input.document));
-                out.push('\n');
-                for f in mine {
-                    out.push_str(&f.line);
+                if f.style == coords::BoxStyle::PerMilleYxyx {
+                    l.push_str(",boxes=box_2d/1000");
+                }
+                l.push(']');
+                l
+            }
+            (d, _) => doc::header_line(d),
+        };
+        if shown < total {
+            line.pop();
+            line.push_str(&format!(",shown={shown}]"));
+        }
+        line
+    }
+
+    /// `(N of M regions left out for the token budget: object 12, hole 5)`.
+    fn omitted(&self, i: usize, kept: &[bool]) -> Option<String> {
+        let mine: Vec<&Fragment> = self.all.iter().filter(|f| f.input == i).collect();
+        let out: Vec<&&Fragment> = mine.iter().filter(|f| !kept[self.index(f)]).collect();
+        if out.is_empty() {
+            return None;
+        }
+        let mut labels: Vec<(&str, usize)> = Vec::new();
+        for f in &out {
+            match labels.iter_mut().find(|(l, _)| *l == f.label) {
+                Some((_, n)) => *n += 1,
+                None => labels.push((&f.label, 1)),
+            }
+        }
+        labels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let kind = match self.inputs[i].document {
+            Document::Image(_) => "regions",
+            _ => "segments",
+        };
+        let list: Vec<String> = labels.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        Some(format!(
+            "({} of {} {kind} left out for the token budget: {})",
+            out.len(),
+            mine.len(),
+            list.join(", ")
+        ))
+    }
+
+    fn index(&self, f: &Fragment) -> usize {
+        // Fragments are compared by address: `all` holds each once.
+        self.all
+            .iter()
+            .position(|g| std::ptr::eq(g, f))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The fragments block with the units `keep` (indices into `units`).
+    fn render(&self, keep: &[usize]) -> String {
+        let mut kept = vec![false; self.all.len()];
+        // The group each fragment leads, if it is the first member of a kept group.
+        let mut leads: Vec<Option<usize>> = vec![None; self.all.len()];
+        for &u in keep {
+            let members = &self.units[u].members;
+            for &m in members {
+                kept[m] = true;
+            }
+            if members.len() > 1 {
+                leads[members[0]] = Some(u);
+            }
+        }
+        let in_group = |m: usize| {
+            keep.iter()
+                .any(|&u| self.units[u].members[1..].contains(&m))
+        };
+        let mut out = String::new();
+        for i in 0..self.inputs.len() {
+            let shown = (0..self.all.len())
+                .filter(|&m| kept[m] && self.all[m].input == i)
+                .count();
+            if self.inputs.len() > 1 {
+                out.push_str(&format!("[{}] ", input_key(i)));
+            }
+            match self.format {
+                FragmentFormat::Text => {
+                    out.push_str(&self.header(i, shown));
+                    out.push('\n');
+                    for (m, f) in self.all.iter().enumerate() {
+                        if f.input != i || !kept[m] {
+                            continue;
+                        }
+                        if let Some(u) = leads[m] {
+                            let members: Vec<&Fragment> = self.units[u]
+                                .members
+                                .iter()
+                                .map(|&k| &self.all[k])
+                                .collect();
+                            out.push_str(&budget::group_line(&members));
+                        } else if in_group(m) {
+                            continue;
+                        } else {
+                            out.push_str(&f.line);
+                        }
+                        out.push('\n');
+                    }
+                }
+                FragmentFormat::Jsonld => {
+                    let items = self
+                        .all
+                        .iter()
+                        .enumerate()
+                        .filter(|&(m, f)| f.input == i && kept[m])
+                        .map(|(_, f)| f.annotation.clone())
+                        .collect();
+                    out.push_str(&self.inputs[i].document.json_with_items(items));
                     out.push('\n');
                 }
             }
-            FragmentFormat::Jsonld => {
-                let items = mine.iter().map(|f| f.annotation.clone()).collect();
-                if inputs.len() > 1 {
-                    out.push_str(&format!("[{}] ", input_key(i)));
-                }
-                out.push_str(&input.document.json_with_items(items));
+            if let Some(note) = self.omitted(i, &kept) {
+                out.push_str(&note);
                 out.push('\n');
             }
         }
+        out.trim_end().to_string()
     }
-    out.trim_end().to_string()
 }
 
 fn fill(template: &str, fragments: &str, files: &str, media: &str, task: &str) -> String {
@@ -445,13 +682,15 @@ fn fill(template: &str, fragments: &str, files: &str, media: &str, task: &str) -
     out
 }
 
-/// Assembles the prompt for `inputs`: ranks fragments, keeps the most salient ones that fit
-/// the budget, renders the template and attaches media.
+/// Assembles the prompt for `inputs`: fits the media to attach, writes every image's
+/// anchors in the frame the model sees (see [`coords`]), keeps the fragments that explain
+/// most of the media within the budget (one of each label first, repeated events grouped),
+/// renders the template and encodes the attachments (with Set-of-Mark marks if asked).
 ///
 /// # Errors
 /// [`PromptError::Invalid`] for a template [`check_template`] refuses,
 /// [`PromptError::OverBudget`] when the budget cannot hold the prompt even with no fragment,
-/// or the errors of [`attach::attach_all`].
+/// or the errors of [`attach::prepare`] and [`attach::finish`].
 pub fn assemble(
     inputs: &[Input],
     options: &PromptOptions,
@@ -459,88 +698,152 @@ pub fn assemble(
     model: &str,
 ) -> Result<Assembled, PromptError> {
     check_template(&options.template)?;
-    let all = fragments(inputs);
     let encoding = TokenEncoding::for_model(model);
     let counter = budget::Counter::new(encoding);
-    let (attachments, notes) =
-        attach::attach_all(inputs, options.attach, provider, &options.limits)?;
-    let files = inputs
+    let prepared = attach::prepare(inputs, options.attach, provider, &options.limits)?;
+    let marked = options.attach == AttachMode::Marked;
+    let size = |i: usize| match &inputs[i].document {
+        Document::Image(p) => Some((p.about.width, p.about.height)),
+        _ => None,
+    };
+    let frames: Vec<Option<Frame>> = (0..inputs.len())
+        .map(|i| {
+            let sent = attach::Prepared::sent_size(&prepared, i);
+            size(i).map(|orig| Frame::choose(orig, sent, options.coords, provider))
+        })
+        .collect();
+    let drawn: Vec<Option<Frame>> = (0..inputs.len())
+        .map(|i| {
+            let sent = attach::Prepared::sent_size(&prepared, i)?;
+            let orig = size(i)?;
+            Some(Frame::choose(
+                orig,
+                Some(sent),
+                coords::Coords::Attached,
+                provider,
+            ))
+        })
+        .collect();
+    let all = fragments_in(inputs, &frames, &drawn);
+    let units = budget::units(&all);
+    let order = budget::priority(&units, &all);
+
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|x| doc::text::quote(x.document.content_url()))
+        .collect();
+    let files = names
         .iter()
         .enumerate()
-        .map(|(i, x)| {
+        .map(|(i, name)| {
             // Names come from outside: quoted, so none can add a line or a fragment.
-            let name = doc::text::quote(x.document.content_url());
             if inputs.len() > 1 {
                 format!("{} = {name}", input_key(i))
             } else {
-                name
+                name.clone()
             }
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let media = if attachments.is_empty() {
+    let shown: Vec<(&str, &str)> = prepared.iter().filter_map(|p| p.shown(marked)).collect();
+    let media = if shown.is_empty() {
         "none".to_string()
     } else {
-        attachments
+        shown
             .iter()
-            .map(|a| format!("{} ({})", doc::text::quote(&a.name), a.mime))
+            .map(|(name, mime)| {
+                let marks = if marked && mime.starts_with("image/") {
+                    ", regions marked with their ids"
+                } else {
+                    ""
+                };
+                format!("{} ({mime}{marks})", doc::text::quote(name))
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let render = |kept: &[&Fragment]| {
+    let mut system = options.system.clone();
+    let key = |i: usize| {
+        if inputs.len() > 1 {
+            input_key(i)
+        } else {
+            String::new()
+        }
+    };
+    for (i, f) in frames.iter().enumerate() {
+        if let Some(f) = f {
+            system.push_str(if i == 0 { "\n\n" } else { " " });
+            system.push_str(&f.describe(&key(i), &names[i]));
+        }
+    }
+    let view = View {
+        inputs,
+        all: &all,
+        units: &units,
+        frames: &frames,
+        format: options.format,
+    };
+    let render = |k: usize| {
         fill(
             &options.template,
-            &render_fragments(inputs, kept, options.format),
+            &view.render(&order[..k]),
             &files,
             &media,
             &options.task,
         )
     };
-    let count = |user: &str| counter.count(&options.system) + counter.count(user);
+    let count = |user: &str| counter.count(&system) + counter.count(user);
 
-    // Most salient first; ties keep document order.
-    let mut ranked: Vec<&Fragment> = all.iter().collect();
-    ranked.sort_by(|a, b| {
-        b.salience
-            .total_cmp(&a.salience)
-            .then(a.input.cmp(&b.input))
-            .then(a.order.cmp(&b.order))
-    });
-    let mut keep_n = ranked.len();
+    let n = order.len();
+    let mut keep_n = n;
     if let Some(budget) = options.max_prompt_tokens {
-        let base = count(&render(&[]));
+        let base = count(&render(0));
         if base > budget {
             return Err(PromptError::OverBudget {
                 needed: base,
                 budget,
             });
         }
-        // Estimate with per-fragment costs, then correct with exact counts of the render.
-        let mut used = base;
-        keep_n = 0;
-        for f in &ranked {
-            let cost = match options.format {
-                FragmentFormat::Text => counter.count(&f.line) + 1,
-                FragmentFormat::Jsonld => counter.count(&f.annotation.to_string()) + 1,
-            };
-            if used + cost > budget {
-                break;
+        if count(&render(n)) > budget {
+            // The largest number of units, in priority order, whose rendering fits: the
+            // count grows with each unit, so a bisection finds it with a few renderings.
+            let (mut fits, mut over) = (0, n);
+            while over - fits > 1 {
+                let mid = fits + (over - fits) / 2;
+                if count(&render(mid)) <= budget {
+                    fits = mid;
+                } else {
+                    over = mid;
+                }
             }
-            used += cost;
-            keep_n += 1;
-        }
-        while keep_n > 0 && count(&render(&in_order(&ranked[..keep_n]))) > budget {
-            keep_n -= 1;
+            keep_n = fits;
         }
     }
-    let kept = in_order(&ranked[..keep_n]);
-    let dropped = ranked[keep_n..].iter().map(|f| f.id.clone()).collect();
-    let user = render(&kept);
+    let mut kept_idx: Vec<usize> = order[..keep_n]
+        .iter()
+        .flat_map(|&u| units[u].members.iter().copied())
+        .collect();
+    kept_idx.sort_unstable();
+    let dropped = order[keep_n..]
+        .iter()
+        .flat_map(|&u| units[u].members.iter().map(|&m| all[m].id.clone()))
+        .collect();
+    let user = render(keep_n);
     let tokens = count(&user);
+    let kept: Vec<Fragment> = kept_idx.iter().map(|&m| all[m].clone()).collect();
+    let marks = |i: usize| {
+        marked.then(|| {
+            kept.iter()
+                .filter(|f| f.input == i)
+                .filter_map(|f| f.mark.clone())
+                .collect()
+        })
+    };
+    let (attachments, notes) = attach::finish(&prepared, inputs, &marks)?;
     Ok(Assembled {
         prompt: Prompt {
             model: model.to_string(),
-            system: options.system.clone(),
+            system,
             user,
             attachments,
             answer_schema: options.answer_schema.clone(),
@@ -548,7 +851,7 @@ pub fn assemble(
             max_tokens: options.max_tokens,
             stream: options.stream,
         },
-        kept: kept.into_iter().cloned().collect(),
+        kept,
         dropped,
         tokens,
         encoding,
@@ -556,56 +859,82 @@ pub fn assemble(
     })
 }
 
-fn in_order<'a>(fs: &[&'a Fragment]) -> Vec<&'a Fragment> {
-    let mut v = fs.to_vec();
-    v.sort_by_key(|f| (f.input, f.order));
-    v
-}
-
 /// Finds the fragments an answer cites: every string in the answer equal to a fragment's
-/// cite id or annotation IRI. Returns the resolved citations and the strings under a
-/// `fragments` key that match nothing.
+/// cite id or annotation IRI. With several inputs, an id cited without its `m1.` prefix
+/// (`r3` for `m1.r3`) is resolved when exactly one input has it. Returns the resolved
+/// citations (with `cited`, the string as the answer wrote it, where that differs from the
+/// id) and the strings under a `fragments` key that match nothing, or more than one
+/// fragment.
 pub fn resolve_citations(answer: &Value, fragments: &[Fragment], inputs: &[Input]) -> Value {
-    let mut cited: Vec<&Fragment> = Vec::new();
-    let mut unresolved: Vec<String> = Vec::new();
-    fn walk<'a>(
-        v: &Value,
-        under_fragments: bool,
-        fragments: &'a [Fragment],
-        cited: &mut Vec<&'a Fragment>,
-        unresolved: &mut Vec<String>,
-    ) {
+    struct Found<'a> {
+        cited: Vec<(&'a Fragment, String)>,
+        unresolved: Vec<String>,
+    }
+    fn find<'a>(t: &str, fragments: &'a [Fragment]) -> Option<&'a Fragment> {
+        if let Some(f) = fragments.iter().find(|f| f.id == t || f.annotation_id == t) {
+            return Some(f);
+        }
+        // `r3` for `m1.r3`: only when one input alone has it.
+        if t.contains('.') || t.is_empty() {
+            return None;
+        }
+        let mut candidates = fragments
+            .iter()
+            .filter(|f| f.id.split_once('.').is_some_and(|(_, local)| local == t));
+        match (candidates.next(), candidates.next()) {
+            (Some(f), None) => Some(f),
+            _ => None,
+        }
+    }
+    fn walk<'a>(v: &Value, under_fragments: bool, fragments: &'a [Fragment], out: &mut Found<'a>) {
         match v {
             Value::String(s) => {
                 let t = s.trim();
-                let found = fragments.iter().find(|f| f.id == t || f.annotation_id == t);
-                let known =
-                    |f: &&Fragment| cited.iter().any(|c| c.annotation_id == f.annotation_id);
-                if let Some(f) = found.filter(|f| !known(f)) {
-                    cited.push(f);
-                } else if found.is_none() && under_fragments && !unresolved.iter().any(|u| u == t) {
-                    unresolved.push(t.to_string());
+                match find(t, fragments) {
+                    Some(f)
+                        if !out
+                            .cited
+                            .iter()
+                            .any(|(c, _)| c.annotation_id == f.annotation_id) =>
+                    {
+                        out.cited.push((f, t.to_string()));
+                    }
+                    Some(_) => {}
+                    None if under_fragments && !out.unresolved.iter().any(|u| u == t) => {
+                        out.unresolved.push(t.to_string());
+                    }
+                    None => {}
                 }
             }
             Value::Array(a) => a
                 .iter()
-                .for_each(|x| walk(x, under_fragments, fragments, cited, unresolved)),
+                .for_each(|x| walk(x, under_fragments, fragments, out)),
             Value::Object(m) => m
                 .iter()
-                .for_each(|(k, x)| walk(x, k == "fragments", fragments, cited, unresolved)),
+                .for_each(|(k, x)| walk(x, k == "fragments", fragments, out)),
             _ => {}
         }
     }
-    walk(answer, false, fragments, &mut cited, &mut unresolved);
+    let mut found = Found {
+        cited: Vec::new(),
+        unresolved: Vec::new(),
+    };
+    walk(answer, false, fragments, &mut found);
     json!({
-        "citations": cited.iter().map(|f| json!({
-            "id": f.id,
-            "annotation": f.annotation_id,
-            "source": inputs.get(f.input).map(|x| x.document.content_url()),
-            "label": f.label,
-            "selector": f.selectors,
-        })).collect::<Vec<_>>(),
-        "unresolved": unresolved,
+        "citations": found.cited.iter().map(|(f, as_cited)| {
+            let mut c = json!({
+                "id": f.id,
+                "annotation": f.annotation_id,
+                "source": inputs.get(f.input).map(|x| x.document.content_url()),
+                "label": f.label,
+                "selector": f.selectors,
+            });
+            if *as_cited != f.id && *as_cited != f.annotation_id {
+                c["cited"] = Value::String(as_cited.clone());
+            }
+            c
+        }).collect::<Vec<_>>(),
+        "unresolved": found.unresolved,
     })
 }
 
@@ -779,9 +1108,10 @@ mod tests {
             ),
             "{user}"
         );
-        // Silence weighs a tenth of its confidence.
+        // A segment weighs its share of the file times its confidence; silence a tenth.
         let weights: Vec<f64> = text.kept.iter().map(|f| f.salience).collect();
-        assert!((weights[1] - 0.09).abs() < 1e-9 && (weights[2] - 0.9).abs() < 1e-9);
+        assert!((weights[1] - 0.4 * 0.9 * 0.1).abs() < 1e-9, "{weights:?}");
+        assert!((weights[2] - 0.6 * 0.9).abs() < 1e-9, "{weights:?}");
 
         let options = PromptOptions {
             format: FragmentFormat::Jsonld,
@@ -813,5 +1143,21 @@ mod tests {
         assert_eq!(cited["citations"][0]["source"], "door.wav");
         assert_eq!(cited["citations"][0]["selector"][0]["endOffset"], 3.0);
         assert_eq!(cited["unresolved"], json!(["m9.r1"]));
+
+        // Without its prefix, an id one input alone has resolves; one two inputs share
+        // would be ambiguous and does not.
+        let answer =
+            json!({"answer": "", "claims": [{"text": "", "fragments": ["s2", "r1", "r7"]}]});
+        let cited = resolve_citations(&answer, &jsonld.kept, &inputs);
+        assert_eq!(cited["citations"][0]["id"], "m2.s2");
+        assert_eq!(cited["citations"][0]["cited"], "s2");
+        assert_eq!(cited["citations"][1]["id"], "m1.r1");
+        assert_eq!(cited["unresolved"], json!(["r7"]));
+        let both = [inputs[0].clone(), inputs[0].clone()];
+        let a =
+            assemble(&both, &options, crate::llm::Provider::OpenAi, "gpt-4o").expect("assembles");
+        let cited = resolve_citations(&answer, &a.kept, &both);
+        assert_eq!(cited["citations"], json!([]));
+        assert_eq!(cited["unresolved"], json!(["s2", "r1", "r7"]));
     }
 }

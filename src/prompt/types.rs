@@ -93,4 +93,7 @@ pub enum AttachMode {
     Audio,
     /// Every medium.
     All,
+    /// Every medium, images with each kept region's outline and id drawn on them
+    /// (Set-of-Mark).
+    Marked,
 }

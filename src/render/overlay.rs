@@ -71,27 +71,81 @@ pub fn render_png(rgb: &RgbImage, analysis: &ImageAnalysis) -> Result<Vec<u8>, O
 /// bounding box with its id and shape (`r1 circle`, `r3 hole:circle`) in a dark box.
 /// Anything outside the image is clipped, so any input is safe to draw.
 pub fn render(rgb: &RgbImage, analysis: &ImageAnalysis) -> RgbImage {
-    let mut canvas = dimmed(rgb);
+    let marks: Vec<Mark> = analysis
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(rank, region)| mark_of(rank, region))
+        .collect();
+    draw_marks(dimmed(rgb), &marks)
+}
+
+/// The mark of the region at `rank`: its label, polygon and box.
+fn mark_of(rank: usize, region: &Region) -> Mark {
+    Mark {
+        text: label_text(rank, region),
+        polygon: region
+            .measures
+            .polygon
+            .iter()
+            .map(|p| (f64::from(p.x), f64::from(p.y)))
+            .collect(),
+        bbox: bbox_corners(region.bbox.x, region.bbox.y, region.bbox.w, region.bbox.h),
+        hole: region.kind == BorderKind::Hole,
+        show_box: true,
+    }
+}
+
+/// One region to draw: its label, outline and box, in the picture's pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// The label drawn beside it (its id first).
+    pub text: String,
+    /// The outline's vertices.
+    pub polygon: Vec<(f64, f64)>,
+    /// The corners of its box, through the centres of the box's edge pixels.
+    pub bbox: Option<[(f64, f64); 4]>,
+    /// Whether it is a hole (drawn dashed).
+    pub hole: bool,
+    /// Whether its box is drawn too (thin and dashed); the label goes by the box either way.
+    pub show_box: bool,
+}
+
+/// Draws `marks` over `rgb` as it is, most important first in `marks`: the Set-of-Mark
+/// picture a model receives, where each region's outline and id are visible on the image
+/// itself. Outlines have a dark rim and labels a dark box, so both read on any background;
+/// labels are placed so that none covers another where the picture leaves room.
+pub fn render_marks(rgb: &RgbImage, marks: &[Mark]) -> RgbImage {
+    draw_marks(rgb.clone(), marks)
+}
+
+/// The corners of a box `x, y, w, h` through the centres of its edge pixels, or `None`
+/// for an empty box.
+pub fn bbox_corners(x: u32, y: u32, w: u32, h: u32) -> Option<[(f64, f64); 4]> {
+    if w == 0 || h == 0 {
+        return None;
+    }
+    let x0 = f64::from(x);
+    let y0 = f64::from(y);
+    let x1 = x0 + f64::from(w) - 1.0;
+    let y1 = y0 + f64::from(h) - 1.0;
+    Some([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+}
+
+fn draw_marks(mut canvas: RgbImage, marks: &[Mark]) -> RgbImage {
     let scale = label_scale(canvas.width(), canvas.height());
     let stroke = 2 * scale;
 
     // Reverse rank order so that where outlines cross, the more salient region wins.
-    for (rank, region) in analysis.regions.iter().enumerate().rev() {
-        draw_region(&mut canvas, region, region_color(rank), stroke, scale);
+    for (rank, mark) in marks.iter().enumerate().rev() {
+        draw_region(&mut canvas, mark, region_color(rank), stroke, scale);
     }
 
     // Labels are placed most salient first (so `r1` gets the best spot) but painted last,
     // on top of every outline, because an unreadable label is worse than a hidden line.
-    let mut placed: Vec<Label> = Vec::with_capacity(analysis.regions.len());
-    for (rank, region) in analysis.regions.iter().enumerate() {
-        let label = place_label(
-            &canvas,
-            region,
-            label_text(rank, region),
-            scale,
-            stroke,
-            &placed,
-        );
+    let mut placed: Vec<Label> = Vec::with_capacity(marks.len());
+    for mark in marks {
+        let label = place_label(&canvas, mark, mark.text.clone(), scale, stroke, &placed);
         placed.push(label);
     }
     for (rank, label) in placed.iter().enumerate().rev() {
@@ -151,37 +205,31 @@ struct Pen {
 
 /// Outlines one region: bounding box first, so the polygon, which carries the real shape,
 /// lies on top where they coincide.
-fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u32, scale: u32) {
-    let bbox = bbox_corners(region);
-    let outline = match region.kind {
-        BorderKind::Outer => {
-            if let Some(corners) = bbox {
-                let thin = Pen {
-                    color,
-                    width: scale,
-                    dash: Some((4 * scale, 4 * scale)),
-                };
-                draw_closed_path(canvas, &corners, thin);
-            }
-            Pen {
-                color,
-                width: stroke,
-                dash: None,
-            }
-        }
+fn draw_region(canvas: &mut RgbImage, mark: &Mark, color: Rgb<u8>, stroke: u32, scale: u32) {
+    let bbox = mark.bbox;
+    let outline = if mark.hole {
         // Holes are dashed so that a hole inside an object does not read as a second object.
-        BorderKind::Hole => Pen {
+        Pen {
             color,
             width: stroke,
             dash: Some((6 * scale, 4 * scale)),
-        },
+        }
+    } else {
+        if let Some(corners) = bbox.filter(|_| mark.show_box) {
+            let thin = Pen {
+                color,
+                width: scale,
+                dash: Some((4 * scale, 4 * scale)),
+            };
+            draw_closed_path(canvas, &corners, thin);
+        }
+        Pen {
+            color,
+            width: stroke,
+            dash: None,
+        }
     };
-    let points: Vec<(f64, f64)> = region
-        .measures
-        .polygon
-        .iter()
-        .map(|p| (f64::from(p.x), f64::from(p.y)))
-        .collect();
+    let points = &mark.polygon;
     // The halo is the same path, wider and dark, so it shows as a rim on both sides.
     let halo = Pen {
         color: HALO,
@@ -190,7 +238,7 @@ fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u
     };
     for pen in [halo, outline] {
         if points.len() >= 2 {
-            draw_closed_path(canvas, &points, pen);
+            draw_closed_path(canvas, points, pen);
         } else if let Some(corners) = bbox {
             // A degenerate polygon still deserves a visible outline; the box is the best guess.
             draw_closed_path(canvas, &corners, pen);
@@ -204,20 +252,6 @@ fn draw_region(canvas: &mut RgbImage, region: &Region, color: Rgb<u8>, stroke: u
             );
         }
     }
-}
-
-/// The corners of the region's bounding box, through the centres of its edge pixels, or
-/// `None` for an empty box.
-fn bbox_corners(region: &Region) -> Option<[(f64, f64); 4]> {
-    let b = region.bbox;
-    if b.w == 0 || b.h == 0 {
-        return None;
-    }
-    let x0 = f64::from(b.x);
-    let y0 = f64::from(b.y);
-    let x1 = x0 + f64::from(b.w) - 1.0;
-    let y1 = y0 + f64::from(b.h) - 1.0;
-    Some([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
 }
 
 /// Draws the closed path through `points`, continuing the dash pattern around corners.
@@ -354,43 +388,49 @@ fn label_size(text: &str, scale: u32) -> (u64, u64) {
     label_style(scale, LABEL_BG).size_of(text)
 }
 
-/// Chooses where the label of `region` goes: just above its bounding box if there is room,
-/// else just inside it; moved down past labels already placed so they do not cover each
-/// other; always inside the image as far as its size allows.
+/// Chooses where the label of `mark` goes: just above its bounding box if there is room,
+/// else just inside it; moved down, then up, then right, past labels already placed so
+/// they do not cover each other; always inside the image as far as its size allows.
 fn place_label(
     canvas: &RgbImage,
-    region: &Region,
+    mark: &Mark,
     text: String,
     scale: u32,
     stroke: u32,
     placed: &[Label],
 ) -> Label {
     let (w, h) = label_size(&text, scale);
-    let b = region.bbox;
+    let (bx, by) = mark
+        .bbox
+        .map(|c| c[0])
+        .or_else(|| mark.polygon.first().copied())
+        .unwrap_or((0.0, 0.0));
+    let (bx, by) = (bx.round() as i64, by.round() as i64);
     let gap = i64::from(stroke / 2 + 1);
-    let above = i64::from(b.y) - h as i64 - gap;
-    let y = if above >= 0 {
-        above
-    } else {
-        i64::from(b.y) + gap
-    };
-    let x = i64::from(b.x);
+    let above = by - h as i64 - gap;
+    let y = if above >= 0 { above } else { by + gap };
     let clamp = |v: i64, size: u64, max: u32| v.min(i64::from(max) - size as i64).max(0);
     let mut area = TextBox {
-        x: clamp(x, w, canvas.width()),
+        x: clamp(bx, w, canvas.width()),
         y: clamp(y, h, canvas.height()),
         w,
         h,
     };
-    let first_y = area.y;
-    // A handful of tries is enough for ordinary pictures; in a crowded one some overlap is
+    let (first_x, first_y) = (area.x, area.y);
+    // Rows below the first spot, then above it, then the same rows shifted right by a
+    // label's width: enough for ordinary pictures. In a crowded one some overlap is
     // unavoidable and the first spot is the most meaningful.
-    for step in 0..8i64 {
-        area.y = clamp(first_y + step * (h as i64 + 1), h, canvas.height());
-        if !placed.iter().any(|p| p.area.overlaps(&area)) {
-            return Label { text, area };
+    let row = h as i64 + 1;
+    for shift in 0..3i64 {
+        for step in [0, 1, 2, 3, 4, 5, 6, 7, -1, -2, -3, -4] {
+            area.x = clamp(first_x + shift * (w as i64 + 1), w, canvas.width());
+            area.y = clamp(first_y + step * row, h, canvas.height());
+            if !placed.iter().any(|p| p.area.overlaps(&area)) {
+                return Label { text, area };
+            }
         }
     }
+    area.x = first_x;
     area.y = first_y;
     Label { text, area }
 }
@@ -548,7 +588,14 @@ mod tests {
         let canvas = dimmed(&img);
         let mut placed = Vec::new();
         for (rank, r) in regions.iter().enumerate() {
-            let l = place_label(&canvas, r, label_text(rank, r), 1, 2, &placed);
+            let l = place_label(
+                &canvas,
+                &mark_of(rank, r),
+                label_text(rank, r),
+                1,
+                2,
+                &placed,
+            );
             let a = l.area;
             assert!(a.x >= 0 && a.y >= 0);
             assert!(a.x as u64 + a.w <= 120 && a.y as u64 + a.h <= 100);
