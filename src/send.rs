@@ -720,7 +720,7 @@ mod tests {
             content_url: "live".into(),
             duration: IsoSeconds(1.0),
         };
-        let context = crate::doc::Context::Iri(crate::doc::CONTEXT_IRI.into());
+        let context = crate::doc::Context::new(crate::doc::ContextMode::Reference);
         let page = crate::doc::LiveWindowPage::new(context, None, about, None, Vec::new());
         crate::doc::Document::LiveWindow(page)
     }

@@ -204,7 +204,7 @@ fn the_checker_catches_a_dropped_property() {
     std::fs::write(&p, serde_json::to_vec(&doc).unwrap()).unwrap();
     let out = std::process::Command::new("python3")
         .arg(common::root().join("tests/jsonld_check.py"))
-        .arg(common::root().join("schemas/context.jsonld"))
+        .arg(common::root().join("schemas/anno.jsonld"))
         .arg(&p)
         .output()
         .unwrap();
@@ -238,4 +238,74 @@ fn shipped_context_and_schema_are_what_the_cli_prints() {
         assert!(out.status.success());
         assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
     }
+}
+
+#[test]
+fn a_document_by_reference_expands_as_with_the_whole_context_inline() {
+    // By reference, a consumer's loader needs only the W3C context; the extension beside it
+    // must give every term the meaning the whole context gives it, or the two would be
+    // different data.
+    let dir = tempfile::tempdir().unwrap();
+    let image = &sample_images()[0];
+    let mut pair = Vec::new();
+    for mode in [ContextMode::Reference, ContextMode::Inline] {
+        let doc = document_for(image, &ImageParams::default(), mode);
+        let p = dir.path().join(format!("{mode:?}.jsonld"));
+        std::fs::write(&p, serde_json::to_vec(&doc).unwrap()).unwrap();
+        pair.push(p);
+    }
+    let by_ref: Value = serde_json::from_slice(&std::fs::read(&pair[0]).unwrap()).unwrap();
+    assert_eq!(by_ref["@context"][0], doc::ANNO_CONTEXT_IRI);
+    let ext = by_ref["@context"][1]
+        .as_object()
+        .expect("the extension terms");
+    // Only what the W3C context lacks, and the one term whose meaning differs on purpose
+    // (a generator's `name` is schema:name, not a person's foaf:name).
+    let anno: Value = serde_json::from_str(doc::ANNO_CONTEXT).unwrap();
+    let overridden: Vec<&String> = ext
+        .keys()
+        .filter(|k| anno["@context"].get(k.as_str()).is_some())
+        .collect();
+    assert_eq!(overridden, ["name"]);
+    for term in [
+        "Annotation",
+        "body",
+        "target",
+        "selector",
+        "items",
+        "oa",
+        "dctypes",
+    ] {
+        assert!(!ext.contains_key(term), "{term} is the W3C context's");
+    }
+    for term in ["regionId", "mm", "salience"] {
+        assert!(ext.contains_key(term), "{term} is ours");
+    }
+    let out = std::process::Command::new("python3")
+        .arg(common::root().join("tests/jsonld_check.py"))
+        .arg(common::root().join("schemas/anno.jsonld"))
+        .arg("--same")
+        .args(&pair)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The check can fail: a term redefined differently makes the expansions differ.
+    let mut other = by_ref.clone();
+    other["@context"][1]["regionId"] = Value::from("mm:somethingElse");
+    let q = dir.path().join("other.jsonld");
+    std::fs::write(&q, serde_json::to_vec(&other).unwrap()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(common::root().join("tests/jsonld_check.py"))
+        .arg(common::root().join("schemas/anno.jsonld"))
+        .arg("--same")
+        .arg(&q)
+        .arg(&pair[1])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }

@@ -2,10 +2,13 @@
 """Expands mmprompt documents with a real JSON-LD processor (pyld), offline, and checks
 that no property was dropped.
 
-Usage: jsonld_check.py CONTEXT_FILE DOC.jsonld...
+Usage: jsonld_check.py ANNO_CONTEXT_FILE DOC.jsonld...
+       jsonld_check.py ANNO_CONTEXT_FILE --same A.jsonld B.jsonld
 
-The context IRI is served from CONTEXT_FILE; any other remote document is refused, so a
-document that needs the network fails. "No property dropped" is checked two ways:
+The W3C Web Annotation context (http://www.w3.org/ns/anno.jsonld) is served from
+ANNO_CONTEXT_FILE, as a cache would; any other remote document is refused, so a document
+that needs anything else from the network fails. With --same, A and B must expand to the
+same data (a document written with its context by reference and inline). "No property dropped" is checked two ways:
   1. every scalar in the compact document (outside @context) reappears in the expansion as
      an @value, @id or @type: their counts must be equal;
   2. every expanded property and type is an absolute IRI (undefined terms would be dropped
@@ -17,12 +20,12 @@ import sys
 
 from pyld import jsonld
 
-CONTEXT_IRI = "https://w3id.org/mmprompt/context/v1.jsonld"
+ANNO_IRI = "http://www.w3.org/ns/anno.jsonld"
 
 
 def make_loader(context_doc):
     def loader(url, options=None):
-        if url == CONTEXT_IRI:
+        if url == ANNO_IRI:
             return {"contextUrl": None, "documentUrl": url, "document": context_doc}
         raise jsonld.JsonLdError(f"offline: refusing to load {url}", "loading document failed")
 
@@ -85,6 +88,13 @@ def main():
     with open(sys.argv[1]) as f:
         context_doc = json.load(f)
     loader = make_loader(context_doc)
+    if sys.argv[2] == "--same":
+        a, b = (jsonld.expand(json.load(open(p)), {"documentLoader": loader}) for p in sys.argv[3:5])
+        if a != b:
+            print(f"{sys.argv[3]} and {sys.argv[4]} expand differently")
+            return 1
+        print("same expansion")
+        return 0
     failures = 0
     for path in sys.argv[2:]:
         with open(path) as f:

@@ -930,7 +930,7 @@ fn jsonld_fragments_carry_the_documents_within_the_budget() {
         .expect("valid JSON");
     assert_eq!(doc["type"], "AnnotationPage");
     assert_eq!(doc["items"].as_array().map(Vec::len), Some(4));
-    assert!(doc["items"][0]["target"]["selector"][0]["value"]
+    assert!(doc["items"][0]["target"]["selector"]["value"]
         .as_str()
         .unwrap_or("")
         .starts_with("xywh="));

@@ -3,6 +3,8 @@
 //! Set-of-Mark images carry every shown region's outline and id; citations resolve to the
 //! original's selectors; and no file name can add a line to the prompt.
 
+mod common;
+
 use image::{ImageReader, Rgb, RgbImage};
 use mmprompt::jobs::extract::ExtractOptions;
 use mmprompt::llm::Provider;
@@ -307,4 +309,105 @@ fn no_file_name_adds_a_line_or_a_fragment() {
             "{name:?}: {user}"
         );
     }
+}
+
+/// Tokens (o200k) per fragment shown, in `format`: the prompt with every fragment, less the
+/// prompt with none (and less the line saying they were left out), over their number.
+fn tokens_per_fragment(path: &str, format: mmprompt::prompt::FragmentFormat) -> (f64, usize) {
+    use mmprompt::prompt::budget::{Counter, TokenEncoding};
+    use mmprompt::prompt::PromptError;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inputs = [load_input(&root.join(path), &ExtractOptions::default()).expect("extracts")];
+    let opts = |budget| PromptOptions {
+        format,
+        max_prompt_tokens: budget,
+        ..PromptOptions::default()
+    };
+    let full = assemble(&inputs, &opts(None), Provider::OpenAi, "gpt-4o").expect("assembles");
+    let needed = match assemble(&inputs, &opts(Some(1)), Provider::OpenAi, "gpt-4o") {
+        Err(PromptError::OverBudget { needed, .. }) => needed,
+        other => panic!("{other:?}"),
+    };
+    let bare = assemble(&inputs, &opts(Some(needed)), Provider::OpenAi, "gpt-4o").expect("fits");
+    let counter = Counter::new(TokenEncoding::O200kBase);
+    let note: usize = bare
+        .prompt
+        .user
+        .lines()
+        .filter(|l| l.contains("left out for the token budget"))
+        .map(|l| counter.count(l) + 1)
+        .sum();
+    let n = full.kept.len();
+    (
+        (full.tokens as f64 - (bare.tokens - note) as f64) / n as f64,
+        n,
+    )
+}
+
+#[test]
+fn lean_json_ld_costs_at_most_80_tokens_a_region_and_expands() {
+    use mmprompt::prompt::FragmentFormat;
+    for path in [
+        "samples/shapes.png",
+        "samples/coins.png",
+        "samples/rocket.jpg",
+        "samples/chelsea.png",
+        "samples/audio/speech_front_left.wav",
+        "samples/audio/music_alarm_clock.wav",
+    ] {
+        let (jsonld, n) = tokens_per_fragment(path, FragmentFormat::Jsonld);
+        let (text, _) = tokens_per_fragment(path, FragmentFormat::Text);
+        println!("{path}: {n} fragments, {jsonld:.1} tokens each in JSON-LD, {text:.1} in text");
+        assert!(jsonld <= 80.0, "{path}: {jsonld:.1} tokens a fragment");
+    }
+
+    // Every page a prompt shows expands with no term dropped, its context loaded from the
+    // W3C context alone: whole, budgeted, several inputs, re-framed for an attachment.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scene_path = dir.path().join("scene.png");
+    scene(&scene_path);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load = |p: &Path| load_input(p, &ExtractOptions::default()).expect("extracts");
+    let coins = load(&root.join("samples/coins.png"));
+    let wav = load(&root.join("samples/audio/music_alarm_clock.wav"));
+    let scene_in = load(&scene_path);
+    let mut files = Vec::new();
+    for (inputs, attach, budget, provider) in [
+        (
+            vec![coins.clone()],
+            AttachMode::None,
+            None,
+            Provider::OpenAi,
+        ),
+        (
+            vec![coins.clone()],
+            AttachMode::None,
+            Some(1500),
+            Provider::OpenAi,
+        ),
+        (vec![coins, wav], AttachMode::None, None, Provider::OpenAi),
+        (vec![scene_in], AttachMode::Image, None, Provider::Gemini),
+    ] {
+        let opts = PromptOptions {
+            format: mmprompt::prompt::FragmentFormat::Jsonld,
+            attach,
+            max_prompt_tokens: budget,
+            limits: AttachLimits {
+                max_image_side: 600,
+                ..AttachLimits::default()
+            },
+            ..PromptOptions::default()
+        };
+        let a = assemble(&inputs, &opts, provider, "m").expect("assembles");
+        for line in a.prompt.user.lines() {
+            let Some(at) = line.find("{\"@context\"") else {
+                continue;
+            };
+            let p = dir.path().join(format!("page{}.jsonld", files.len()));
+            std::fs::write(&p, &line[at..]).expect("write");
+            files.push(p);
+        }
+    }
+    assert_eq!(files.len(), 5);
+    common::assert_expands(&files);
 }

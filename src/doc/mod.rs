@@ -25,9 +25,9 @@ pub use model::{
 pub use read::ReadError;
 pub use schema::generate_schema;
 pub use terms::{
-    context_value, doc_iri, iso8601_utc, iso_duration, live_iri, parse_iso_duration, region_id,
-    region_label, segment_id, AudioSourceInfo, ContextMode, LiveSourceInfo, SourceInfo, CONTEXT,
-    CONTEXT_IRI, SCHEMA,
+    context_for, context_value, doc_iri, extension_context, iso8601_utc, iso_duration, live_iri,
+    own_context, parse_iso_duration, region_id, region_label, segment_id, AudioSourceInfo,
+    ContextMode, LiveSourceInfo, SourceInfo, ANNO_CONTEXT, ANNO_CONTEXT_IRI, CONTEXT, SCHEMA,
 };
 pub use text::{header_line, region_line_with, Item, Score};
 
@@ -282,7 +282,7 @@ mod tests {
             content_url: "live:default@0.000-3.000s".into(),
             duration: model::IsoSeconds::new(3.0),
         };
-        let context = Context::Iri(CONTEXT_IRI.into());
+        let context = Context::new(ContextMode::Reference);
         let window = Document::LiveWindow(LiveWindowPage::new(context, None, about, None, items));
         let doc = assert_round_trip(&window.to_value());
         assert_eq!(doc, window);

@@ -4,7 +4,7 @@
 //! comments here are also its descriptions.
 
 use super::read::{self, ReadError};
-use super::terms::{ContextMode, CONTEXT_IRI};
+use super::terms::{ContextMode, ANNO_CONTEXT_IRI};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -138,13 +138,16 @@ literal!(
     SoundTypes = ["Sound", "AudioObject"]
 );
 
-/// The JSON-LD context: the project's context IRI, or the context object itself.
+/// The JSON-LD context: the W3C context's IRI with the project's extension terms, or the
+/// whole context object. Pages written before either read back as an IRI.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Context {
-    /// By IRI (written as the context IRI).
+    /// A context IRI alone.
     Iri(String),
     /// The context object embedded in the document.
     Inline(Map<String, Value>),
+    /// A list of contexts: the W3C context's IRI, then the extension terms.
+    List(Vec<Value>),
 }
 
 impl Context {
@@ -152,9 +155,10 @@ impl Context {
     pub fn new(mode: ContextMode) -> Self {
         match super::terms::context_value(mode) {
             Value::Object(m) => Self::Inline(m),
+            Value::Array(a) => Self::List(a),
             Value::String(s) => Self::Iri(s),
-            // context_value only returns the two above.
-            _ => Self::Iri(CONTEXT_IRI.to_owned()),
+            // context_value only returns the kinds above.
+            _ => Self::Iri(ANNO_CONTEXT_IRI.to_owned()),
         }
     }
 }
@@ -164,6 +168,7 @@ impl Serialize for Context {
         match self {
             Self::Iri(iri) => iri.serialize(s),
             Self::Inline(m) => m.serialize(s),
+            Self::List(a) => a.serialize(s),
         }
     }
 }
@@ -173,9 +178,10 @@ impl<'de> Deserialize<'de> for Context {
         match Value::deserialize(d)? {
             Value::String(s) => Ok(Self::Iri(s)),
             Value::Object(m) => Ok(Self::Inline(m)),
+            Value::Array(a) => Ok(Self::List(a)),
             other => Err(de::Error::invalid_type(
                 Unexpected::Other(&other.to_string()),
-                &"the context IRI or the context object",
+                &"a context IRI, a context object or a list of them",
             )),
         }
     }
@@ -192,9 +198,17 @@ impl JsonSchema for Context {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "The JSON-LD context: its IRI, or the context object embedded.",
+            "description": "The JSON-LD context: the W3C Web Annotation context's IRI followed by the project's extension terms, or the whole context object embedded.",
             "oneOf": [
-                { "const": CONTEXT_IRI },
+                {
+                    "type": "array",
+                    "prefixItems": [
+                        { "const": ANNO_CONTEXT_IRI },
+                        { "type": "object", "required": ["@version", "mm"] }
+                    ],
+                    "minItems": 2,
+                    "maxItems": 2
+                },
                 { "type": "object", "required": ["@version", "oa", "mm"] }
             ]
         })

@@ -5,11 +5,19 @@
 
 use crate::vision::contours::BorderKind;
 use crate::vision::regions::Region;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-/// Stable IRI of the project's JSON-LD context; [`CONTEXT`] is its content.
-pub const CONTEXT_IRI: &str = "https://w3id.org/mmprompt/context/v1.jsonld";
-/// The context document served at [`CONTEXT_IRI`], shipped so processors resolve it offline.
+/// The published IRI of the W3C Web Annotation context. Documents refer to it, with the
+/// terms it lacks inline beside it, so a consumer's loader need reach (or cache) only this.
+pub const ANNO_CONTEXT_IRI: &str = "http://www.w3.org/ns/anno.jsonld";
+/// A copy of the document served at [`ANNO_CONTEXT_IRI`] (W3C, Web Annotation Data Model
+/// Recommendation, from github.com/w3c/web-annotation `jsonld/anno.jsonld`): what its terms
+/// mean is worked out from it, and the tests serve it to the JSON-LD processor as a cache
+/// would.
+pub const ANNO_CONTEXT: &str = include_str!("../../schemas/anno.jsonld");
+/// The project's whole context: every term a document uses. Inlined as it is with
+/// `--context inline`; otherwise only the part [`extension_context`] gives goes beside the
+/// W3C context.
 pub const CONTEXT: &str = include_str!("../../schemas/context.jsonld");
 /// JSON Schema (draft 2020-12) of the documents this crate writes to files: image and
 /// audio pages at the root, and live lines as `#/$defs/liveAnnotation`. Generated from the
@@ -19,10 +27,10 @@ pub const SCHEMA: &str = include_str!("../../schemas/mmprompt.schema.json");
 /// How the document refers to its context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContextMode {
-    /// By [`CONTEXT_IRI`].
+    /// The W3C context by [`ANNO_CONTEXT_IRI`], then [`extension_context`] inline.
     #[default]
     Reference,
-    /// The context object embedded in the document.
+    /// The whole context object embedded in the document: no IRI to resolve.
     Inline,
 }
 
@@ -42,14 +50,103 @@ pub struct SourceInfo {
 /// The `@context` value for `mode`.
 pub fn context_value(mode: ContextMode) -> Value {
     match mode {
-        ContextMode::Reference => Value::String(CONTEXT_IRI.to_owned()),
-        // The embedded file is a compile-time constant checked by tests, so parsing cannot
-        // fail at run time; fall back to the IRI rather than panic all the same.
-        ContextMode::Inline => serde_json::from_str::<Value>(CONTEXT)
-            .ok()
-            .and_then(|mut v| v.get_mut("@context").map(Value::take))
-            .unwrap_or_else(|| Value::String(CONTEXT_IRI.to_owned())),
+        ContextMode::Reference => Value::Array(vec![
+            Value::String(ANNO_CONTEXT_IRI.to_owned()),
+            Value::Object(extension_context()),
+        ]),
+        ContextMode::Inline => Value::Object(own_context()),
     }
+}
+
+fn inner_context(text: &str) -> Map<String, Value> {
+    // Both files are compile-time constants checked by tests, so parsing cannot fail at
+    // run time; an empty map is the fallback rather than a panic all the same.
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|mut v| match v.get_mut("@context").map(Value::take) {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The project's whole context object ([`CONTEXT`]'s `@context`).
+pub fn own_context() -> Map<String, Value> {
+    inner_context(CONTEXT)
+}
+
+/// The terms of the project's context that the W3C context lacks or defines otherwise
+/// (`@version` included), in the project's order. Placed after the W3C context, they make a
+/// document expand exactly as with the project's whole context.
+pub fn extension_context() -> Map<String, Value> {
+    let anno = inner_context(ANNO_CONTEXT);
+    own_context()
+        .into_iter()
+        .filter(|(k, v)| anno.get(k) != Some(v))
+        .collect()
+}
+
+/// The smallest `@context` under which `doc` expands as it does under the whole context:
+/// the W3C context, then only the extension terms `doc` uses (as keys, or as type or
+/// vocabulary values) and the prefixes those need. For prompts, where every token counts.
+pub fn context_for(doc: &Value) -> Value {
+    fn used(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "@context" {
+                        continue;
+                    }
+                    out.insert(k.clone());
+                    if let Value::String(s) = x {
+                        // Types and @vocab values (`ImageObject`, `describing`) are terms.
+                        out.insert(s.clone());
+                    }
+                    used(x, out);
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    if let Value::String(s) = x {
+                        out.insert(s.clone());
+                    }
+                    used(x, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut terms = std::collections::BTreeSet::new();
+    used(doc, &mut terms);
+    let ext = extension_context();
+    let mut keep: Map<String, Value> = Map::new();
+    let mut prefixes = std::collections::BTreeSet::new();
+    let mut note_prefixes = |v: &Value| {
+        let mut add = |s: &str| {
+            if let Some((p, _)) = s.split_once(':') {
+                prefixes.insert(p.to_string());
+            }
+        };
+        match v {
+            Value::String(s) => add(s),
+            Value::Object(m) => m.values().filter_map(Value::as_str).for_each(add),
+            _ => {}
+        }
+    };
+    for (k, v) in &ext {
+        if k == "@version" || terms.contains(k) {
+            note_prefixes(v);
+        }
+    }
+    for (k, v) in ext {
+        if k == "@version" || terms.contains(&k) || prefixes.contains(&k) {
+            keep.insert(k, v);
+        }
+    }
+    Value::Array(vec![
+        Value::String(ANNO_CONTEXT_IRI.to_owned()),
+        Value::Object(keep),
+    ])
 }
 
 /// Identifier prefix shared by a document and its annotations; derived from the content so

@@ -4,7 +4,7 @@
 
 use super::session::{LiveSegment, SegmentConsumer};
 use crate::doc::model::{IsoSeconds, LiveWindowSource, SoundTypes};
-use crate::doc::{Context, Document, LiveWindowPage, CONTEXT_IRI};
+use crate::doc::{Context, ContextMode, Document, LiveWindowPage};
 use crate::send::{LiveSendStats, LiveSender};
 use std::collections::VecDeque;
 
@@ -112,7 +112,7 @@ impl Windows {
         // No id and no generator: a window has no content hash to derive an id from, and
         // the pages sent so far went without both.
         Some(Document::LiveWindow(LiveWindowPage::new(
-            Context::Iri(CONTEXT_IRI.to_owned()),
+            Context::new(ContextMode::Reference),
             None,
             about,
             None,
@@ -267,7 +267,10 @@ mod tests {
             .push(&seg(0, Label::Tone, 0.5, 1.5, 1.8))
             .expect("due at once");
         let value = serde_json::to_value(&d).unwrap();
-        assert_eq!(value["@context"], CONTEXT_IRI);
+        assert_eq!(
+            value["@context"],
+            crate::doc::context_value(ContextMode::Reference)
+        );
         assert!(value["items"][0].get("@context").is_none());
         assert_eq!(Document::from_value(&value).unwrap(), d);
     }

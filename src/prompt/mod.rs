@@ -233,21 +233,127 @@ pub fn fragments(inputs: &[Input]) -> Vec<Fragment> {
     fragments_in(inputs, &[], &[])
 }
 
-/// Body fields in pixels of the original image: left out of a re-framed fragment rather
-/// than shown in the wrong frame.
-const PIXEL_MEASURES: [&str; 11] = [
-    "area",
-    "pixelCount",
-    "perimeter",
-    "centroidX",
-    "centroidY",
-    "hullArea",
-    "rotatedCenterX",
-    "rotatedCenterY",
-    "rotatedWidth",
-    "rotatedHeight",
-    "rotatedAngle",
+/// Body fields a prompt's JSON-LD fragment keeps: the label, the cite id, the words, the
+/// parent, the hole count and a segment's confidence. The measures stay in the files.
+const LEAN_BODY: [&str; 10] = [
+    "value",
+    "regionId",
+    "segmentId",
+    "shape",
+    "sizeClass",
+    "position",
+    "colorName",
+    "holeCount",
+    "parentRegion",
+    "confidence",
 ];
+
+/// The lean profile of a cited annotation for prompts: its type (no IRI: the body's cite
+/// id names it, and IRIs cost a dozen tokens each), a body of
+/// [`LEAN_BODY`] (the shape left out where the label already says it, a hole count of 0
+/// left out), and a target of its source and first selector (the box, or `t=`), without
+/// the selector's `conformsTo` and the offsets its value repeats. Every key is still a term of the context, so it expands.
+fn lean(cited: &Value) -> Value {
+    let mut body = serde_json::Map::new();
+    let label = cited["body"]["value"].as_str().unwrap_or("");
+    for k in LEAN_BODY {
+        let Some(v) = cited["body"].get(k) else {
+            continue;
+        };
+        let redundant = match k {
+            "shape" => v
+                .as_str()
+                .is_some_and(|s| label.ends_with(&format!(":{s}"))),
+            "holeCount" => v.as_u64() == Some(0),
+            _ => false,
+        };
+        if !redundant {
+            body.insert(k.into(), v.clone());
+        }
+    }
+    let mut selector = cited["target"]["selector"][0].clone();
+    if let Some(m) = selector.as_object_mut() {
+        // `t=start,end` already says what startOffset and endOffset repeat.
+        for k in ["conformsTo", "startOffset", "endOffset"] {
+            m.remove(k);
+        }
+    }
+    json!({
+        "type": cited["type"],
+        "body": body,
+        "target": {"source": cited["target"]["source"], "selector": selector},
+    })
+}
+
+/// The page a prompt shows in `--fragments jsonld`: the smallest context that defines what
+/// the page uses with all of `every` (its annotations, shown or not: so the context is the
+/// page's, whatever the budget keeps), the page's IRI and type, what the medium is (file,
+/// size or duration), how many annotations the document has, and the lean `items` shown.
+fn lean_page(doc: &Document, items: Vec<Value>, every: Vec<Value>) -> String {
+    let full = doc.to_value();
+    let mut about = serde_json::Map::new();
+    for k in [
+        "id",
+        "type",
+        "contentUrl",
+        "width",
+        "height",
+        "duration",
+        "startTime",
+    ] {
+        if let Some(v) = full["about"].get(k) {
+            about.insert(k.into(), v.clone());
+        }
+    }
+    let mut page = serde_json::Map::new();
+    page.insert("@context".into(), Value::Null);
+    if let Some(id) = full.get("id") {
+        page.insert("id".into(), id.clone());
+    }
+    page.insert("type".into(), full["type"].clone());
+    page.insert("about".into(), Value::Object(about));
+    page.insert("totalItems".into(), full["totalItems"].clone());
+    page.insert("items".into(), Value::Array(every));
+    let mut page = Value::Object(page);
+    // Every IRI of the page starts with the page's own: written as `doc:r1`, `doc:source`
+    // with `doc` defined as a prefix, they cost a few tokens instead of a dozen each.
+    let prefix = full["id"].as_str().map(|id| format!("{id}:"));
+    if let Some(p) = &prefix {
+        compact_iris(&mut page, p);
+    }
+    let mut context = doc::context_for(&page);
+    if let (Some(p), Some(ext)) = (&prefix, context.get_mut(1).and_then(Value::as_object_mut)) {
+        ext.insert("doc".into(), Value::String(p.clone()));
+    }
+    page["@context"] = context;
+    page["items"] = Value::Array(items);
+    if let Some(p) = &prefix {
+        compact_iris(&mut page["items"], p);
+    }
+    page.to_string()
+}
+
+/// Writes every string under `id`, `source` and `parentRegion` that starts with `prefix` as
+/// `doc:` and the rest.
+fn compact_iris(v: &mut Value, prefix: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(s)
+                        if matches!(k.as_str(), "id" | "source" | "parentRegion")
+                            && s.starts_with(prefix) =>
+                    {
+                        *s = format!("doc:{}", &s[prefix.len()..]);
+                    }
+                    _ => compact_iris(x, prefix),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| compact_iris(x, prefix)),
+        _ => {}
+    }
+}
 
 /// A region's text line, JSON-LD fragment and Set-of-Mark mark in `frame` (the prompt's
 /// coordinates) and `drawn` (the attached image's pixels).
@@ -259,7 +365,7 @@ fn framed_region(
 ) -> (String, Value, Option<Mark>) {
     let b = region.target.selector.0.value;
     let svg = &region.target.selector.1.value;
-    let mut value = region.cited_value(cite);
+    let mut value = lean(&region.cited_value(cite));
     let line = match frame.filter(|f| !f.is_identity()) {
         None => region.text_line(cite),
         Some(f) => {
@@ -268,15 +374,7 @@ fn framed_region(
                 let target = &mut value["target"];
                 let source = format!("{}:attached", target["source"].as_str().unwrap_or(""));
                 target["source"] = Value::String(source);
-                target["selector"][0]["value"] = Value::String(format!("xywh={x},{y},{w},{h}"));
-                if let Some(s) = f.svg(svg) {
-                    target["selector"][1]["value"] = Value::String(s);
-                }
-                if let Some(body) = value["body"].as_object_mut() {
-                    for k in PIXEL_MEASURES {
-                        body.remove(k);
-                    }
-                }
+                target["selector"]["value"] = Value::String(format!("xywh={x},{y},{w},{h}"));
             }
             doc::region_line_with(cite, &region.body, &f.box_text(b.x, b.y, b.w, b.h))
         }
@@ -342,7 +440,7 @@ fn fragments_in(
             };
             let (line, annotation, mark) = match item.region() {
                 Some(r) => framed_region(r, &id, frame, drawn),
-                None => (item.text_line(&id), item.cited_value(&id), None),
+                None => (item.text_line(&id), lean(&item.cited_value(&id)), None),
             };
             out.push(Fragment {
                 input: i,
@@ -646,7 +744,13 @@ impl View<'_> {
                         .filter(|&(m, f)| f.input == i && kept[m])
                         .map(|(_, f)| f.annotation.clone())
                         .collect();
-                    out.push_str(&self.inputs[i].document.json_with_items(items));
+                    let every = self
+                        .all
+                        .iter()
+                        .filter(|f| f.input == i)
+                        .map(|f| f.annotation.clone())
+                        .collect();
+                    out.push_str(&lean_page(&self.inputs[i].document, items, every));
                     out.push('\n');
                 }
             }
@@ -1131,9 +1235,18 @@ mod tests {
         assert_eq!(shown["totalItems"], 2);
         let item = &shown["items"][1];
         assert_eq!(item["body"]["segmentId"], "m2.s2");
-        let iri = format!("{}:source", doc::doc_iri(&"cd".repeat(32)));
-        assert_eq!(item["target"]["source"], iri.as_str());
-        assert_eq!(item["target"]["selector"][0]["value"], "t=1.200,3.000");
+        // The page's IRIs are written with its `doc:` prefix, which its context defines.
+        let doc_prefix = format!("{}:", doc::doc_iri(&"cd".repeat(32)));
+        assert_eq!(shown["@context"][1]["doc"], doc_prefix.as_str());
+        assert_eq!(item["target"]["source"], "doc:source");
+        // The lean profile: a type, the label, the cite id and the confidence, the anchor.
+        assert_eq!(
+            item,
+            &json!({"type": "Annotation",
+                "body": {"value": "voice:speech", "segmentId": "m2.s2", "confidence": 0.9},
+                "target": {"source": "doc:source",
+                    "selector": {"type": "FragmentSelector", "value": "t=1.200,3.000"}}})
+        );
 
         let answer = json!({"answer": "a door", "claims": [
             {"text": "someone speaks", "fragments": ["m2.s2", "m9.r1"]}

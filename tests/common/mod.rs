@@ -63,7 +63,7 @@ pub fn assert_expands(files: &[PathBuf]) {
     assert!(!files.is_empty(), "nothing to expand");
     let out = std::process::Command::new("python3")
         .arg(root().join("tests/jsonld_check.py"))
-        .arg(root().join("schemas/context.jsonld"))
+        .arg(root().join("schemas/anno.jsonld"))
         .args(files)
         .output()
         .expect("python3 runs (make test installs pyld)");
