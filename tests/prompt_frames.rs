@@ -411,3 +411,30 @@ fn lean_json_ld_costs_at_most_80_tokens_a_region_and_expands() {
     assert_eq!(files.len(), 5);
     common::assert_expands(&files);
 }
+
+#[test]
+fn audio_for_a_provider_without_audio_goes_as_a_marked_spectrogram() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let wav = root.join("samples/audio/music_alarm_clock.wav");
+    let inputs = [load_input(&wav, &ExtractOptions::default()).expect("extracts")];
+    let opts = options(AttachMode::Marked, Coords::Auto, 2048);
+    let a = assemble(&inputs, &opts, Provider::Anthropic, "m").expect("assembles");
+    assert_eq!(a.prompt.attachments.len(), 1);
+    assert_eq!(a.prompt.attachments[0].mime, "image/png");
+    assert_eq!(a.attachments[0]["as"], "spectrogram");
+    assert_eq!(a.attachments[0]["marks"], a.kept.len());
+    assert!(
+        a.prompt.user.contains("the audio's spectrogram"),
+        "{}",
+        a.prompt.user
+    );
+    let img = ImageReader::new(Cursor::new(&a.prompt.attachments[0].bytes))
+        .with_guessed_format()
+        .expect("sniffs")
+        .decode()
+        .expect("decodes");
+    assert!(img.width() >= 200 && img.height() > 100);
+    // A provider that takes audio gets the audio itself.
+    let a = assemble(&inputs, &opts, Provider::OpenAi, "m").expect("assembles");
+    assert_eq!(a.prompt.attachments[0].mime, "audio/wav");
+}

@@ -10,12 +10,14 @@
 //! [`Prepared::finish`] encodes it once the kept fragments are known.
 
 use super::types::{AttachMode, Input, PromptError};
+use crate::audio::Label;
 use crate::doc::Document;
 use crate::llm::{Attachment, Provider};
 use crate::media::audio::{decode_stream, AudioDecodeOptions};
 use crate::media::image::{decode_bytes, probe, DecodeOptions, DEFAULT_MAX_PIXELS};
 use crate::media::MediaKind;
 use crate::render::overlay::{render_marks, Mark};
+use crate::render::spectrogram::{Band, SpectrogramBuilder};
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{json, Value};
@@ -237,7 +239,7 @@ pub fn fit_audio(input: &std::path::Path, max_seconds: f64) -> Result<Attachment
 }
 
 /// What attaching one input comes to, before encoding.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Prepared {
     /// An image, fitted.
     Image {
@@ -252,6 +254,16 @@ pub enum Prepared {
         input: usize,
         /// The WAV.
         attachment: Attachment,
+    },
+    /// An audio input for a provider without audio, with Set-of-Mark: sent as its
+    /// spectrogram, the shown segments drawn as bands with their ids.
+    Spectrogram {
+        /// Index of its input.
+        input: usize,
+        /// The file, for messages.
+        name: String,
+        /// The analysed audio.
+        builder: Box<SpectrogramBuilder>,
     },
     /// An input the provider cannot take, with the note saying why.
     Skipped {
@@ -276,6 +288,7 @@ impl Prepared {
         match self {
             Prepared::Image { image, .. } => Some((&image.name, image.mime(marked))),
             Prepared::Audio { attachment, .. } => Some((&attachment.name, &attachment.mime)),
+            Prepared::Spectrogram { name, .. } => Some((name, "image/png")),
             Prepared::Skipped { .. } => None,
         }
     }
@@ -320,6 +333,14 @@ pub fn prepare(
             if mode == AttachMode::Audio {
                 return Err(PromptError::Attach { name, reason });
             }
+            if mode == AttachMode::Marked {
+                out.push(Prepared::Spectrogram {
+                    input: i,
+                    name: media.display().to_string(),
+                    builder: Box::new(spectrogram(media, limits.max_audio_seconds)?),
+                });
+                continue;
+            }
             out.push(Prepared::Skipped {
                 input: i,
                 note: json!({"file": name, "attached": false, "reason": reason}),
@@ -340,8 +361,30 @@ pub fn prepare(
     Ok(out)
 }
 
+/// Analyses audio for its spectrogram picture, refusing files longer than `max_seconds`.
+///
+/// # Errors
+/// [`PromptError::Attach`] when the audio cannot be decoded or is too long.
+pub fn spectrogram(input: &Path, max_seconds: f64) -> Result<SpectrogramBuilder, PromptError> {
+    let mut builder = SpectrogramBuilder::new(AUDIO_RATE);
+    decode_stream(
+        input,
+        &AudioDecodeOptions {
+            target_rate: AUDIO_RATE,
+            max_seconds,
+        },
+        &mut |chunk| builder.push(chunk),
+    )
+    .map_err(|e| PromptError::Attach {
+        name: input.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(builder)
+}
+
 /// Encodes what [`prepare`] decided: images get the marks `marks` gives for their input
-/// (Set-of-Mark), or none. Returns the attachments and a note for each input looked at.
+/// (Set-of-Mark), or none; spectrograms get the bands `bands` gives. Returns the
+/// attachments and a note for each input looked at.
 ///
 /// # Errors
 /// [`PromptError::Attach`] when an image cannot be encoded.
@@ -349,6 +392,7 @@ pub fn finish(
     prepared: &[Prepared],
     inputs: &[Input],
     marks: &dyn Fn(usize) -> Option<Vec<Mark>>,
+    bands: &dyn Fn(usize) -> Vec<(Label, f64, f64, String)>,
 ) -> Result<(Vec<Attachment>, Vec<Value>), PromptError> {
     let mut out = Vec::new();
     let mut notes = Vec::new();
@@ -356,6 +400,39 @@ pub fn finish(
     for p in prepared {
         match p {
             Prepared::Skipped { note, .. } => notes.push(note.clone()),
+            Prepared::Spectrogram {
+                input,
+                name,
+                builder,
+            } => {
+                let shown = bands(*input);
+                let drawn: Vec<Band<'_>> = shown
+                    .iter()
+                    .map(|(label, start_s, end_s, id)| Band {
+                        label: *label,
+                        start_s: *start_s,
+                        end_s: *end_s,
+                        id: Some(id),
+                    })
+                    .collect();
+                let mut bytes = Vec::new();
+                builder
+                    .render_bands(&drawn)
+                    .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+                    .map_err(|e| PromptError::Attach {
+                        name: name.clone(),
+                        reason: e.to_string(),
+                    })?;
+                notes.push(
+                    json!({"file": file(*input), "attached": true, "mime": "image/png",
+                    "bytes": bytes.len(), "as": "spectrogram", "marks": drawn.len()}),
+                );
+                out.push(Attachment {
+                    name: name.clone(),
+                    mime: "image/png".into(),
+                    bytes,
+                });
+            }
             Prepared::Audio { input, attachment } => {
                 notes.push(json!({"file": file(*input), "attached": true,
                     "mime": attachment.mime, "bytes": attachment.bytes.len()}));
@@ -401,7 +478,12 @@ mod tests {
         provider: Provider,
         limits: &AttachLimits,
     ) -> Result<(Vec<Attachment>, Vec<Value>), PromptError> {
-        finish(&prepare(inputs, mode, provider, limits)?, inputs, &|_| None)
+        finish(
+            &prepare(inputs, mode, provider, limits)?,
+            inputs,
+            &|_| None,
+            &|_| Vec::new(),
+        )
     }
 
     fn gradient(w: u32, h: u32) -> DynamicImage {

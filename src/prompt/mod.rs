@@ -850,16 +850,30 @@ pub fn assemble(
         .collect::<Vec<_>>()
         .join(", ");
     let shown: Vec<(&str, &str)> = prepared.iter().filter_map(|p| p.shown(marked)).collect();
+    let inputs_kind = |name: &str| {
+        prepared.iter().find_map(|p| match p {
+            attach::Prepared::Image { image, input } if image.name == name => {
+                Some(inputs[*input].kind)
+            }
+            attach::Prepared::Spectrogram { name: n, input, .. } if n == name => {
+                Some(inputs[*input].kind)
+            }
+            _ => None,
+        })
+    };
     let media = if shown.is_empty() {
         "none".to_string()
     } else {
         shown
             .iter()
             .map(|(name, mime)| {
-                let marks = if marked && mime.starts_with("image/") {
-                    ", regions marked with their ids"
-                } else {
-                    ""
+                let marks = match (marked, inputs_kind(name)) {
+                    (true, Some(MediaKind::Image)) => ", regions marked with their ids",
+                    (true, Some(MediaKind::Audio)) => {
+                        ", the audio's spectrogram: time left to right, low frequencies at the \
+                         bottom, the segments shown as labelled bands with their ids"
+                    }
+                    _ => "",
                 };
                 format!("{} ({mime}{marks})", doc::text::quote(name))
             })
@@ -943,7 +957,19 @@ pub fn assemble(
                 .collect()
         })
     };
-    let (attachments, notes) = attach::finish(&prepared, inputs, &marks)?;
+    let bands = |i: usize| {
+        kept.iter()
+            .filter(|f| f.input == i)
+            .filter_map(|f| {
+                let label = crate::audio::Label::ALL
+                    .into_iter()
+                    .find(|l| l.as_str() == f.label)?;
+                let (start, end) = f.span?;
+                Some((label, start, end, f.id.clone()))
+            })
+            .collect()
+    };
+    let (attachments, notes) = attach::finish(&prepared, inputs, &marks, &bands)?;
     Ok(Assembled {
         prompt: Prompt {
             model: model.to_string(),

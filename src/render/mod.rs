@@ -1,5 +1,6 @@
-//! Pictures for people to check, never parsed: [`overlay`] draws regions over an image,
-//! [`spectrogram`] draws labelled segments over a spectrogram. Both draw with one toolkit
+//! Pictures of regions and segments: [`overlay`] draws regions over an image (for people to
+//! check, and as Set-of-Mark images for models), [`spectrogram`] draws labelled segments
+//! over a spectrogram. Both draw with one toolkit
 //! (`canvas`: clipped rectangles, text boxes, PNG encoding) and one bitmap font (`font`).
 
 mod canvas;

@@ -395,12 +395,28 @@ impl SpectrogramBuilder {
     /// or the end of the last segment, whichever is later; segment times that are not finite
     /// are skipped, and everything is clipped, so any input is safe to draw.
     pub fn render(&self, segments: &[Segment]) -> RgbImage {
+        let bands: Vec<Band<'_>> = segments
+            .iter()
+            .map(|s| Band {
+                label: s.label,
+                start_s: s.start_s,
+                end_s: s.end_s,
+                id: None,
+            })
+            .collect();
+        self.render_bands(&bands)
+    }
+
+    /// The picture [`SpectrogramBuilder::render`] draws, with `bands` in the strip: each
+    /// band's text starts with its id when it has one (`s3 voice:speech`, or `s3 speech`, or
+    /// `s3` where the band is narrow), so a model shown the picture can cite it.
+    pub fn render_bands(&self, bands: &[Band<'_>]) -> RgbImage {
         let plot_w = self.plot_width();
         let width = GUTTER + plot_w + RIGHT_PAD;
         let height = SPEC_H + GAP_H + STRIP_H + AXIS_H;
         let mut img = RgbImage::from_pixel(width, height, BACKGROUND);
 
-        let seg_end = segments
+        let seg_end = bands
             .iter()
             .map(|s| s.end_s)
             .filter(|e| e.is_finite())
@@ -414,7 +430,7 @@ impl SpectrogramBuilder {
 
         self.draw_spectrogram(&mut img, &axis);
         self.draw_freq_axis(&mut img);
-        draw_bands(&mut img, &axis, segments);
+        draw_bands(&mut img, &axis, bands);
         draw_time_axis(&mut img, &axis);
         img
     }
@@ -550,7 +566,20 @@ fn ink_on(bg: Rgb<u8>) -> Rgb<u8> {
 }
 
 /// Bands in the strip, their labels, and boundary lines across the spectrogram.
-fn draw_bands(img: &mut RgbImage, axis: &Axis, segments: &[Segment]) {
+/// A labelled stretch of time drawn as a band under the spectrogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band<'a> {
+    /// Its label (the band's colour and text).
+    pub label: Label,
+    /// Start in seconds.
+    pub start_s: f64,
+    /// End in seconds (exclusive).
+    pub end_s: f64,
+    /// The id written before the label, if any.
+    pub id: Option<&'a str>,
+}
+
+fn draw_bands(img: &mut RgbImage, axis: &Axis, segments: &[Band<'_>]) {
     let strip_y = i64::from(SPEC_H + GAP_H);
     let plot_lo = i64::from(axis.x0);
     let plot_hi = plot_lo + i64::from(axis.width);
@@ -579,7 +608,18 @@ fn draw_bands(img: &mut RgbImage, axis: &Axis, segments: &[Segment]) {
         let full = seg.label.as_str();
         // The part after the namespace is still informative when the full term does not fit.
         let short = full.split_once(':').map_or(full, |(_, s)| s);
-        let text = [full, short].into_iter().find(|t| style.fits(t, band.w));
+        let texts: Vec<String> = match seg.id {
+            Some(id) => vec![
+                format!("{id} {full}"),
+                format!("{id} {short}"),
+                id.to_string(),
+            ],
+            None => vec![full.to_string(), short.to_string()],
+        };
+        let text = texts
+            .iter()
+            .find(|t| style.fits(t, band.w))
+            .map(String::as_str);
         band.draw(img, text, style);
         boundaries.push(x0);
         boundaries.push(x1);
@@ -715,6 +755,33 @@ mod tests {
             mean_centroid_hz: 0.0,
             onsets_s: Vec::new(),
         }
+    }
+
+    #[test]
+    fn bands_with_ids_write_the_id_first_and_fall_back_to_it_alone() {
+        let b = built(&sine(440.0, 4.0, 0.5), 4096);
+        let band = |id, end_s| Band {
+            label: Label::Speech,
+            start_s: 0.0,
+            end_s,
+            id,
+        };
+        let plain = b.render(&[seg(Label::Speech, 0.0, 4.0)]);
+        // Same picture as `render` without an id.
+        assert_eq!(b.render_bands(&[band(None, 4.0)]), plain);
+        let strip = |img: &RgbImage| {
+            let y0 = SPEC_H + GAP_H;
+            (0..img.width())
+                .flat_map(|x| (y0..y0 + STRIP_H).map(move |y| (x, y)))
+                .map(|(x, y)| img.get_pixel(x, y).0)
+                .collect::<Vec<_>>()
+        };
+        let with_id = b.render_bands(&[band(Some("s7"), 4.0)]);
+        assert!(strip(&with_id) != strip(&plain), "the id is drawn");
+        // A band too narrow for any label (25 px) still shows its id.
+        let narrow = b.render_bands(&[band(Some("s7"), 0.5)]);
+        let bare = b.render_bands(&[band(None, 0.5)]);
+        assert!(strip(&narrow) != strip(&bare), "the id alone is drawn");
     }
 
     fn built(samples: &[f32], chunk: usize) -> SpectrogramBuilder {
