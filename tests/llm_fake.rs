@@ -592,7 +592,35 @@ fn images_and_audio_are_attached_fitted_to_each_provider() {
         };
         assert_eq!(mime, "image/png", "{provider}");
         check_image(&b64(&payload), provider);
+        // The boxes are in the frame of the image sent, in the provider's convention.
+        let text = body.to_string();
+        assert!(
+            text.contains("w=2048,h=1024,regions=") && text.contains("original=3000x1500"),
+            "{provider}"
+        );
+        assert_eq!(
+            text.contains(",box_2d=["),
+            provider == "gemini",
+            "{provider}"
+        );
+        assert!(
+            text.contains("is attached at 2048x1024 pixels"),
+            "{provider}"
+        );
     }
+    // Set-of-Mark: Anthropic gets the image with marks and the audio as a spectrogram.
+    let body = &send_ok_body(
+        wavs,
+        "anthropic",
+        "ok.marked-anthropic",
+        &["--attach", "marked", "--no-stream"],
+    );
+    let src = &body["messages"][0]["content"][0]["source"];
+    assert_eq!(src["media_type"], "image/png");
+    let spectrogram =
+        image::load_from_memory(&b64(src["data"].as_str().unwrap_or(""))).expect("a PNG");
+    assert!(spectrogram.width() >= 200);
+    assert!(body.to_string().contains("the audio's spectrogram"));
     // Audio: OpenAI chat (input_audio, raw base64) and Gemini (inline_data) take it.
     for provider in ["openai", "gemini"] {
         let seg = format!("ok.audio-{provider}");
