@@ -33,6 +33,7 @@ pub mod live;
 #[cfg(feature = "llm")]
 pub mod llm;
 pub mod media;
+pub mod panics;
 #[cfg(feature = "llm")]
 pub mod prompt;
 pub mod render;

@@ -51,13 +51,36 @@ pub enum AudioConfigError {
         /// The configured rate.
         sample_rate: u32,
     },
+    /// The analysis rate is outside what the analysis is made for.
+    #[error(
+        "analysis rate of {sample_rate} Hz is outside {MIN_ANALYSIS_RATE}..={MAX_ANALYSIS_RATE} Hz"
+    )]
+    RateOutOfRange {
+        /// The configured rate.
+        sample_rate: u32,
+    },
+    /// The frame is longer than a second.
+    #[error("frame of {frame_len} samples is longer than a second ({sample_rate} samples)")]
+    FrameTooLong {
+        /// Frame length in samples.
+        frame_len: usize,
+        /// The rate, so a second's worth of samples.
+        sample_rate: u32,
+    },
 }
+
+/// Lowest analysis rate: below it speech and most events have no spectrum left to tell.
+pub const MIN_ANALYSIS_RATE: u32 = 4_000;
+/// Highest analysis rate: above it nothing audible is gained, and each frame costs more.
+pub const MAX_ANALYSIS_RATE: u32 = 192_000;
 
 impl AudioConfigError {
     /// A stable machine-readable name for the kind.
     pub fn code(&self) -> &'static str {
         match self {
             Self::ZeroSampleRate => "zero_sample_rate",
+            Self::RateOutOfRange { .. } => "rate_out_of_range",
+            Self::FrameTooLong { .. } => "frame_too_long",
             Self::FrameTooShort { .. } => "frame_too_short",
             Self::BadHop { .. } => "bad_hop",
             Self::BadPitchRange { .. } => "bad_pitch_range",
@@ -135,6 +158,17 @@ impl AnalyzerConfig {
     pub fn validate(&self) -> Result<(), AudioConfigError> {
         if self.sample_rate == 0 {
             return Err(AudioConfigError::ZeroSampleRate);
+        }
+        if !(MIN_ANALYSIS_RATE..=MAX_ANALYSIS_RATE).contains(&self.sample_rate) {
+            return Err(AudioConfigError::RateOutOfRange {
+                sample_rate: self.sample_rate,
+            });
+        }
+        if self.frame_len > self.sample_rate as usize {
+            return Err(AudioConfigError::FrameTooLong {
+                frame_len: self.frame_len,
+                sample_rate: self.sample_rate,
+            });
         }
         if self.frame_len < 16 {
             return Err(AudioConfigError::FrameTooShort {

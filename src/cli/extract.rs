@@ -69,7 +69,7 @@ pub(crate) struct ExtractArgs {
 
     /// Threads to use, and so the most inputs processed and decoded in memory at once; a
     /// thread with no input left helps with another's large image [default: cores].
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<NonZeroUsize>,
 
     /// With --out: redo inputs whose output is already up to date (same input bytes and
@@ -160,8 +160,9 @@ pub(crate) struct ExtractArgs {
     )]
     hop_ms: f32,
 
-    /// Audio: refuse to decode more than this many seconds.
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio")]
+    /// Audio: stop decoding after this many seconds, keeping what was decoded (at most a
+    /// week).
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio", value_parser = parse_max_seconds)]
     max_seconds: f64,
 }
 
@@ -338,4 +339,28 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// Most threads `--jobs` takes: more than this is a typo, and each thread holds an input.
+const MAX_JOBS: usize = 1024;
+
+fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number"))?;
+    match NonZeroUsize::new(n) {
+        Some(n) if n.get() <= MAX_JOBS => Ok(n),
+        _ => Err(format!("'{s}' must be between 1 and {MAX_JOBS}")),
+    }
+}
+
+/// `--max-seconds`: a finite number of seconds, more than 0 and at most a week.
+fn parse_max_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86_400.0 {
+        return Err(format!(
+            "'{s}' must be more than 0 and at most 604800 (a week)"
+        ));
+    }
+    Ok(v)
 }

@@ -139,9 +139,12 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<u8> {
     };
     if options.status {
         let f = source.format();
-        eprintln!(
+        say!(
             "mmprompt: live: capturing '{}' at {} Hz, {} ch, {}",
-            f.device, f.sample_rate, f.channels, f.sample_format
+            f.device,
+            f.sample_rate,
+            f.channels,
+            f.sample_format
         );
     }
     let mut sender = match &args.send {
@@ -175,7 +178,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<u8> {
     };
     if let Some(s) = sender {
         let st = s.finish_sending();
-        eprintln!(
+        say!(
             "mmprompt: live: sent {} of {} windows ({} failed, {} replaced by a newer one while the endpoint was busy)",
             st.sent, st.offered, st.failed, st.coalesced
         );
@@ -183,13 +186,13 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<u8> {
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mmprompt: error: {e} [{}]", e.code());
+            say!("mmprompt: error: {e} [{}]", e.code());
             return Ok(EXIT_FAILED);
         }
     };
     let c = summary.capture;
     if options.status || c.dropped_frames > 0 || c.device_xruns > 0 {
-        eprintln!(
+        say!(
             "mmprompt: live: {} segments, {:.2} s analysed, {} frames captured, dropped {} frames, device overruns {}",
             summary.segments, summary.duration_s, c.frames, c.dropped_frames, c.device_xruns
         );
@@ -208,7 +211,7 @@ impl mmprompt::live::SegmentConsumer for SegmentLog {
             return Ok(());
         }
         let db = |v: Option<f64>| v.map_or_else(|| "-inf".to_owned(), |v| format!("{v:.1}"));
-        eprintln!(
+        say!(
             "mmprompt: live: level {} dBFS rms, {} dBFS peak, {:.0} frames/s, dropped {} frames, device overruns {}",
             db(s.rms_dbfs),
             db(s.peak_dbfs),
@@ -221,7 +224,7 @@ impl mmprompt::live::SegmentConsumer for SegmentLog {
 
     fn on_segment(&mut self, s: &mmprompt::live::LiveSegment) -> std::io::Result<()> {
         if self.0 {
-            eprintln!(
+            say!(
                 "mmprompt: live: s{} {} {:.3}-{:.3} s, closed at {:.3} s",
                 s.index + 1,
                 s.segment.label.as_str(),

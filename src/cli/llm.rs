@@ -353,14 +353,14 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
     let inputs = match expand_inputs(&args.common.inputs) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            say!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
             return Ok(super::common::EXIT_FAILED);
         }
     };
     let planned = match plan(&inputs, &opts, key.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            say!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
             return Ok(super::common::EXIT_FAILED);
         }
     };
@@ -373,7 +373,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
     }
     writeln!(stdout)?;
     let a = &planned.assembled;
-    eprintln!(
+    say!(
         "prompt: {} tokens ({}{}), {} fragments kept, {} dropped{}{}",
         a.tokens,
         a.encoding.as_str(),
@@ -386,7 +386,7 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
         a.dropped.join(" ")
     );
     if key.is_none() && opts.endpoint.api_key().is_err() {
-        eprintln!(
+        say!(
             "note: {} is not set; `send` would fail until it is",
             opts.endpoint
                 .api_key_env
@@ -420,7 +420,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     let key = match opts.endpoint.api_key() {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("mmprompt: error: {e}");
+            say!("mmprompt: error: {e}");
             return Ok(super::common::EXIT_FAILED);
         }
     };
@@ -438,7 +438,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         Ok(i) => i,
         Err(e) => {
             let secrets: Vec<&str> = key.as_deref().into_iter().collect();
-            eprintln!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            say!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
             return Ok(super::common::EXIT_FAILED);
         }
     };
@@ -472,13 +472,13 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         // Retries are always told (a silent wait looks like a hang); the exchange itself
         // only with --verbose.
         let mut on_event = |ev: PostEvent<'_>| match ev {
-            PostEvent::Trace(line) if args.verbose => eprintln!("{line}"),
+            PostEvent::Trace(line) if args.verbose => say!("{line}"),
             PostEvent::Trace(_) => {}
             PostEvent::Retry {
                 attempt,
                 wait,
                 reason,
-            } => eprintln!(
+            } => say!(
                 "mmprompt: {name}: attempt {attempt} failed ({reason}); retrying in {:.1} s",
                 wait.as_secs_f64()
             ),
@@ -519,7 +519,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                     })
                     .unwrap_or_default();
                 if !unresolved.is_empty() {
-                    eprintln!(
+                    say!(
                         "warning: {name}: the answer cites {} that match no fragment shown: {}",
                         if unresolved.len() == 1 {
                             "an id"
@@ -533,15 +533,15 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                     if args.strict {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    eprintln!(
+                    say!(
                         "warning: {name}: the answer does not match the answer schema: {}",
                         record["validationErrors"]
                     );
                 }
-                eprintln!("saved {}", response.display());
+                say!("saved {}", response.display());
             }
             Ok(Outcome::UpToDate { response }) => {
-                eprintln!(
+                say!(
                     "{name}: up to date ({}); --force sends again",
                     response.display()
                 );
@@ -551,7 +551,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
                     println!();
                 }
                 failed.fetch_add(1, Ordering::Relaxed);
-                eprintln!(
+                say!(
                     "mmprompt: error: {name}: {}",
                     redact(&e.to_string(), &secrets)
                 );
@@ -568,7 +568,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
     }
     let n = failed.load(Ordering::Relaxed);
     if n > 0 {
-        eprintln!(
+        say!(
             "{n} of {} requests failed; see {}",
             groups.len(),
             args.out.join(mmprompt::send::SEND_LOG_NAME).display()
@@ -576,7 +576,7 @@ pub(crate) fn send(args: &SendArgs) -> anyhow::Result<u8> {
         Ok(super::common::EXIT_FAILED)
     } else {
         if !std::io::stderr().is_terminal() && args.verbose {
-            eprintln!("all {} requests done", groups.len());
+            say!("all {} requests done", groups.len());
         }
         Ok(super::common::EXIT_OK)
     }
@@ -625,7 +625,7 @@ pub(crate) fn live_sender(
         opts,
         client,
         key,
-        Box::new(|line| eprintln!("mmprompt: live: {line}")),
+        Box::new(|line| say!("mmprompt: live: {line}")),
     )?;
     Ok(Ok(sender))
 }

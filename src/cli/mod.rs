@@ -9,6 +9,15 @@ use mmprompt::doc;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// `eprintln!` for every line the command line writes to stderr: the line has its control
+/// characters escaped (see [`common::escape_controls`]), so nothing from outside (a file
+/// name, a server's words) can end it and forge another.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::common::say_line(&format!($($arg)*))
+    };
+}
+
 mod common;
 mod extract;
 mod live;
@@ -78,6 +87,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Parses the command line, runs the command and turns its outcome into the exit code.
 pub fn main() -> ExitCode {
+    // A panic the library catches (a decoder tripping on a hostile file) becomes that
+    // file's one error line; only panics nothing catches print, escaped like every line.
+    std::panic::set_hook(Box::new(|info| {
+        if !mmprompt::panics::is_quiet() {
+            say!("mmprompt: internal error: {info}");
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -96,7 +112,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("mmprompt: error: {e:#}");
+            say!("mmprompt: error: {e:#}");
             ExitCode::from(EXIT_FAILED)
         }
     }

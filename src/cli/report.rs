@@ -90,8 +90,7 @@ pub struct Reporter {
 
 /// Writes one line to stderr. A closed stderr leaves nobody to tell, so failures are ignored.
 fn write_line(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    super::common::say_line(line);
 }
 
 impl Reporter {

@@ -40,7 +40,7 @@ pub fn quote(value: &str) -> String {
 /// showing themselves: soft hyphen, bidi marks, embeddings, overrides and isolates,
 /// zero-width characters, word joiners, line and paragraph separators, the byte order mark,
 /// interlinear annotation marks and tag characters.
-fn is_invisible_format(c: char) -> bool {
+pub fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'

@@ -131,6 +131,14 @@ pub enum ExtractError {
         /// What the backend said.
         source: BackendError,
     },
+    /// A decoder (a dependency) panicked on the file: caught, quietly.
+    #[error("{}: decoder failed on the file: {detail}", path.display())]
+    Panic {
+        /// The file.
+        path: PathBuf,
+        /// The panic's message.
+        detail: String,
+    },
     /// The overlay could not be drawn.
     #[error("{}: cannot draw overlay: {detail}", path.display())]
     Overlay {
@@ -153,6 +161,7 @@ impl ExtractError {
             Self::AudioConfig { .. } => "bad_parameters",
             Self::Backend { .. } => "backend",
             Self::Overlay { .. } => "overlay",
+            Self::Panic { .. } => "decoder_panic",
         }
     }
 }
@@ -190,6 +199,24 @@ pub fn extract_file(
 /// # Errors
 /// As [`extract_file`]; [`ExtractError::Unrecognised`] when `kind` is unknown.
 pub fn extract_as(
+    path: &Path,
+    content_url: &str,
+    kind: MediaKind,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    // A panic inside a decoder is that file's error, never the batch's end, and prints
+    // nothing of its own (see `crate::panics`).
+    crate::panics::quietly(|| extract_kind(path, content_url, kind, options)).unwrap_or_else(
+        |detail| {
+            Err(ExtractError::Panic {
+                path: path.to_path_buf(),
+                detail,
+            })
+        },
+    )
+}
+
+fn extract_kind(
     path: &Path,
     content_url: &str,
     kind: MediaKind,

@@ -25,6 +25,8 @@ impl FsError {
             FsErrorKind::ReadDir(_) => "io",
             FsErrorKind::Loop(_) => "symlink_loop",
             FsErrorKind::Write(_) => "write",
+            FsErrorKind::NotFile => "not_file",
+            FsErrorKind::Url => "url",
         }
     }
 }
@@ -44,6 +46,13 @@ pub enum FsErrorKind {
     /// Writing an output failed.
     #[error("cannot write output: {0}")]
     Write(std::io::Error),
+    /// A named path that is not a regular file or a directory: a FIFO, socket or device
+    /// could block or never end.
+    #[error("not a regular file (a FIFO, socket or device is never read)")]
+    NotFile,
+    /// A URL where a file was expected.
+    #[error("URLs are not supported: download it first")]
+    Url,
 }
 
 /// One input found on the command line or below a directory argument.
@@ -222,6 +231,19 @@ pub fn expand(args: &[PathBuf], walk: &Walk) -> Expanded {
     let mut found = Expanded::default();
     for arg in args {
         let prefix = output_prefix(arg);
+        let text = arg.to_string_lossy();
+        let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if matches!(
+            scheme.as_deref(),
+            Some("http" | "https" | "ftp" | "s3" | "gs" | "file")
+        ) && std::fs::symlink_metadata(arg).is_err()
+        {
+            found.errors.push(FsError {
+                path: arg.clone(),
+                kind: FsErrorKind::Url,
+            });
+            continue;
+        }
         match std::fs::metadata(arg) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => found.errors.push(FsError {
                 path: arg.clone(),
@@ -232,13 +254,80 @@ pub fn expand(args: &[PathBuf], walk: &Walk) -> Expanded {
                 kind: FsErrorKind::ReadDir(e),
             }),
             Ok(m) if m.is_dir() => walk_dir(arg, &prefix, walk, &mut found),
+            // Checked on the metadata, before anything opens it: opening a FIFO blocks
+            // until a writer comes, and a device can be read forever.
+            Ok(m) if !m.is_file() => found.errors.push(FsError {
+                path: arg.clone(),
+                kind: FsErrorKind::NotFile,
+            }),
             Ok(_) => found.inputs.push(Input {
                 path: arg.clone(),
                 rel: prefix,
             }),
         }
     }
+    distinct_outputs(&mut found.inputs);
     found
+}
+
+/// Gives inputs that would share an output a name each: two files called `x.png` from
+/// different folders (given by absolute path, or by `--files-from`) would otherwise write
+/// one output, the second over the first. Each such input's output path becomes the
+/// shortest ending of its full path that tells it from the others (`a/x.png`, `b/x.png`),
+/// or, where none does, its name with a short hash of its full path. Deterministic, so a
+/// rerun maps every input to the output it had.
+fn distinct_outputs(inputs: &mut [Input]) {
+    use std::collections::{HashMap, HashSet};
+    let mut by_rel: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        by_rel.entry(input.rel.clone()).or_default().push(i);
+    }
+    let taken: HashSet<PathBuf> = inputs.iter().map(|i| i.rel.clone()).collect();
+    let mut clashes: Vec<Vec<usize>> = by_rel
+        .into_values()
+        .filter(|ix| {
+            // The same file named twice is one input's business, not a clash.
+            let paths: HashSet<&Path> = ix.iter().map(|&i| inputs[i].path.as_path()).collect();
+            paths.len() > 1
+        })
+        .collect();
+    clashes.sort();
+    let full = |p: &Path| -> Vec<std::ffi::OsString> {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        abs.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    for group in clashes {
+        let parts: Vec<Vec<std::ffi::OsString>> =
+            group.iter().map(|&i| full(&inputs[i].path)).collect();
+        let longest = parts.iter().map(Vec::len).max().unwrap_or(1);
+        let ending = |k: usize, p: &[std::ffi::OsString]| -> PathBuf {
+            p[p.len().saturating_sub(k)..].iter().collect()
+        };
+        let chosen = (2..=longest).find_map(|k| {
+            let names: Vec<PathBuf> = parts.iter().map(|p| ending(k, p)).collect();
+            let distinct: HashSet<&PathBuf> = names.iter().collect();
+            let free = names.iter().all(|n| !taken.contains(n));
+            (distinct.len() == names.len() && free).then_some(names)
+        });
+        for (j, &i) in group.iter().enumerate() {
+            inputs[i].rel = match &chosen {
+                Some(names) => names[j].clone(),
+                None => {
+                    let digest = crate::media::image::sha256_hex(
+                        inputs[i].path.as_os_str().as_encoded_bytes(),
+                    );
+                    let mut name = inputs[i].rel.as_os_str().to_owned();
+                    name.push(format!("~{}", &digest[..8]));
+                    PathBuf::from(name)
+                }
+            };
+        }
+    }
 }
 
 /// The path an `ignore` error is about, and the error as ours.

@@ -66,6 +66,9 @@ pub enum AudioErrorKind {
     /// The data is corrupt.
     #[error("corrupt audio data: {0}")]
     Corrupt(String),
+    /// The decoder (a dependency) panicked on the stream: caught, quietly.
+    #[error("decoder rejected the stream: {0}")]
+    DecoderPanic(String),
     /// The stream ends before its header says it should.
     #[error("truncated: header declares {declared} frames, only {decoded} could be decoded")]
     Truncated {
@@ -89,6 +92,19 @@ pub enum AudioErrorKind {
     /// The file decodes to no samples at all.
     #[error("audio has no samples (0 seconds)")]
     NoAudio,
+    /// A value the stream declares is outside what is decoded, checked before anything is
+    /// allocated for it.
+    #[error("{what} of {value} is {side} the limit of {limit}")]
+    OverLimit {
+        /// What was declared (`sample rate (Hz)`, `channels`, `declared length (s)`).
+        what: &'static str,
+        /// The declared value.
+        value: String,
+        /// `over` or `under`.
+        side: &'static str,
+        /// The limit.
+        limit: String,
+    },
     /// The resampler refused the rates.
     #[error("cannot resample {from} Hz to {to} Hz: {detail}")]
     Resample {
@@ -113,10 +129,12 @@ impl AudioErrorKind {
             Self::ZeroChannels => "zero_channels",
             Self::ZeroSampleRate => "zero_sample_rate",
             Self::Corrupt(_) => "corrupt",
+            Self::DecoderPanic(_) => "decoder_panic",
             Self::Truncated { .. } => "truncated",
             Self::NonFinite { .. } => "non_finite",
             Self::TooLong { .. } => "too_long",
             Self::NoAudio => "no_audio",
+            Self::OverLimit { .. } => "over_limit",
             Self::Resample { .. } => "resample",
         }
     }
@@ -279,6 +297,56 @@ fn finish_hash(path: &Path, state: &Mutex<HashState>) -> std::io::Result<String>
     }
     let digest = std::mem::take(&mut st.hasher).finalize();
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Lowest source sample rate decoded: below it a few bytes declare hours of audio.
+pub const MIN_SOURCE_RATE: u32 = 1_000;
+/// Highest source sample rate decoded (DXD); the resampler's plan grows with the rate.
+pub const MAX_SOURCE_RATE: u32 = 768_000;
+/// Most channels decoded (every buffer is per channel).
+pub const MAX_SOURCE_CHANNELS: usize = 64;
+
+/// Refuses a stream whose declared rate or channel count is outside the limits, before
+/// anything is allocated for it. A declared length is not refused here: decoding stops at
+/// `--max-seconds` with what it decoded so far (a long recording keeps its first hours),
+/// and the rate floor keeps a few bytes from declaring hours of audio.
+///
+/// # Errors
+/// [`AudioErrorKind::OverLimit`] naming the value and the limit.
+pub fn check_declared(rate: u32, channels: usize) -> Result<(), AudioErrorKind> {
+    let rate = u64::from(rate);
+    let checks = [
+        (
+            "sample rate (Hz)",
+            rate,
+            rate > u64::from(MAX_SOURCE_RATE),
+            "over",
+            MAX_SOURCE_RATE as usize,
+        ),
+        (
+            "sample rate (Hz)",
+            rate,
+            rate < u64::from(MIN_SOURCE_RATE),
+            "under",
+            MIN_SOURCE_RATE as usize,
+        ),
+        (
+            "channels",
+            channels as u64,
+            channels > MAX_SOURCE_CHANNELS,
+            "over",
+            MAX_SOURCE_CHANNELS,
+        ),
+    ];
+    match checks.into_iter().find(|c| c.2) {
+        Some((what, value, _, side, limit)) => Err(AudioErrorKind::OverLimit {
+            what,
+            value: value.to_string(),
+            side,
+            limit: limit.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Checks a RIFF/WAVE `fmt ` chunk for zero channels or a zero rate before symphonia sees
@@ -601,10 +669,8 @@ pub fn decode_stream(
 ) -> Result<AudioInfo, AudioError> {
     // symphonia asserts on some hostile headers (a zero sample rate panics building its
     // time base); a bad file must be an error naming it, never a crash.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_stream_inner(path, options, sink)
-    }))
-    .unwrap_or_else(|payload| Err(panic_error(path, &panic_text(&*payload))))
+    crate::panics::quietly(|| decode_stream_inner(path, options, sink))
+        .unwrap_or_else(|text| Err(panic_error(path, &text)))
 }
 
 /// Chunks that may wait between [`decode_stream_pipelined`]'s decoder and its sink before
@@ -633,21 +699,12 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The text of a caught panic.
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".into())
-}
-
 /// The error for a panic while decoding `path`, be it in the decoder or in the sink, so a
 /// file fails the same way whichever thread ran its sink.
 fn panic_error(path: &Path, detail: &str) -> AudioError {
     AudioError {
         path: path.to_path_buf(),
-        kind: AudioErrorKind::Corrupt(format!("decoder rejected the stream: {detail}")),
+        kind: AudioErrorKind::DecoderPanic(detail.to_string()),
         partial: None,
     }
 }
@@ -716,9 +773,8 @@ pub fn decode_stream_pipelined(
             }
         };
         if live {
-            let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(&chunk)));
-            if let Err(payload) = fed {
-                lock(&pipe).panicked = Some(panic_text(&*payload));
+            if let Err(text) = crate::panics::quietly(|| sink(&chunk)) {
+                lock(&pipe).panicked = Some(text);
             }
         }
         chunk.clear();
@@ -907,6 +963,10 @@ fn decode_stream_inner(
     if params.channels.is_some_and(|c| c.count() == 0) {
         return Err(fail(AudioErrorKind::ZeroChannels, None));
     }
+    // Checked before the resampler plans its FFTs, whose size follows the rate: a 46-byte
+    // header could ask for gigabytes.
+    check_declared(sample_rate, params.channels.map_or(0, |c| c.count()))
+        .map_err(|kind| fail(kind, None))?;
     let mut channels = params.channels.map_or(0, |c| c.count() as u32);
     // Only these containers state an exact length that a short file contradicts (for AIFF,
     // the COMM chunk's frame count, which our reader sets).

@@ -1,0 +1,205 @@
+//! Hostile inputs cost one file, never the batch: crafted headers that ask for gigabytes,
+//! decoders that panic, special files, URLs, names that forge lines and names that collide
+//! all end as that input's one error line (or a distinct output), and the batch goes on.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// A 16-bit mono PCM WAV header declaring `rate` Hz, with eight samples.
+fn wav_declaring(rate: u32) -> Vec<u8> {
+    let data = [0u8; 16];
+    let mut fmt = Vec::new();
+    for (v, n) in [
+        (1u32, 2),
+        (1, 2),
+        (rate, 4),
+        (rate.wrapping_mul(2), 4),
+        (2, 2),
+        (16, 2),
+    ] {
+        fmt.extend_from_slice(&v.to_le_bytes()[..n]);
+    }
+    let mut body = b"WAVEfmt ".to_vec();
+    body.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    body.extend_from_slice(&fmt);
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(&data);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The AAC test file with four bytes at `atom`'s header (`at` bytes after its type)
+/// overwritten with zeros: a zero `mdhd` timescale, or a zero-sized `hdlr`. Both made
+/// symphonia 0.5 panic.
+fn m4a_with_zeros(atom: &[u8], at: isize) -> Vec<u8> {
+    let mut d = std::fs::read(common::root().join("tests/data/audio/codec_aac.m4a")).expect("read");
+    let i = d
+        .windows(atom.len())
+        .position(|w| w == atom)
+        .expect("the atom") as isize;
+    let from = (i + at) as usize;
+    d[from..from + 4].copy_from_slice(&[0; 4]);
+    d
+}
+
+fn manifest(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("index.ndjson"))
+        .expect("the manifest")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn a_batch_of_hostile_inputs_gives_one_error_line_each_and_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    };
+    let good = d.join("good.png");
+    std::fs::copy(common::root().join("samples/shapes.png"), &good).expect("copy");
+    let rate = write("rate1g.wav", &wav_declaring(1_000_000_001));
+    let low = write("rate1hz.wav", &wav_declaring(1));
+    let timescale = write("timescale0.m4a", &m4a_with_zeros(b"mdhd", 16));
+    let hdlr = write("hdlr0.m4a", &m4a_with_zeros(b"hdlr", -4));
+    let forged = write("x\nmmprompt: error: forged.wav", b"junk");
+    let fifo = d.join("fifo.wav");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let url = PathBuf::from("https://example.com/a.png");
+    let out = d.join("out");
+    let args: Vec<&Path> = vec![&good, &rate, &low, &timescale, &hdlr, &forged, &fifo, &url];
+    let o = common::mmprompt()
+        .arg("extract")
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // One line per bad input, and only those.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), args.len() - 1, "{stderr}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("mmprompt: error: ")),
+        "{stderr}"
+    );
+    // The forged name stays on its own line, its newline shown as an escape.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("x\\nmmprompt: error: forged.wav")),
+        "{stderr}"
+    );
+    let by_path = |p: &Path| {
+        manifest(&out)
+            .into_iter()
+            .find(|l| l["path"] == p.display().to_string())
+            .unwrap_or_else(|| panic!("no manifest line for {}", p.display()))
+    };
+    for (p, code) in [
+        (&rate, "over_limit"),
+        (&low, "over_limit"),
+        (&timescale, "decoder_panic"),
+        (&hdlr, "decoder_panic"),
+        (&fifo, "not_file"),
+        (&url, "url"),
+    ] {
+        assert_eq!(by_path(p)["code"], code, "{}", p.display());
+    }
+    assert_eq!(by_path(&good)["status"], "ok");
+}
+
+#[test]
+fn inputs_with_the_same_name_from_different_folders_get_outputs_of_their_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut list = String::new();
+    for (folder, sample) in [("a", "shapes.png"), ("b", "coins.png")] {
+        std::fs::create_dir(d.join(folder)).expect("mkdir");
+        let p = d.join(folder).join("x.png");
+        std::fs::copy(common::root().join("samples").join(sample), &p).expect("copy");
+        list.push_str(&format!("{}\n", p.display()));
+    }
+    std::fs::write(d.join("list"), list).expect("write");
+    let out = d.join("out");
+    let run = |quiet: bool| {
+        let mut cmd = common::mmprompt();
+        cmd.args(["extract", "--files-from"])
+            .arg(d.join("list"))
+            .arg("--out")
+            .arg(&out);
+        if quiet {
+            cmd.arg("-q");
+        }
+        cmd.output().expect("runs")
+    };
+    let o = run(true);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lines = manifest(&out);
+    let outputs: Vec<&str> = lines.iter().filter_map(|l| l["output"].as_str()).collect();
+    assert_eq!(outputs.len(), 2);
+    assert_ne!(outputs[0], outputs[1]);
+    // Each output describes its own input.
+    for l in &lines {
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(l["output"].as_str().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(doc["about"]["sha256"], l["sha256"]);
+    }
+    // A rerun finds both up to date, each at its own output.
+    let o = run(false);
+    assert_eq!(o.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("0 written") && stderr.contains("2 skipped (up to date)"),
+        "{stderr}"
+    );
+    assert_eq!(manifest(&out), lines);
+}
+
+#[test]
+fn absurd_numbers_are_usage_errors() {
+    for args in [
+        ["--max-seconds", "NaN"],
+        ["--max-seconds", "inf"],
+        ["--max-seconds", "-1"],
+        ["--jobs", "100000"],
+        ["--sample-rate", "1000000001"],
+        ["--frame-ms", "1e9"],
+        ["--frame-ms", "NaN"],
+    ] {
+        let o = common::mmprompt()
+            .args(["extract", "samples/audio/chime_complete.wav"])
+            .args(args)
+            .current_dir(common::root())
+            .output()
+            .expect("runs");
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
