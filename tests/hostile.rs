@@ -179,6 +179,59 @@ fn inputs_with_the_same_name_from_different_folders_get_outputs_of_their_own() {
 }
 
 #[test]
+fn a_symbolic_link_inside_the_output_folder_is_never_written_through() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("in/sub")).expect("mkdir");
+    std::fs::copy(
+        common::root().join("samples/shapes.png"),
+        d.join("in/sub/a.png"),
+    )
+    .expect("copy");
+    std::fs::create_dir_all(d.join("out")).expect("mkdir");
+    std::fs::create_dir_all(d.join("elsewhere")).expect("mkdir");
+    std::os::unix::fs::symlink(d.join("elsewhere"), d.join("out/sub")).expect("symlink");
+    let o = common::mmprompt()
+        .args(["extract", "sub", "--out"])
+        .arg(d.join("out"))
+        .arg("-q")
+        .current_dir(d.join("in"))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_dir(d.join("elsewhere")).unwrap().count(), 0);
+}
+
+#[test]
+fn unclear_cases_get_clear_words() {
+    // A codec no decoder here handles is named, with what to do.
+    let o = common::mmprompt()
+        .args(["extract", "tests/data/audio/codec_alac.m4a", "-q"])
+        .current_dir(common::root())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr.contains("ALAC (Apple Lossless) is not decoded here"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CodecType("), "{stderr}");
+    // An existing file as --out is a usage error saying so.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let o = common::mmprompt()
+        .args(["extract", "samples/shapes.png", "--out"])
+        .arg(file.path())
+        .current_dir(common::root())
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is a file, not a folder"));
+}
+
+#[test]
 fn absurd_numbers_are_usage_errors() {
     for args in [
         ["--max-seconds", "NaN"],

@@ -779,6 +779,11 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     match &targets {
         None => print = Some(text),
         Some((output, overlay)) => {
+            if let Some(out) = &options.out {
+                if let Err(e) = fsio::check_inside(out, output) {
+                    return failed(line, e.code(), e.to_string(), None);
+                }
+            }
             if let Some(png) = &extracted.overlay_png {
                 if let Err(e) = fsio::write_atomic(overlay, png) {
                     return failed(line, e.code(), e.to_string(), None);

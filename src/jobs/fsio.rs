@@ -446,6 +446,38 @@ fn walk_dir(dir: &Path, prefix: &Path, walk: &Walk, found: &mut Expanded) {
     }
 }
 
+/// Refuses to write `path` (below `out_dir`) when a folder between them is a symbolic link
+/// (or not a folder): a link inside the output folder would send outputs anywhere. Folders
+/// that do not exist yet are fine; they are created as real folders.
+///
+/// # Errors
+/// [`FsErrorKind::Write`] naming the link.
+pub fn check_inside(out_dir: &Path, path: &Path) -> Result<(), FsError> {
+    let Ok(rel) = path.strip_prefix(out_dir) else {
+        return Ok(());
+    };
+    let mut at = out_dir.to_path_buf();
+    let parents: Vec<_> = rel.components().collect();
+    for c in parents.iter().take(parents.len().saturating_sub(1)) {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+                return Err(FsError {
+                    path: path.to_path_buf(),
+                    kind: FsErrorKind::Write(std::io::Error::other(format!(
+                        "{} is a symbolic link or a file, not a folder; outputs never leave --out",
+                        at.display()
+                    ))),
+                })
+            }
+            Ok(_) => {}
+            // Missing from here down: created as real folders.
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
 /// `OUT/<rel><suffix>`, e.g. `OUT/photos/a.png.jsonld`.
 pub fn output_path(out_dir: &Path, rel: &Path, suffix: &str) -> PathBuf {
     let mut name = rel.as_os_str().to_owned();

@@ -299,6 +299,27 @@ fn finish_hash(path: &Path, state: &Mutex<HashState>) -> std::io::Result<String>
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The name of a codec that containers we read can hold but no decoder here handles, so
+/// the error names it instead of a number.
+fn unsupported_codec_name(codec: symphonia::core::codecs::CodecType) -> Option<&'static str> {
+    use symphonia::core::codecs as c;
+    [
+        (c::CODEC_TYPE_OPUS, "Opus"),
+        (c::CODEC_TYPE_ALAC, "ALAC (Apple Lossless)"),
+        (c::CODEC_TYPE_SPEEX, "Speex"),
+        (c::CODEC_TYPE_MP2, "MPEG Layer II"),
+        (c::CODEC_TYPE_EAC3, "E-AC-3"),
+        (c::CODEC_TYPE_DCA, "DTS"),
+        (c::CODEC_TYPE_WMA, "WMA"),
+        (c::CODEC_TYPE_WAVPACK, "WavPack"),
+        (c::CODEC_TYPE_MONKEYS_AUDIO, "Monkey's Audio"),
+        (c::CODEC_TYPE_TTA, "TTA"),
+    ]
+    .into_iter()
+    .find(|(t, _)| *t == codec)
+    .map(|(_, name)| name)
+}
+
 /// Lowest source sample rate decoded: below it a few bytes declare hours of audio.
 pub const MIN_SOURCE_RATE: u32 = 1_000;
 /// Highest source sample rate decoded (DXD); the resampler's plan grows with the rate.
@@ -952,10 +973,9 @@ fn decode_stream_inner(
     };
     let codec = symphonia::default::get_codecs()
         .get_codec(params.codec)
-        .map_or_else(
-            || format!("{:?}", params.codec),
-            |d| d.short_name.to_string(),
-        );
+        .map(|d| d.short_name.to_string())
+        .or_else(|| unsupported_codec_name(params.codec).map(str::to_string))
+        .unwrap_or_else(|| format!("{:?}", params.codec));
     let sample_rate = params.sample_rate.unwrap_or(0);
     if sample_rate == 0 {
         return Err(fail(AudioErrorKind::ZeroSampleRate, None));
@@ -974,7 +994,16 @@ fn decode_stream_inner(
     let declared = params.n_frames.filter(|_| exact_length);
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
-        .map_err(|e| fail(AudioErrorKind::Unsupported(format!("{codec}: {e}")), None))?;
+        .map_err(|e| {
+            let why = match unsupported_codec_name(params.codec) {
+                Some(name) => format!(
+                    "{name} is not decoded here (WAV, AIFF, FLAC, Vorbis, MP3 and AAC are); \
+                     convert it first, e.g. `ffmpeg -i IN OUT.flac`"
+                ),
+                None => format!("{codec}: {e}"),
+            };
+            fail(AudioErrorKind::Unsupported(why), None)
+        })?;
     let mut resampler =
         MonoResampler::new(sample_rate, options.target_rate).map_err(|kind| fail(kind, None))?;
     let max_frames = (options.max_seconds.max(0.0) * f64::from(sample_rate)) as u64;
