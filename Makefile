@@ -17,7 +17,7 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean corpus corpus-deps score-audio
+.PHONY: run test test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
@@ -29,6 +29,7 @@ test: deps llm-deps lint core-check
 	@$(MAKE) --no-print-directory test-opencv
 	@$(MAKE) --no-print-directory test-corpus
 	@$(MAKE) --no-print-directory test-regions
+	@$(MAKE) --no-print-directory test-fuzz
 
 # The library's core alone (`--no-default-features`): it builds and lints clean, and its
 # dependency tree holds none of the crates that only the binary, live capture or endpoints
@@ -161,3 +162,20 @@ test-regions: regions-bench
 	  --require 'box_recall>=0.94' --require 'miou>=0.74' --require 'topk_precision>=0.49' --require 'invalid_polygons<=0' > /dev/null
 	$(REGIONS_VENV)/bin/python tests/regions/score.py --bench $(REGIONS_BENCH) --split holdout --system mmprompt --mmprompt $(DEBUG_BIN) \
 	  --require 'box_recall>=0.90' --require 'miou>=0.76' --require 'topk_precision>=0.47' --require 'invalid_polygons<=0' > /dev/null
+
+# Fuzzing (fuzz/: cargo-fuzz, libFuzzer on nightly) of every path that reads outside bytes:
+# audio and image decoding, .jsonld documents, SSE/NDJSON framing, the batch manifest.
+# `make fuzz` runs each target FUZZ_SECONDS; `make test` runs a smoke of each. A crash is
+# kept in fuzz/artifacts/ and fails the run.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+fuzz: fuzz-deps
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+test-fuzz: fuzz-deps
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+

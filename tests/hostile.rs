@@ -205,6 +205,56 @@ fn a_symbolic_link_inside_the_output_folder_is_never_written_through() {
 }
 
 #[test]
+fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let fixture = |n: &str| common::root().join("tests/data/hostile").join(n);
+    let o = common::mmprompt()
+        .arg("extract")
+        .args(
+            [
+                "cover_art.flac",
+                "picture_2gb.flac",
+                "fuzz_flac_block_past_end.flac",
+            ]
+            .map(fixture),
+        )
+        .arg("--out")
+        .arg(&out)
+        .arg("-q")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let lines = manifest(&out);
+    let status = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["path"].as_str().is_some_and(|p| p.ends_with(name)))
+            .map(|l| (l["status"].clone(), l["message"].clone()))
+            .expect("a manifest line")
+    };
+    // A real picture block is fine; the lies are refused by name.
+    assert_eq!(status("cover_art.flac").0, "ok");
+    let (s, m) = status("picture_2gb.flac");
+    assert_eq!(s, "error");
+    assert!(
+        m.as_str()
+            .unwrap_or("")
+            .contains("picture data of 2240975858 bytes"),
+        "{m}"
+    );
+    let (s, m) = status("fuzz_flac_block_past_end.flac");
+    assert_eq!(s, "error");
+    assert!(
+        m.as_str()
+            .unwrap_or("")
+            .contains("runs past the end of the file"),
+        "{m}"
+    );
+}
+
+#[test]
 fn unclear_cases_get_clear_words() {
     // A codec no decoder here handles is named, with what to do.
     let o = common::mmprompt()

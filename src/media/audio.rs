@@ -401,6 +401,182 @@ fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
     Ok(())
 }
 
+/// Checks a FLAC file's metadata blocks before symphonia reads them: a block may not run
+/// past the end of the file, and a PICTURE block's own lengths (MIME type, description,
+/// picture data) must fit inside the block. symphonia allocates a picture's declared length
+/// before reading it, so a 16 KB file declaring a 2 GB picture would cost 2 GB (found by
+/// fuzzing: `fuzz/`).
+fn check_flac_metadata(path: &Path) -> Result<(), AudioErrorKind> {
+    use std::io::{Seek, SeekFrom};
+    let corrupt = |what: String| AudioErrorKind::Corrupt(format!("audio/flac: {what}"));
+    let io = |e: std::io::Error| AudioErrorKind::Io(e.to_string());
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut at = 4u64; // after "fLaC"
+                       // A stream has a handful of blocks; a long run of them is itself a sign of a bomb.
+    for _ in 0..1024 {
+        let mut header = [0u8; 4];
+        f.seek(SeekFrom::Start(at)).map_err(io)?;
+        if f.read_exact(&mut header).is_err() {
+            return Ok(()); // Cut short: the decoder reports it.
+        }
+        let last = header[0] & 0x80 != 0;
+        let kind = header[0] & 0x7f;
+        let size = u64::from(u32::from_be_bytes([0, header[1], header[2], header[3]]));
+        let body = at + 4;
+        if body + size > len {
+            return Err(corrupt(format!(
+                "metadata block of {size} bytes at {at} runs past the end of the file ({len} bytes)"
+            )));
+        }
+        if kind == 6 {
+            check_flac_picture(&mut f, body, size).map_err(corrupt)?;
+        }
+        if last {
+            return Ok(());
+        }
+        at = body + size;
+    }
+    Err(corrupt("more than 1024 metadata blocks".into()))
+}
+
+/// Checks an MP4/M4A file's sample tables before symphonia reads them: symphonia reserves
+/// a table's declared entry count, and reads a packet of the size the table declares, so
+/// a 3 KB file could ask for tens of gigabytes (found by fuzzing: `fuzz/`). Each table's
+/// count must fit inside its box, and no sample may be larger than the file.
+fn check_mp4_tables(path: &Path) -> Result<(), AudioErrorKind> {
+    use std::io::{Seek, SeekFrom};
+    let corrupt = |what: String| AudioErrorKind::Corrupt(format!("audio/mp4: {what}"));
+    let io = |e: std::io::Error| AudioErrorKind::Io(e.to_string());
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    // Boxes to look inside, and tables with the size of one entry.
+    const CONTAINERS: [&[u8; 4]; 7] = [
+        b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"moof",
+    ];
+    const TABLES: [(&[u8; 4], u64); 6] = [
+        (b"stts", 8),
+        (b"stsc", 12),
+        (b"stco", 4),
+        (b"co64", 8),
+        (b"ctts", 8),
+        (b"stss", 4),
+    ];
+    // (start, end) of the box contents still to walk.
+    let mut todo = vec![(0u64, len)];
+    let mut boxes = 0usize;
+    while let Some((mut at, end)) = todo.pop() {
+        while at + 8 <= end {
+            boxes += 1;
+            if boxes > 100_000 {
+                return Err(corrupt("more than 100000 boxes".into()));
+            }
+            let mut h = [0u8; 16];
+            f.seek(SeekFrom::Start(at)).map_err(io)?;
+            if f.read_exact(&mut h[..8]).is_err() {
+                return Ok(());
+            }
+            let kind: [u8; 4] = [h[4], h[5], h[6], h[7]];
+            let (size, header) = match u32::from_be_bytes([h[0], h[1], h[2], h[3]]) {
+                0 => (end - at, 8),
+                1 => {
+                    if f.read_exact(&mut h[8..16]).is_err() {
+                        return Ok(());
+                    }
+                    (
+                        u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
+                        16,
+                    )
+                }
+                n => (u64::from(n), 8),
+            };
+            if size < header || at + size > end {
+                // The demuxer reports malformed boxes itself; only allocations matter here.
+                break;
+            }
+            let body = at + header;
+            let body_len = size - header;
+            let mut word = |off: u64| -> Option<u64> {
+                let mut b = [0u8; 4];
+                f.seek(SeekFrom::Start(body + off)).ok()?;
+                f.read_exact(&mut b).ok()?;
+                Some(u64::from(u32::from_be_bytes(b)))
+            };
+            let name = String::from_utf8_lossy(&kind).into_owned();
+            if CONTAINERS.iter().any(|c| **c == kind) {
+                todo.push((body, at + size));
+            } else if let Some((_, entry)) = TABLES.iter().find(|(t, _)| **t == kind) {
+                // version and flags, then the entry count.
+                if let Some(count) = word(4) {
+                    if 8 + count * entry > body_len {
+                        return Err(corrupt(format!(
+                            "{name} declares {count} entries, more than its {body_len}-byte box holds"
+                        )));
+                    }
+                }
+            } else if &kind == b"stsz" {
+                // version and flags, a common size (0: one per sample follows), the count.
+                if let (Some(common), Some(count)) = (word(4), word(8)) {
+                    if common > len {
+                        return Err(corrupt(format!(
+                            "stsz declares samples of {common} bytes in a {len}-byte file"
+                        )));
+                    }
+                    if common == 0 && 12 + count * 4 > body_len {
+                        return Err(corrupt(format!(
+                            "stsz declares {count} entries, more than its {body_len}-byte box holds"
+                        )));
+                    }
+                    if common == 0 {
+                        let mut sizes = vec![0u8; (count * 4) as usize];
+                        f.seek(SeekFrom::Start(body + 12)).map_err(io)?;
+                        f.read_exact(&mut sizes).map_err(io)?;
+                        if let Some(big) = sizes
+                            .chunks_exact(4)
+                            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+                            .find(|&n| n > len)
+                        {
+                            return Err(corrupt(format!(
+                                "stsz declares a sample of {big} bytes in a {len}-byte file"
+                            )));
+                        }
+                    }
+                }
+            }
+            at += size;
+        }
+    }
+    Ok(())
+}
+
+/// The lengths inside a FLAC PICTURE block at `body` (`size` bytes) fit inside it.
+fn check_flac_picture(f: &mut std::fs::File, body: u64, size: u64) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    let mut word = |at: u64| -> Option<u64> {
+        let mut b = [0u8; 4];
+        f.seek(SeekFrom::Start(body + at)).ok()?;
+        f.read_exact(&mut b).ok()?;
+        Some(u64::from(u32::from_be_bytes(b)))
+    };
+    let too_long = |what: &str, n: u64| {
+        format!("picture {what} of {n} bytes does not fit its {size}-byte block")
+    };
+    // type, MIME length, MIME, description length, description, 4 words, data length, data.
+    let mime = word(4).ok_or_else(|| too_long("header", 8))?;
+    if 8 + mime > size {
+        return Err(too_long("MIME type", mime));
+    }
+    let desc = word(8 + mime).ok_or_else(|| too_long("header", 12 + mime))?;
+    if 12 + mime + desc > size {
+        return Err(too_long("description", desc));
+    }
+    let data = word(12 + mime + desc + 16).ok_or_else(|| too_long("header", 32 + mime + desc))?;
+    if 32 + mime + desc + data > size {
+        return Err(too_long("data", data));
+    }
+    Ok(())
+}
+
 /// Averages interleaved `channels`-channel frames into `mono` (cleared first). Files and live
 /// capture both downmix here, so the same samples give the same mono signal bit for bit.
 pub fn downmix_into(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
@@ -912,6 +1088,12 @@ fn decode_stream_inner(
     let mime = sniffed.unwrap_or("application/octet-stream");
     if mime == "audio/wav" {
         check_wav_fmt(path).map_err(|kind| fail(kind, None))?;
+    }
+    if mime == "audio/flac" {
+        check_flac_metadata(path).map_err(|kind| fail(kind, None))?;
+    }
+    if mime == "audio/mp4" {
+        check_mp4_tables(path).map_err(|kind| fail(kind, None))?;
     }
 
     let state = Arc::new(Mutex::new(HashState::default()));
