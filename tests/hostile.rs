@@ -80,7 +80,11 @@ fn a_batch_of_hostile_inputs_gives_one_error_line_each_and_goes_on() {
     let url = PathBuf::from("https://example.com/a.png");
     let out = d.join("out");
     let args: Vec<&Path> = vec![&good, &rate, &low, &timescale, &hdlr, &forged, &fifo, &url];
-    let o = common::mmprompt()
+    // Under a 4 GB address-space limit, as a hostile-input campaign runs it: an allocation
+    // bomb would abort the whole batch here.
+    let o = std::process::Command::new("prlimit")
+        .arg("--as=4294967296")
+        .arg(env!("CARGO_BIN_EXE_mmprompt"))
         .arg("extract")
         .args(&args)
         .arg("--out")
