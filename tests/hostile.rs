@@ -310,3 +310,109 @@ fn absurd_numbers_are_usage_errors() {
         );
     }
 }
+
+/// A deterministic xorshift stream, so the mutants are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn a_malformed_corpus_runs_in_one_batch_with_one_line_per_input_and_nothing_outside_out() {
+    // Mutants of every supported format: truncations, bit flips, overwritten header words
+    // and spliced halves, 12 per source file.
+    let sources: Vec<PathBuf> = [
+        "tests/data/audio/codec_aac.m4a",
+        "tests/data/audio/codec_aiff.aiff",
+        "tests/data/audio/codec_flac.flac",
+        "tests/data/audio/codec_mp3.mp3",
+        "tests/data/audio/codec_vorbis.ogg",
+        "samples/audio/chime_complete.wav",
+        "fuzz/seeds/image_decode/grad.png",
+        "fuzz/seeds/image_decode/small.jpg",
+        "fuzz/seeds/image_decode/small.gif",
+        "fuzz/seeds/image_decode/small.bmp",
+        "fuzz/seeds/image_decode/small.webp",
+        "tests/golden/shapes.png.jsonld",
+    ]
+    .iter()
+    .map(|p| common::root().join(p))
+    .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).expect("mkdir");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut count = 0;
+    for src in &sources {
+        let bytes = std::fs::read(src).expect("read");
+        let stem = src.file_name().unwrap().to_string_lossy().replace('.', "_");
+        for k in 0..12 {
+            let mut m = bytes.clone();
+            match k % 4 {
+                0 => m.truncate(rng.below(m.len())),
+                1 => {
+                    for _ in 0..1 + rng.below(16) {
+                        let i = rng.below(m.len());
+                        m[i] ^= 1 << rng.below(8);
+                    }
+                }
+                2 => {
+                    // A header word (in the first 64 bytes) set to an extreme.
+                    let i = rng.below(m.len().min(64).saturating_sub(4));
+                    let v: [u8; 4] = [[0xFF; 4], [0; 4], [0x7F, 0xFF, 0xFF, 0xFF]][rng.below(3)];
+                    m[i..i + 4].copy_from_slice(&v);
+                }
+                _ => {
+                    let cut = rng.below(m.len());
+                    let tail = m[cut..].to_vec();
+                    m.truncate(m.len() / 2);
+                    m.extend_from_slice(&tail);
+                }
+            }
+            std::fs::write(input.join(format!("{stem}_{k:02}")), &m).expect("write");
+            count += 1;
+        }
+    }
+    let out = dir.path().join("out");
+    let o = std::process::Command::new("prlimit")
+        .arg("--as=4294967296")
+        .arg(env!("CARGO_BIN_EXE_mmprompt"))
+        .args(["extract", "in", "--out", "out", "-q"])
+        .current_dir(dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.lines().all(|l| l.starts_with("mmprompt: ")),
+        "{stderr}"
+    );
+    // One manifest line per input, whatever happened to it.
+    let lines = manifest(&out);
+    assert_eq!(lines.len(), count, "{stderr}");
+    let mut paths: Vec<&str> = lines.iter().filter_map(|l| l["path"].as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), count);
+    // Nothing written anywhere but OUT (and the inputs untouched).
+    let written: Vec<PathBuf> = common::walk_files(dir.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(&input) && !p.starts_with(&out))
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    // Error lines on stderr are the manifest's errors, one each.
+    let errors = lines.iter().filter(|l| l["status"] == "error").count();
+    assert_eq!(stderr.lines().count(), errors, "{stderr}");
+}
