@@ -8,7 +8,19 @@ use libfuzzer_sys::fuzz_target;
 use mmprompt::media::audio::{decode_stream, AudioDecodeOptions};
 use std::io::Write;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        // libFuzzer's hook aborts on every panic, caught or not; a panic the wrapper catches
+        // (`mmprompt::panics::quietly`) is that file's error by design, so only the others
+        // are crashes here, as they would be in a batch.
+        let aborting = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !mmprompt::panics::is_quiet() {
+                aborting(info)
+            }
+        }));
+    },
+    |data: &[u8]| {
     // The decoder reads files; a tmpfs file per input keeps it off the disk.
     let dir = std::env::var_os("MMPROMPT_FUZZ_TMP").unwrap_or_else(|| "/dev/shm".into());
     let path = std::path::Path::new(&dir).join(format!("mmprompt-fuzz-{}.bin", std::process::id()));
