@@ -72,18 +72,24 @@ fn inner_context(text: &str) -> Map<String, Value> {
 
 /// The project's whole context object ([`CONTEXT`]'s `@context`).
 pub fn own_context() -> Map<String, Value> {
-    inner_context(CONTEXT)
+    static OWN: std::sync::LazyLock<Map<String, Value>> =
+        std::sync::LazyLock::new(|| inner_context(CONTEXT));
+    OWN.clone()
 }
 
 /// The terms of the project's context that the W3C context lacks or defines otherwise
 /// (`@version` included), in the project's order. Placed after the W3C context, they make a
 /// document expand exactly as with the project's whole context.
 pub fn extension_context() -> Map<String, Value> {
-    let anno = inner_context(ANNO_CONTEXT);
-    own_context()
-        .into_iter()
-        .filter(|(k, v)| anno.get(k) != Some(v))
-        .collect()
+    // Worked out once: every document written (and every live line) carries it.
+    static EXTENSION: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(|| {
+        let anno = inner_context(ANNO_CONTEXT);
+        own_context()
+            .into_iter()
+            .filter(|(k, v)| anno.get(k) != Some(v))
+            .collect()
+    });
+    EXTENSION.clone()
 }
 
 /// The smallest `@context` under which `doc` expands as it does under the whole context:

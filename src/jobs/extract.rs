@@ -131,8 +131,9 @@ pub enum ExtractError {
         /// What the backend said.
         source: BackendError,
     },
-    /// A decoder (a dependency) panicked on the file: caught, quietly.
-    #[error("{}: decoder failed on the file: {detail}", path.display())]
+    /// Extraction panicked outside the decoders (which catch their own panics): a bug of
+    /// ours, caught so that it costs this file only.
+    #[error("{}: internal error (please report it): {detail}", path.display())]
     Panic {
         /// The file.
         path: PathBuf,
@@ -161,7 +162,7 @@ impl ExtractError {
             Self::AudioConfig { .. } => "bad_parameters",
             Self::Backend { .. } => "backend",
             Self::Overlay { .. } => "overlay",
-            Self::Panic { .. } => "decoder_panic",
+            Self::Panic { .. } => "internal_error",
         }
     }
 }
@@ -204,8 +205,8 @@ pub fn extract_as(
     kind: MediaKind,
     options: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
-    // A panic inside a decoder is that file's error, never the batch's end, and prints
-    // nothing of its own (see `crate::panics`).
+    // Decoders catch their own panics (`decoder_panic`); a panic anywhere else here is a
+    // bug of ours, still this file's one error line, never the batch's end.
     crate::panics::quietly(|| extract_kind(path, content_url, kind, options)).unwrap_or_else(
         |detail| {
             Err(ExtractError::Panic {

@@ -282,7 +282,7 @@ fn distinct_outputs(inputs: &mut [Input]) {
     for (i, input) in inputs.iter().enumerate() {
         by_rel.entry(input.rel.clone()).or_default().push(i);
     }
-    let taken: HashSet<PathBuf> = inputs.iter().map(|i| i.rel.clone()).collect();
+    let mut taken: HashSet<PathBuf> = inputs.iter().map(|i| i.rel.clone()).collect();
     let mut clashes: Vec<Vec<usize>> = by_rel
         .into_values()
         .filter(|ix| {
@@ -315,17 +315,26 @@ fn distinct_outputs(inputs: &mut [Input]) {
             (distinct.len() == names.len() && free).then_some(names)
         });
         for (j, &i) in group.iter().enumerate() {
-            inputs[i].rel = match &chosen {
+            let name = match &chosen {
                 Some(names) => names[j].clone(),
                 None => {
+                    // The full path's hash, longer each time the name is already taken.
                     let digest = crate::media::image::sha256_hex(
                         inputs[i].path.as_os_str().as_encoded_bytes(),
                     );
-                    let mut name = inputs[i].rel.as_os_str().to_owned();
-                    name.push(format!("~{}", &digest[..8]));
-                    PathBuf::from(name)
+                    (8..=digest.len())
+                        .map(|n| {
+                            let mut name = inputs[i].rel.as_os_str().to_owned();
+                            name.push(format!("~{}", &digest[..n]));
+                            PathBuf::from(name)
+                        })
+                        .find(|n| !taken.contains(n))
+                        .unwrap_or_default()
                 }
             };
+            // Later groups must not pick a name this one took.
+            taken.insert(name.clone());
+            inputs[i].rel = name;
         }
     }
 }

@@ -345,17 +345,6 @@ impl Client {
                     )
                 }
             };
-            if let Some(t) = events.as_mut() {
-                t(PostEvent::Trace(&format!(
-                    "  retrying in {} ms",
-                    wait.as_millis()
-                )));
-                t(PostEvent::Retry {
-                    attempt,
-                    wait,
-                    reason: &redact(&reason, secrets),
-                });
-            }
             // A retry must not outlive the total timeout the user set.
             if started.elapsed() + wait > self.options.total_timeout {
                 return Err(LlmError::Timeout {
@@ -363,6 +352,14 @@ impl Client {
                     after: self.options.total_timeout,
                 }
                 .with_attempts(attempt));
+            }
+            // Told once, as a retry (the CLI prints it with or without --verbose).
+            if let Some(t) = events.as_mut() {
+                t(PostEvent::Retry {
+                    attempt,
+                    wait,
+                    reason: &redact(&reason, secrets),
+                });
             }
             std::thread::sleep(wait);
         }

@@ -82,10 +82,10 @@ impl Provider {
     /// one would be read as its first frame at best, so it is always re-encoded.
     pub fn image_formats(self) -> &'static [&'static str] {
         match self {
-            Provider::OpenAi | Provider::OpenAiResponses | Provider::Anthropic => {
-                &["image/jpeg", "image/png", "image/webp"]
-            }
-            Provider::Gemini => &["image/jpeg", "image/png", "image/webp"],
+            Provider::OpenAi
+            | Provider::OpenAiResponses
+            | Provider::Anthropic
+            | Provider::Gemini => &["image/jpeg", "image/png", "image/webp"],
             // Ollama's and llama.cpp's image loaders read JPEG and PNG everywhere.
             Provider::Ollama => &["image/jpeg", "image/png"],
         }

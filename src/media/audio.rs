@@ -320,6 +320,31 @@ fn unsupported_codec_name(codec: symphonia::core::codecs::CodecType) -> Option<&
     .map(|(_, name)| name)
 }
 
+/// Reads into `buf` until it is full or the file ends; the bytes read.
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// The length of an ID3v2 tag at the start of `head` (header, body and footer), if there
+/// is one.
+fn id3v2_len(head: &[u8]) -> Option<u64> {
+    if head.len() < 10 || &head[..3] != b"ID3" {
+        return None;
+    }
+    let size = head[6..10]
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7f));
+    let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + size + footer)
+}
+
 /// Lowest source sample rate decoded: below it a few bytes declare hours of audio.
 pub const MIN_SOURCE_RATE: u32 = 1_000;
 /// Highest source sample rate decoded (DXD); the resampler's plan grows with the rate.
@@ -401,19 +426,20 @@ fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
     Ok(())
 }
 
-/// Checks a FLAC file's metadata blocks before symphonia reads them: a block may not run
+/// Checks a FLAC file's metadata blocks (the stream marker at `start`) before symphonia
+/// reads them: a block may not run
 /// past the end of the file, and a PICTURE block's own lengths (MIME type, description,
 /// picture data) must fit inside the block. symphonia allocates a picture's declared length
 /// before reading it, so a 16 KB file declaring a 2 GB picture would cost 2 GB (found by
 /// fuzzing: `fuzz/`).
-fn check_flac_metadata(path: &Path) -> Result<(), AudioErrorKind> {
+fn check_flac_metadata(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
     use std::io::{Seek, SeekFrom};
     let corrupt = |what: String| AudioErrorKind::Corrupt(format!("audio/flac: {what}"));
     let io = |e: std::io::Error| AudioErrorKind::Io(e.to_string());
     let mut f = std::fs::File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
-    let mut at = 4u64; // after "fLaC"
-                       // A stream has a handful of blocks; a long run of them is itself a sign of a bomb.
+    let mut at = start + 4; // after "fLaC"
+                            // A stream has a handful of blocks; a long run of them is itself a sign of a bomb.
     for _ in 0..1024 {
         let mut header = [0u8; 4];
         f.seek(SeekFrom::Start(at)).map_err(io)?;
@@ -441,18 +467,20 @@ fn check_flac_metadata(path: &Path) -> Result<(), AudioErrorKind> {
 }
 
 /// Checks an MP4/M4A file's sample tables before symphonia reads them: symphonia reserves
-/// a table's declared entry count, and reads a packet of the size the table declares, so
-/// a 3 KB file could ask for tens of gigabytes (found by fuzzing: `fuzz/`). Each table's
-/// count must fit inside its box, and no sample may be larger than the file.
-fn check_mp4_tables(path: &Path) -> Result<(), AudioErrorKind> {
-    use std::io::{Seek, SeekFrom};
+/// a table's declared entry count, and reads a packet of the size a table declares, so
+/// a 3 KB file could ask for tens of gigabytes (found by fuzzing: `fuzz/`). From `start`
+/// (where the file's first box begins), each table's count must fit inside its box, and
+/// no sample (`stsz`, fragments' `tfhd` and `trun`) may be larger than the file.
+fn check_mp4_tables(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
+    use std::io::{BufReader, Seek, SeekFrom};
     let corrupt = |what: String| AudioErrorKind::Corrupt(format!("audio/mp4: {what}"));
     let io = |e: std::io::Error| AudioErrorKind::Io(e.to_string());
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let len = f.metadata().map_err(io)?.len();
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut f = BufReader::new(file);
     // Boxes to look inside, and tables with the size of one entry.
-    const CONTAINERS: [&[u8; 4]; 7] = [
-        b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"moof",
+    const CONTAINERS: [&[u8; 4]; 9] = [
+        b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"moof", b"traf", b"mvex",
     ];
     const TABLES: [(&[u8; 4], u64); 6] = [
         (b"stts", 8),
@@ -462,52 +490,54 @@ fn check_mp4_tables(path: &Path) -> Result<(), AudioErrorKind> {
         (b"ctts", 8),
         (b"stss", 4),
     ];
+    let word = |f: &mut BufReader<std::fs::File>, at: u64| -> Option<u64> {
+        let mut b = [0u8; 4];
+        f.seek(SeekFrom::Start(at)).ok()?;
+        f.read_exact(&mut b).ok()?;
+        Some(u64::from(u32::from_be_bytes(b)))
+    };
+    let too_big = |what: &str, n: u64| {
+        corrupt(format!(
+            "{what} declares a sample of {n} bytes in a {len}-byte file"
+        ))
+    };
     // (start, end) of the box contents still to walk.
-    let mut todo = vec![(0u64, len)];
+    let mut todo = vec![(start, len)];
     let mut boxes = 0usize;
     while let Some((mut at, end)) = todo.pop() {
-        while at + 8 <= end {
+        while end.saturating_sub(at) >= 8 {
             boxes += 1;
             if boxes > 100_000 {
                 return Err(corrupt("more than 100000 boxes".into()));
             }
-            let mut h = [0u8; 16];
-            f.seek(SeekFrom::Start(at)).map_err(io)?;
-            if f.read_exact(&mut h[..8]).is_err() {
+            let Some(size32) = word(&mut f, at) else {
+                return Ok(());
+            };
+            let mut kind = [0u8; 4];
+            if f.read_exact(&mut kind).is_err() {
                 return Ok(());
             }
-            let kind: [u8; 4] = [h[4], h[5], h[6], h[7]];
-            let (size, header) = match u32::from_be_bytes([h[0], h[1], h[2], h[3]]) {
+            let (size, header) = match size32 {
                 0 => (end - at, 8),
-                1 => {
-                    if f.read_exact(&mut h[8..16]).is_err() {
-                        return Ok(());
-                    }
-                    (
-                        u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
-                        16,
-                    )
-                }
-                n => (u64::from(n), 8),
+                1 => match (word(&mut f, at + 8), word(&mut f, at + 12)) {
+                    (Some(hi), Some(lo)) => ((hi << 32) | lo, 16),
+                    _ => return Ok(()),
+                },
+                n => (n, 8),
             };
-            if size < header || at + size > end {
+            // Written so nothing overflows: `size` comes from the file.
+            if size < header || size > end - at {
                 // The demuxer reports malformed boxes itself; only allocations matter here.
                 break;
             }
             let body = at + header;
             let body_len = size - header;
-            let mut word = |off: u64| -> Option<u64> {
-                let mut b = [0u8; 4];
-                f.seek(SeekFrom::Start(body + off)).ok()?;
-                f.read_exact(&mut b).ok()?;
-                Some(u64::from(u32::from_be_bytes(b)))
-            };
             let name = String::from_utf8_lossy(&kind).into_owned();
             if CONTAINERS.iter().any(|c| **c == kind) {
                 todo.push((body, at + size));
             } else if let Some((_, entry)) = TABLES.iter().find(|(t, _)| **t == kind) {
                 // version and flags, then the entry count.
-                if let Some(count) = word(4) {
+                if let Some(count) = word(&mut f, body + 4) {
                     if 8 + count * entry > body_len {
                         return Err(corrupt(format!(
                             "{name} declares {count} entries, more than its {body_len}-byte box holds"
@@ -516,29 +546,63 @@ fn check_mp4_tables(path: &Path) -> Result<(), AudioErrorKind> {
                 }
             } else if &kind == b"stsz" {
                 // version and flags, a common size (0: one per sample follows), the count.
-                if let (Some(common), Some(count)) = (word(4), word(8)) {
+                if let (Some(common), Some(count)) =
+                    (word(&mut f, body + 4), word(&mut f, body + 8))
+                {
                     if common > len {
-                        return Err(corrupt(format!(
-                            "stsz declares samples of {common} bytes in a {len}-byte file"
-                        )));
-                    }
-                    if common == 0 && 12 + count * 4 > body_len {
-                        return Err(corrupt(format!(
-                            "stsz declares {count} entries, more than its {body_len}-byte box holds"
-                        )));
+                        return Err(too_big("stsz", common));
                     }
                     if common == 0 {
-                        let mut sizes = vec![0u8; (count * 4) as usize];
-                        f.seek(SeekFrom::Start(body + 12)).map_err(io)?;
-                        f.read_exact(&mut sizes).map_err(io)?;
-                        if let Some(big) = sizes
-                            .chunks_exact(4)
-                            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
-                            .find(|&n| n > len)
-                        {
+                        if 12 + count * 4 > body_len {
                             return Err(corrupt(format!(
-                                "stsz declares a sample of {big} bytes in a {len}-byte file"
+                                "stsz declares {count} entries, more than its {body_len}-byte box holds"
                             )));
+                        }
+                        f.seek(SeekFrom::Start(body + 12)).map_err(io)?;
+                        for _ in 0..count {
+                            let mut b = [0u8; 4];
+                            f.read_exact(&mut b).map_err(io)?;
+                            let n = u64::from(u32::from_be_bytes(b));
+                            if n > len {
+                                return Err(too_big("stsz", n));
+                            }
+                        }
+                    }
+                }
+            } else if &kind == b"tfhd" {
+                // version and flags, track id, then optional fields by flag.
+                if let Some(flags) = word(&mut f, body) {
+                    let mut off = 8;
+                    for (bit, bytes) in [(0x1, 8), (0x2, 4), (0x8, 4)] {
+                        if flags & bit != 0 {
+                            off += bytes;
+                        }
+                    }
+                    if flags & 0x10 != 0 {
+                        if let Some(n) = word(&mut f, body + off).filter(|&n| n > len) {
+                            return Err(too_big("tfhd", n));
+                        }
+                    }
+                }
+            } else if &kind == b"trun" {
+                if let (Some(flags), Some(count)) = (word(&mut f, body), word(&mut f, body + 4)) {
+                    let fixed =
+                        8 + 4 * u64::from(flags & 0x1 != 0) + 4 * u64::from(flags & 0x4 != 0);
+                    let fields = [0x100u64, 0x200, 0x400, 0x800];
+                    let per = 4 * fields.iter().filter(|&&b| flags & b != 0).count() as u64;
+                    if fixed + count * per > body_len {
+                        return Err(corrupt(format!(
+                            "trun declares {count} samples, more than its {body_len}-byte box holds"
+                        )));
+                    }
+                    if flags & 0x200 != 0 {
+                        // The size is the second field present, after the duration if any.
+                        let skip = 4 * u64::from(flags & 0x100 != 0);
+                        for i in 0..count {
+                            let at = body + fixed + i * per + skip;
+                            if let Some(n) = word(&mut f, at).filter(|&n| n > len) {
+                                return Err(too_big("trun", n));
+                            }
                         }
                     }
                 }
@@ -1081,19 +1145,34 @@ fn decode_stream_inner(
     if len == 0 {
         return Err(fail(AudioErrorKind::Empty, None));
     }
-    let mut prefix = [0u8; 16];
+    // What the file is, told from its first bytes: after an ID3v2 tag, where symphonia
+    // looks too (a FLAC or MP4 behind a tag is still checked below). Bytes that are no
+    // format we read never reach symphonia, whose probe would otherwise search the first
+    // megabyte for any format's marker and read whatever follows it unchecked.
+    let mut prefix = [0u8; 32];
     let mut head = std::fs::File::open(path).map_err(io)?;
-    let got = head.read(&mut prefix).map_err(io)?;
-    let sniffed = sniff_mime(&prefix[..got]);
-    let mime = sniffed.unwrap_or("application/octet-stream");
+    let got = read_up_to(&mut head, &mut prefix).map_err(io)?;
+    let start = id3v2_len(&prefix[..got]).unwrap_or(0);
+    let sniffed = if start == 0 {
+        sniff_mime(&prefix[..got])
+    } else {
+        use std::io::{Seek, SeekFrom};
+        head.seek(SeekFrom::Start(start)).map_err(io)?;
+        let got = read_up_to(&mut head, &mut prefix).map_err(io)?;
+        // Behind a tag: what follows it, or MPEG audio (whose frames may start later).
+        sniff_mime(&prefix[..got]).or(Some("audio/mpeg"))
+    };
+    let Some(mime) = sniffed else {
+        return Err(fail(AudioErrorKind::UnknownFormat, None));
+    };
     if mime == "audio/wav" {
         check_wav_fmt(path).map_err(|kind| fail(kind, None))?;
     }
     if mime == "audio/flac" {
-        check_flac_metadata(path).map_err(|kind| fail(kind, None))?;
+        check_flac_metadata(path, start).map_err(|kind| fail(kind, None))?;
     }
     if mime == "audio/mp4" {
-        check_mp4_tables(path).map_err(|kind| fail(kind, None))?;
+        check_mp4_tables(path, start).map_err(|kind| fail(kind, None))?;
     }
 
     let state = Arc::new(Mutex::new(HashState::default()));

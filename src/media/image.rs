@@ -52,6 +52,9 @@ pub enum ImageErrorKind {
         /// Decoder message.
         detail: String,
     },
+    /// The decoder (a dependency) panicked on the data: caught, quietly.
+    #[error("decoder rejected the image: {0}")]
+    DecoderPanic(String),
 }
 
 impl ImageErrorKind {
@@ -65,6 +68,7 @@ impl ImageErrorKind {
             Self::ZeroSize { .. } => "zero_size",
             Self::Unsupported(_) => "unsupported",
             Self::Corrupt { .. } => "corrupt",
+            Self::DecoderPanic(_) => "decoder_panic",
         }
     }
 }
@@ -143,7 +147,12 @@ pub fn decode_bytes(bytes: &[u8], options: &DecodeOptions) -> Result<DecodedImag
     // Hashing a large file costs about a third of decoding it; the two are independent, so
     // an idle thread of the current rayon pool may take the hash while this one decodes (in
     // a batch whose workers are all busy, this thread does both, one after the other).
-    let (decoded, sha256) = rayon::join(|| decode_pixels(bytes, options), || sha256_hex(bytes));
+    // A decoder that panics on hostile bytes fails this image, quietly (`crate::panics`).
+    let pixels = || {
+        crate::panics::quietly(|| decode_pixels(bytes, options))
+            .unwrap_or_else(|text| Err(ImageErrorKind::DecoderPanic(text)))
+    };
+    let (decoded, sha256) = rayon::join(pixels, || sha256_hex(bytes));
     decoded.map(|(rgb, mime)| DecodedImage {
         rgb,
         mime,

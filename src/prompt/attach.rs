@@ -7,7 +7,7 @@
 //!
 //! Attaching is two steps because the marks depend on the budget: [`prepare`] decides what
 //! is sent and at which size (the frame the fragments' coordinates use), and
-//! [`Prepared::finish`] encodes it once the kept fragments are known.
+//! [`finish`] encodes it once the kept fragments are known.
 
 use super::types::{AttachMode, Input, PromptError};
 use crate::audio::Label;
@@ -172,19 +172,44 @@ pub fn fit_image(
     };
     let mut rgb = decoded.rgb;
     if w.max(h) > limits.max_image_side {
-        let scale = f64::from(limits.max_image_side) / f64::from(w.max(h));
-        let nw = ((f64::from(w) * scale).round() as u32).clamp(1, limits.max_image_side);
-        let nh = ((f64::from(h) * scale).round() as u32).clamp(1, limits.max_image_side);
-        rgb = DynamicImage::ImageRgb8(rgb)
-            .resize_exact(nw, nh, image::imageops::FilterType::Triangle)
-            .into_rgb8();
+        rgb = scaled(rgb, limits.max_image_side);
     }
-    Ok(FittedImage {
+    let mut fitted = FittedImage {
         name,
         rgb,
-        original: as_is.then_some((bytes, decoded.mime)),
+        original: None,
         reencoded_mime,
-    })
+    };
+    if as_is {
+        fitted.original = Some((bytes, decoded.mime));
+        return Ok(fitted);
+    }
+    // A file over the byte limit may still be over it re-encoded at the same size (PNG
+    // often grows): shrink until the encoding fits, so the size the fragments are framed
+    // in is the size sent.
+    let max_bytes = provider.max_image_bytes().min(limits.max_body_bytes);
+    if bytes.len() > max_bytes {
+        for _ in 0..8 {
+            if fitted.encode(None)?.bytes.len() <= max_bytes {
+                break;
+            }
+            let (w, h) = fitted.rgb.dimensions();
+            let side = (f64::from(w.max(h)) * 0.75).round().max(1.0) as u32;
+            fitted.rgb = scaled(std::mem::take(&mut fitted.rgb), side);
+        }
+    }
+    Ok(fitted)
+}
+
+/// `rgb` scaled so its long side is `side` pixels, each side at least one pixel.
+fn scaled(rgb: RgbImage, side: u32) -> RgbImage {
+    let (w, h) = rgb.dimensions();
+    let scale = f64::from(side) / f64::from(w.max(h).max(1));
+    let nw = ((f64::from(w) * scale).round() as u32).clamp(1, side.max(1));
+    let nh = ((f64::from(h) * scale).round() as u32).clamp(1, side.max(1));
+    DynamicImage::ImageRgb8(rgb)
+        .resize_exact(nw, nh, image::imageops::FilterType::Triangle)
+        .into_rgb8()
 }
 
 /// Converts audio to 16 kHz mono 16-bit WAV, refusing files longer than `max_seconds`.
@@ -643,6 +668,34 @@ mod tests {
         let marked = f.encode(Some(&[mark])).unwrap();
         assert!(marked.bytes != std::fs::read(&png).unwrap());
         assert_eq!(dims_and_format(&marked.bytes), (120, 80, ImageFormat::Png));
+    }
+
+    #[test]
+    fn an_image_over_the_byte_limit_is_shrunk_until_its_encoding_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("noise.png");
+        // Noise does not compress: about 480 KB as PNG.
+        let mut x = 12345u32;
+        RgbImage::from_fn(400, 400, |_, _| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let [a, b, c, _] = x.to_le_bytes();
+            Rgb([a, b, c])
+        })
+        .save(&p)
+        .unwrap();
+        let limits = AttachLimits {
+            max_body_bytes: 100_000,
+            ..AttachLimits::default()
+        };
+        let f = fit_image(&p, Provider::OpenAi, &limits, None).unwrap();
+        let a = f.encode(None).unwrap();
+        assert!(a.bytes.len() <= 100_000, "{} bytes", a.bytes.len());
+        // The size the fragments are framed in is the size sent.
+        let (w, h, _) = dims_and_format(&a.bytes);
+        assert_eq!((w, h), f.size());
+        assert!(w < 400);
     }
 
     #[test]

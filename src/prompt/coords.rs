@@ -8,7 +8,6 @@
 //! rendering changes.
 
 use crate::llm::Provider;
-use std::fmt::Write as _;
 
 /// Which frame the user asked for (`--coords`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,23 +142,6 @@ impl Frame {
         }
     }
 
-    /// An SVG polygon selector's document with its points and view box in the shown frame's
-    /// pixels; `None` when `svg` is not the single-polygon document this crate writes.
-    pub fn svg(&self, svg: &str) -> Option<String> {
-        let (sw, sh) = self.shown;
-        let mut points = String::new();
-        for (x, y) in svg_points(svg)? {
-            let (x, y) = self.point(x, y);
-            if !points.is_empty() {
-                points.push(' ');
-            }
-            let _ = write!(points, "{},{}", x.round() as i64, y.round() as i64);
-        }
-        Some(format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {sw} {sh}\"><polygon points=\"{points}\"/></svg>"
-        ))
-    }
-
     /// One sentence for the system text: the size of the image the model receives and the
     /// frame its boxes are in. `key` names the input (`m1`) or is empty with one input.
     pub fn describe(&self, key: &str, name: &str) -> String {
@@ -257,9 +239,11 @@ mod tests {
         assert_eq!(g.box_text(400, 300, 800, 600), "box_2d=[100,100,300,300]");
         assert_eq!(g.per_mille_box(0, 0, 4000, 3000), [0, 0, 1000, 1000]);
         assert_eq!(
-            f.svg(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 4000 3000"><polygon points="400,300 1200,300 1200,900"/></svg>"#).unwrap(),
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 750"><polygon points="100,75 300,75 300,225"/></svg>"#
+            svg_points(
+                r#"<svg viewBox="0 0 4000 3000"><polygon points="400,300 1200,300"/></svg>"#
+            ),
+            Some(vec![(400.0, 300.0), (1200.0, 300.0)])
         );
-        assert_eq!(f.svg("<svg>no polygon</svg>"), None);
+        assert_eq!(svg_points("<svg>no polygon</svg>"), None);
     }
 }

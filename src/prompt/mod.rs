@@ -625,7 +625,7 @@ impl View<'_> {
     /// budget left some out.
     fn header(&self, i: usize, shown: usize) -> String {
         let input = &self.inputs[i];
-        let total = input.document.items().len();
+        let total = self.all.iter().filter(|f| f.input == i).count();
         let mut line = match (&input.document, self.frames.get(i).and_then(Option::as_ref)) {
             (Document::Image(p), Some(f)) if !f.is_identity() => {
                 let (w, h) = f.shown;
@@ -653,8 +653,9 @@ impl View<'_> {
 
     /// `(N of M regions left out for the token budget: object 12, hole 5)`.
     fn omitted(&self, i: usize, kept: &[bool]) -> Option<String> {
-        let mine: Vec<&Fragment> = self.all.iter().filter(|f| f.input == i).collect();
-        let out: Vec<&&Fragment> = mine.iter().filter(|f| !kept[self.index(f)]).collect();
+        let mine = self.all.iter().enumerate().filter(|(_, f)| f.input == i);
+        let total = mine.clone().count();
+        let out: Vec<&Fragment> = mine.filter(|&(m, _)| !kept[m]).map(|(_, f)| f).collect();
         if out.is_empty() {
             return None;
         }
@@ -672,26 +673,19 @@ impl View<'_> {
         };
         let list: Vec<String> = labels.iter().map(|(l, n)| format!("{l} {n}")).collect();
         Some(format!(
-            "({} of {} {kind} left out for the token budget: {})",
+            "({} of {total} {kind} left out for the token budget: {})",
             out.len(),
-            mine.len(),
             list.join(", ")
         ))
-    }
-
-    fn index(&self, f: &Fragment) -> usize {
-        // Fragments are compared by address: `all` holds each once.
-        self.all
-            .iter()
-            .position(|g| std::ptr::eq(g, f))
-            .unwrap_or(usize::MAX)
     }
 
     /// The fragments block with the units `keep` (indices into `units`).
     fn render(&self, keep: &[usize]) -> String {
         let mut kept = vec![false; self.all.len()];
-        // The group each fragment leads, if it is the first member of a kept group.
+        // The group each fragment leads, if it is the first member of a kept group, and
+        // whether it follows in one (its line is the group's).
         let mut leads: Vec<Option<usize>> = vec![None; self.all.len()];
+        let mut follows = vec![false; self.all.len()];
         for &u in keep {
             let members = &self.units[u].members;
             for &m in members {
@@ -699,12 +693,11 @@ impl View<'_> {
             }
             if members.len() > 1 {
                 leads[members[0]] = Some(u);
+                for &m in &members[1..] {
+                    follows[m] = true;
+                }
             }
         }
-        let in_group = |m: usize| {
-            keep.iter()
-                .any(|&u| self.units[u].members[1..].contains(&m))
-        };
         let mut out = String::new();
         for i in 0..self.inputs.len() {
             let shown = (0..self.all.len())
@@ -728,7 +721,7 @@ impl View<'_> {
                                 .map(|&k| &self.all[k])
                                 .collect();
                             out.push_str(&budget::group_line(&members));
-                        } else if in_group(m) {
+                        } else if follows[m] {
                             continue;
                         } else {
                             out.push_str(&f.line);
@@ -910,7 +903,8 @@ pub fn assemble(
             &options.task,
         )
     };
-    let count = |user: &str| counter.count(&system) + counter.count(user);
+    let system_tokens = counter.count(&system);
+    let count = |user: &str| system_tokens + counter.count(user);
 
     let n = order.len();
     let mut keep_n = n;

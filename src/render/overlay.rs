@@ -145,7 +145,7 @@ fn draw_marks(mut canvas: RgbImage, marks: &[Mark]) -> RgbImage {
     // on top of every outline, because an unreadable label is worse than a hidden line.
     let mut placed: Vec<Label> = Vec::with_capacity(marks.len());
     for mark in marks {
-        let label = place_label(&canvas, mark, mark.text.clone(), scale, stroke, &placed);
+        let label = place_label(&canvas, mark, scale, stroke, &placed);
         placed.push(label);
     }
     for (rank, label) in placed.iter().enumerate().rev() {
@@ -391,14 +391,8 @@ fn label_size(text: &str, scale: u32) -> (u64, u64) {
 /// Chooses where the label of `mark` goes: just above its bounding box if there is room,
 /// else just inside it; moved down, then up, then right, past labels already placed so
 /// they do not cover each other; always inside the image as far as its size allows.
-fn place_label(
-    canvas: &RgbImage,
-    mark: &Mark,
-    text: String,
-    scale: u32,
-    stroke: u32,
-    placed: &[Label],
-) -> Label {
+fn place_label(canvas: &RgbImage, mark: &Mark, scale: u32, stroke: u32, placed: &[Label]) -> Label {
+    let text = mark.text.clone();
     let (w, h) = label_size(&text, scale);
     let (bx, by) = mark
         .bbox
@@ -588,14 +582,7 @@ mod tests {
         let canvas = dimmed(&img);
         let mut placed = Vec::new();
         for (rank, r) in regions.iter().enumerate() {
-            let l = place_label(
-                &canvas,
-                &mark_of(rank, r),
-                label_text(rank, r),
-                1,
-                2,
-                &placed,
-            );
+            let l = place_label(&canvas, &mark_of(rank, r), 1, 2, &placed);
             let a = l.area;
             assert!(a.x >= 0 && a.y >= 0);
             assert!(a.x as u64 + a.w <= 120 && a.y as u64 + a.h <= 100);

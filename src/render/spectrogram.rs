@@ -565,7 +565,6 @@ fn ink_on(bg: Rgb<u8>) -> Rgb<u8> {
     }
 }
 
-/// Bands in the strip, their labels, and boundary lines across the spectrogram.
 /// A labelled stretch of time drawn as a band under the spectrogram.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Band<'a> {
@@ -579,6 +578,7 @@ pub struct Band<'a> {
     pub id: Option<&'a str>,
 }
 
+/// Bands in the strip, their labels, and boundary lines across the spectrogram.
 fn draw_bands(img: &mut RgbImage, axis: &Axis, segments: &[Band<'_>]) {
     let strip_y = i64::from(SPEC_H + GAP_H);
     let plot_lo = i64::from(axis.x0);
