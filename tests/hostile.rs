@@ -314,7 +314,7 @@ fn unclear_cases_get_clear_words() {
         "{stderr}"
     );
     assert!(!stderr.contains("CodecType("), "{stderr}");
-    // An existing file as --out is a usage error saying so.
+    // An existing file as --out ends the run with one line saying so.
     let file = tempfile::NamedTempFile::new().expect("temp file");
     let o = common::mmprompt()
         .args(["extract", "samples/shapes.png", "--out"])
@@ -322,8 +322,10 @@ fn unclear_cases_get_clear_words() {
         .current_dir(common::root())
         .output()
         .expect("runs");
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is a file, not a folder"));
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("it is a file, not a folder"), "{stderr}");
+    assert!(!stderr.contains("os error"), "{stderr}");
 }
 
 #[test]

@@ -193,9 +193,6 @@ fn parse_sigma(s: &str) -> Result<f32, String> {
 }
 
 pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
-    if let Some(out) = args.out.as_deref().filter(|o| o.exists() && !o.is_dir()) {
-        return usage_error(&format!("--out {} is a file, not a folder", out.display()));
-    }
     if args.overlay && args.out.is_none() {
         return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
     }

@@ -520,7 +520,11 @@ pub fn run(
     if let Some(out) = &options.out {
         std::fs::create_dir_all(out).map_err(|e| FsError {
             path: out.clone(),
-            kind: fsio::FsErrorKind::Write(e),
+            kind: fsio::FsErrorKind::Write(if out.exists() && !out.is_dir() {
+                std::io::Error::other("it is a file, not a folder (--out names a folder)")
+            } else {
+                e
+            }),
         })?;
         fsio::remove_stale_temps(out)?;
         let path = out.join(
