@@ -444,3 +444,45 @@ fn a_malformed_corpus_runs_in_one_batch_with_one_line_per_input_and_nothing_outs
     let errors = lines.iter().filter(|l| l["status"] == "error").count();
     assert_eq!(stderr.lines().count(), errors, "{stderr}");
 }
+
+#[test]
+fn dash_reads_one_input_from_standard_input_typed_by_its_content() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let run = |bytes: &[u8], args: &[&str]| {
+        let mut child = common::mmprompt()
+            .arg("extract")
+            .args(args)
+            .current_dir(common::root())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(bytes).expect("write");
+        drop(stdin);
+        child.wait_with_output().expect("finishes")
+    };
+    let png = std::fs::read(common::root().join("samples/shapes.png")).expect("read");
+    let o = run(&png, &["-", "--format", "text"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("image:[file=\"-\",w=640,h=480,"), "{text}");
+    // Bad bytes: one error line naming `-`, never the temporary file.
+    let o = run(b"garbage", &["-", "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "mmprompt: error: -: not a supported image or audio format (content not recognised)"
+    );
+    // Standard input can be read once.
+    let o = run(b"", &["-", "-"]);
+    assert_eq!(o.status.code(), Some(1));
+}

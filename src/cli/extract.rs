@@ -21,7 +21,8 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 pub(crate) struct ExtractArgs {
     /// Image or audio files, or directories (walked recursively, in name order; hidden
-    /// entries and symbolic links skipped; .gitignore files are not applied).
+    /// entries and symbolic links skipped; .gitignore files are not applied). `-` reads
+    /// one input from standard input, typed by its content (named `-`, written as `stdin`).
     #[arg(required_unless_present = "files_from", value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -252,6 +253,24 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
             Err(e) => return usage_error(&format!("--files-from {}: {e}", list.display())),
         }
     }
+    // `-`: one input from standard input, read into a temporary file (decoders need to
+    // seek), capped like a document so a pipe cannot fill the disk.
+    let stdin_copy = match paths.iter().filter(|p| p.as_os_str() == "-").count() {
+        0 => None,
+        1 if args.files_from.as_deref() == Some(std::path::Path::new("-")) => {
+            return usage_error("`-` and `--files-from -` cannot both read standard input")
+        }
+        1 => match copy_stdin() {
+            Ok(tmp) => Some(tmp),
+            Err(e) => return usage_error(&format!("-: {e}")),
+        },
+        _ => return usage_error("`-` (standard input) can be given once"),
+    };
+    if let Some(tmp) = &stdin_copy {
+        for p in paths.iter_mut().filter(|p| p.as_os_str() == "-") {
+            *p = tmp.path().to_path_buf();
+        }
+    }
     let walk = match Walk::new(&WalkOptions {
         hidden: args.hidden,
         follow_symlinks: args.follow_symlinks,
@@ -263,6 +282,16 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
         Err(e) => return usage_error(&e.to_string()),
     };
     let mut plan = batch::plan(&paths, &walk);
+    if let Some(tmp) = &stdin_copy {
+        for p in plan
+            .inputs
+            .iter_mut()
+            .filter(|p| p.input.path == tmp.path())
+        {
+            p.input.name = Some("-".into());
+            p.input.rel = "stdin".into();
+        }
+    }
     if let Some(shard) = &args.shard {
         plan.retain_shard(shard);
     }
@@ -363,4 +392,25 @@ fn parse_max_seconds(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(v)
+}
+
+/// Most bytes `-` reads from standard input.
+const MAX_STDIN_BYTES: u64 = 4 << 30;
+
+/// Standard input copied into a temporary file that lives as long as the returned handle.
+fn copy_stdin() -> Result<tempfile::NamedTempFile, String> {
+    use std::io::Read;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("mmprompt-stdin-")
+        .tempfile()
+        .map_err(|e| format!("cannot make a temporary file: {e}"))?;
+    let copied = std::io::copy(
+        &mut std::io::stdin().lock().take(MAX_STDIN_BYTES + 1),
+        tmp.as_file_mut(),
+    )
+    .map_err(|e| format!("cannot read standard input: {e}"))?;
+    if copied > MAX_STDIN_BYTES {
+        return Err(format!("standard input is over {MAX_STDIN_BYTES} bytes"));
+    }
+    Ok(tmp)
 }

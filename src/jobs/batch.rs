@@ -565,8 +565,7 @@ pub fn run(
         append(&line);
     }
     for input in &plan.not_media {
-        let mut line =
-            ManifestLine::new(input.path.to_string_lossy().into_owned(), Status::Skipped);
+        let mut line = ManifestLine::new(input.display_name(), Status::Skipped);
         line.code = Some("not_media".to_owned());
         append(&line);
     }
@@ -636,8 +635,7 @@ pub fn run(
             }
             if !matches!(done.outcome, Outcome::UpToDate) {
                 t.bytes += done.bytes;
-                t.times
-                    .push((input.path.to_string_lossy().into_owned(), elapsed));
+                t.times.push((input.display_name(), elapsed));
             }
         }
     };
@@ -698,12 +696,18 @@ fn kind_name(kind: MediaKind) -> &'static str {
 fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     let options = ctx.options;
     let input = &planned.input;
-    let path_str = input.path.to_string_lossy().into_owned();
+    let path_str = input.display_name();
+    // A named input (`-`) is opened at a temporary path; messages name it as the user did.
+    let named = |message: String| match &input.name {
+        Some(name) => message.replace(&input.path.display().to_string(), name),
+        None => message,
+    };
     let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
     let mut line = ManifestLine::new(path_str.clone(), Status::Error);
     line.params = Some(ctx.params.clone());
     line.bytes = Some(bytes);
     let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
+        let message = named(message);
         ctx.sink.file_error(&path_str, code, &message);
         line.status = Status::Error;
         line.code = Some(code.to_owned());
@@ -873,6 +877,7 @@ mod tests {
             .map(|i| Input {
                 path: PathBuf::from(format!("/data/{i}.png")),
                 rel: PathBuf::from(format!("{i}.png")),
+                name: None,
             })
             .collect();
         let parts: Vec<Shard> = (1..=3).map(|index| Shard { index, count: 3 }).collect();
@@ -887,6 +892,7 @@ mod tests {
         let moved = Input {
             path: PathBuf::from("/elsewhere/7.png"),
             rel: PathBuf::from("7.png"),
+            name: None,
         };
         assert_eq!(
             parts.iter().position(|s| s.contains(&moved)),

@@ -62,6 +62,18 @@ pub struct Input {
     pub path: PathBuf,
     /// Path of the output relative to the output directory, before the output extension.
     pub rel: PathBuf,
+    /// How the input is named in documents, the manifest and messages when not by its
+    /// path: `-` for standard input, which is read into a temporary file first.
+    pub name: Option<String>,
+}
+
+impl Input {
+    /// The input's name: [`Input::name`], or its path.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.path.to_string_lossy().into_owned())
+    }
 }
 
 /// Keeps a user-given path as the output prefix when it is relative and stays inside the
@@ -263,6 +275,7 @@ pub fn expand(args: &[PathBuf], walk: &Walk) -> Expanded {
             Ok(_) => found.inputs.push(Input {
                 path: arg.clone(),
                 rel: prefix,
+                name: None,
             }),
         }
     }
@@ -439,6 +452,7 @@ fn walk_dir(dir: &Path, prefix: &Path, walk: &Walk, found: &mut Expanded) {
         let input = Input {
             path: entry.path().to_path_buf(),
             rel: prefix.join(rel),
+            name: None,
         };
         // Without following, file_type() is the link's own type.
         let reason = if ft.is_symlink() {
