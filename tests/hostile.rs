@@ -57,6 +57,28 @@ fn manifest(out: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `extract ARGS --out OUT -q` in `dir` under a 4 GB address-space limit, as a
+/// hostile-input campaign runs it (an allocation bomb would abort the whole batch here).
+/// The run must fail (exit 2) without panic text; its stderr is returned.
+fn extract_hostile(dir: &Path, args: &[&std::ffi::OsStr], out: &Path) -> String {
+    let o = std::process::Command::new("prlimit")
+        .arg("--as=4294967296")
+        .arg(env!("CARGO_BIN_EXE_mmprompt"))
+        .arg("extract")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_batch_of_hostile_inputs_gives_one_error_line_each_and_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,22 +104,8 @@ fn a_batch_of_hostile_inputs_gives_one_error_line_each_and_goes_on() {
     let url = PathBuf::from("https://example.com/a.png");
     let out = d.join("out");
     let args: Vec<&Path> = vec![&good, &rate, &low, &timescale, &hdlr, &forged, &fifo, &url];
-    // Under a 4 GB address-space limit, as a hostile-input campaign runs it: an allocation
-    // bomb would abort the whole batch here.
-    let o = std::process::Command::new("prlimit")
-        .arg("--as=4294967296")
-        .arg(env!("CARGO_BIN_EXE_mmprompt"))
-        .arg("extract")
-        .args(&args)
-        .arg("--out")
-        .arg(&out)
-        .arg("-q")
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|p| p.as_os_str()).collect();
+    let stderr = extract_hostile(d, &args, &out);
     // One line per bad input, and only those.
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), args.len() - 1, "{stderr}");
@@ -236,17 +244,7 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
     ] {
         std::fs::write(d.join(name), [prefix, &body[..]].concat()).expect("write");
     }
-    let o = std::process::Command::new("prlimit")
-        .arg("--as=4294967296")
-        .arg(env!("CARGO_BIN_EXE_mmprompt"))
-        .args(["extract", ".", "--out", "out", "-q"])
-        .current_dir(d)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    extract_hostile(d, &[".".as_ref()], Path::new("out"));
     let lines = manifest(&d.join("out"));
     let get = |name: &str| {
         let l = lines
@@ -412,17 +410,7 @@ fn a_malformed_corpus_runs_in_one_batch_with_one_line_per_input_and_nothing_outs
         }
     }
     let out = dir.path().join("out");
-    let o = std::process::Command::new("prlimit")
-        .arg("--as=4294967296")
-        .arg(env!("CARGO_BIN_EXE_mmprompt"))
-        .args(["extract", "in", "--out", "out", "-q"])
-        .current_dir(dir.path())
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stderr = extract_hostile(dir.path(), &["in".as_ref()], Path::new("out"));
     assert!(
         stderr.lines().all(|l| l.starts_with("mmprompt: ")),
         "{stderr}"
