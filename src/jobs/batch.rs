@@ -722,6 +722,7 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     let suffix = options.format.suffix();
     let targets = options.out.as_ref().map(|out| {
         (
+            out,
             fsio::output_path(out, &input.rel, suffix),
             fsio::output_path(out, &input.rel, ".overlay.png"),
         )
@@ -732,7 +733,7 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
         .previous
         .get(&path_str)
         .filter(|prev| !options.force && prev.status == Status::Ok);
-    if let (Some((output, overlay)), Some(prev)) = (&targets, previous_ok) {
+    if let (Some((_, output, overlay)), Some(prev)) = (&targets, previous_ok) {
         match sha256_file(&input.path) {
             Ok(h) => line.sha256 = Some(h),
             Err(e) => {
@@ -786,18 +787,13 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     let mut print = None;
     match &targets {
         None => print = Some(text),
-        Some((output, overlay)) => {
-            if let Some(out) = &options.out {
-                if let Err(e) = fsio::check_inside(out, output) {
-                    return failed(line, e.code(), e.to_string(), None);
-                }
-            }
+        Some((out, output, overlay)) => {
             if let Some(png) = &extracted.overlay_png {
-                if let Err(e) = fsio::write_atomic(overlay, png) {
+                if let Err(e) = fsio::write_inside(out, overlay, png) {
                     return failed(line, e.code(), e.to_string(), None);
                 }
             }
-            if let Err(e) = fsio::write_atomic(output, text.as_bytes()) {
+            if let Err(e) = fsio::write_inside(out, output, text.as_bytes()) {
                 return failed(line, e.code(), e.to_string(), None);
             }
             line.output = Some(output.to_string_lossy().into_owned());

@@ -501,6 +501,16 @@ pub fn check_inside(out_dir: &Path, path: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
+/// [`write_atomic`] for an output below `out_dir`, after [`check_inside`]: every writer of
+/// outputs (batches, `send`'s fragments) goes through here, so none follows a link out.
+///
+/// # Errors
+/// The errors of [`check_inside`] and [`write_atomic`].
+pub fn write_inside(out_dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    check_inside(out_dir, path)?;
+    write_atomic(path, bytes)
+}
+
 /// `OUT/<rel><suffix>`, e.g. `OUT/photos/a.png.jsonld`.
 pub fn output_path(out_dir: &Path, rel: &Path, suffix: &str) -> PathBuf {
     let mut name = rel.as_os_str().to_owned();
