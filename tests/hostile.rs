@@ -49,6 +49,68 @@ fn m4a_with_zeros(atom: &[u8], at: isize) -> Vec<u8> {
     d
 }
 
+/// The Ogg page checksum: CRC-32 with polynomial 0x04C11DB7, not reflected, from zero.
+fn ogg_crc(page: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in page {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04C1_1DB7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The Vorbis test file with its first comment declaring 4 GB, the page checksum made
+/// right again so that only the length lies.
+fn ogg_comment_bomb() -> Vec<u8> {
+    let mut d =
+        std::fs::read(common::root().join("tests/data/audio/codec_vorbis.ogg")).expect("read");
+    let at = d
+        .windows(7)
+        .position(|w| w == b"\x03vorbis")
+        .expect("comment header");
+    let word =
+        |d: &[u8], i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]) as usize;
+    let vendor = word(&d, at + 7);
+    assert!(word(&d, at + 11 + vendor) >= 1, "the file has a comment");
+    let first = at + 15 + vendor;
+    d[first..first + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let page = d[..at]
+        .windows(4)
+        .rposition(|w| w == b"OggS")
+        .expect("its page");
+    let segments = usize::from(d[page + 26]);
+    let body: usize = d[page + 27..page + 27 + segments]
+        .iter()
+        .map(|&l| usize::from(l))
+        .sum();
+    let end = page + 27 + segments + body;
+    d[page + 22..page + 26].copy_from_slice(&[0; 4]);
+    let crc = ogg_crc(&d[page..end]);
+    d[page + 22..page + 26].copy_from_slice(&crc.to_le_bytes());
+    d
+}
+
+/// The FLAC test file with its VORBIS_COMMENT block (40 bytes) rewritten to hold one
+/// comment declaring 4 GB.
+fn flac_comment_bomb() -> Vec<u8> {
+    let mut d =
+        std::fs::read(common::root().join("tests/data/audio/codec_flac.flac")).expect("read");
+    // fLaC, STREAMINFO (4 + 34 bytes), then the comment block's header.
+    assert_eq!(d[42] & 0x7f, 4, "the second block is VORBIS_COMMENT");
+    assert_eq!(&d[43..46], &[0, 0, 40]);
+    let mut block = vec![0u8; 40];
+    block[4..8].copy_from_slice(&1u32.to_le_bytes());
+    block[8..12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    d[46..86].copy_from_slice(&block);
+    d
+}
+
 fn manifest(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("index.ndjson"))
         .expect("the manifest")
@@ -241,8 +303,14 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
         ("tag_bomb.flac", &tag[..], &bomb),
         ("tag_good.flac", &tag[..], &good),
         ("junk_bomb.flac", &b"junkjunk"[..], &bomb),
+        ("comment_4gb.ogg", &[][..], &ogg_comment_bomb()),
+        ("comment_4gb.flac", &[][..], &flac_comment_bomb()),
     ] {
         std::fs::write(d.join(name), [prefix, &body[..]].concat()).expect("write");
+    }
+    for name in ["codec_vorbis.ogg", "codec_flac.flac"] {
+        let from = common::root().join("tests/data/audio").join(name);
+        std::fs::copy(from, d.join(name)).expect("copy");
     }
     extract_hostile(d, &[".".as_ref()], Path::new("out"));
     let lines = manifest(&d.join("out"));
@@ -254,8 +322,14 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
         let text = |k: &str| l[k].as_str().unwrap_or("").to_string();
         (text("status"), text("code"), text("message"))
     };
-    // Real picture blocks are fine; the lies are refused by name, before any allocation.
-    for name in ["cover_art.flac", "tag_good.flac"] {
+    // Real picture blocks and comments are fine; the lies are refused by name, before any
+    // allocation.
+    for name in [
+        "cover_art.flac",
+        "tag_good.flac",
+        "codec_vorbis.ogg",
+        "codec_flac.flac",
+    ] {
         assert_eq!(get(name).0, "ok", "{name}");
     }
     for (name, code, says) in [
@@ -283,6 +357,16 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
             "fuzz_aac_index_panic.m4a",
             "decoder_panic",
             "index out of bounds",
+        ),
+        (
+            "comment_4gb.ogg",
+            "corrupt",
+            "Vorbis comment string of 4294967280 bytes",
+        ),
+        (
+            "comment_4gb.flac",
+            "corrupt",
+            "Vorbis comment string of 4294967280 bytes",
         ),
     ] {
         let (status, got, message) = get(name);

@@ -458,6 +458,13 @@ fn check_flac_metadata(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
         if kind == 6 {
             check_flac_picture(&mut f, body, size).map_err(corrupt)?;
         }
+        if kind == 4 {
+            // Under 16 MiB (a 24-bit size) and inside the file, as checked above.
+            let mut block = vec![0u8; usize::try_from(size).unwrap_or(0)];
+            f.seek(SeekFrom::Start(body)).map_err(io)?;
+            f.read_exact(&mut block).map_err(io)?;
+            check_vorbis_comment(&block, len, true).map_err(corrupt)?;
+        }
         if last {
             return Ok(());
         }
@@ -608,6 +615,132 @@ fn check_mp4_tables(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
                 }
             }
             at += size;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a Vorbis comment header (FLAC's VORBIS_COMMENT block, or an Ogg Vorbis stream's
+/// second packet after its 7-byte type and magic): symphonia allocates each comment's
+/// declared length before reading it, so a 3 KB file declaring a 4 GB comment would cost
+/// 4 GB. Each length must fit in what follows it when `data` is the whole header
+/// (`complete`), and in the file (`file_len` bytes) when it is only the header's start.
+fn check_vorbis_comment(data: &[u8], file_len: u64, complete: bool) -> Result<(), String> {
+    let mut at = 0usize;
+    let length = |at: &mut usize, what: &str| -> Result<Option<u64>, String> {
+        let Some(b) = data.get(*at..*at + 4) else {
+            return Ok(None);
+        };
+        let n = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        *at += 4;
+        let left = (data.len() - *at) as u64;
+        if (complete && n > left) || n > file_len {
+            return Err(format!(
+                "Vorbis comment {what} of {n} bytes does not fit its {}-byte header",
+                data.len()
+            ));
+        }
+        Ok(Some(n))
+    };
+    let Some(vendor) = length(&mut at, "vendor string")? else {
+        return Ok(());
+    };
+    at += vendor as usize;
+    let Some(b) = data.get(at..at + 4) else {
+        return Ok(());
+    };
+    let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    at += 4;
+    // Each comment takes at least its 4-byte length.
+    if complete && u64::from(count) * 4 > (data.len() - at) as u64 {
+        return Err(format!(
+            "Vorbis comment count {count} does not fit its {}-byte header",
+            data.len()
+        ));
+    }
+    for _ in 0..count {
+        match length(&mut at, "string")? {
+            Some(n) => at += n as usize,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Checks the comment header of each Vorbis stream that starts in an Ogg file's first
+/// pages (from `start`) with [`check_vorbis_comment`]. Reads at most 1024 pages or 32 MiB;
+/// a comment header larger than 16 MiB (cover art) is checked as far as it was read.
+fn check_ogg_comments(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
+    use std::collections::HashMap;
+    use std::io::{BufReader, Seek, SeekFrom};
+    const MAX_HEADER: usize = 16 << 20;
+    let corrupt = |what: String| AudioErrorKind::Corrupt(format!("audio/ogg: {what}"));
+    let io = |e: std::io::Error| AudioErrorKind::Io(e.to_string());
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut f = BufReader::new(file);
+    f.seek(SeekFrom::Start(start)).map_err(io)?;
+    #[derive(Default)]
+    struct Stream {
+        packets: usize,
+        vorbis: bool,
+        done: bool,
+        packet: Vec<u8>,
+    }
+    let mut streams: HashMap<u32, Stream> = HashMap::new();
+    let mut read = 0usize;
+    for _ in 0..1024 {
+        let mut header = [0u8; 27];
+        if f.read_exact(&mut header).is_err() || &header[..4] != b"OggS" {
+            break; // Cut short or not a page: the decoder reports it.
+        }
+        let serial = u32::from_le_bytes([header[14], header[15], header[16], header[17]]);
+        let mut lacing = vec![0u8; usize::from(header[26])];
+        if f.read_exact(&mut lacing).is_err() {
+            break;
+        }
+        let mut body = vec![0u8; lacing.iter().map(|&l| usize::from(l)).sum()];
+        if f.read_exact(&mut body).is_err() {
+            break;
+        }
+        read += 27 + lacing.len() + body.len();
+        let s = streams.entry(serial).or_default();
+        if header[5] & 1 == 0 {
+            s.packet.clear(); // Not a continuation: a new packet starts here.
+        }
+        let mut pos = 0;
+        for &l in &lacing {
+            let l = usize::from(l);
+            if !s.done {
+                s.packet.extend_from_slice(&body[pos..pos + l]);
+            }
+            pos += l;
+            if l < 255 {
+                let packet = std::mem::take(&mut s.packet);
+                match s.packets {
+                    0 => s.vorbis = packet.starts_with(b"\x01vorbis"),
+                    1 if s.vorbis && packet.starts_with(b"\x03vorbis") => {
+                        check_vorbis_comment(&packet[7..], len, true).map_err(corrupt)?;
+                        s.done = true;
+                    }
+                    _ => s.done = true,
+                }
+                s.packets += 1;
+            }
+        }
+        if s.vorbis && !s.done && s.packet.len() > MAX_HEADER {
+            if s.packet.starts_with(b"\x03vorbis") {
+                check_vorbis_comment(&s.packet[7..], len, false).map_err(corrupt)?;
+            }
+            s.done = true;
+            s.packet = Vec::new();
+        }
+        if read > 2 * MAX_HEADER
+            || streams
+                .values()
+                .all(|s| s.done || !s.vorbis && s.packets > 0)
+        {
+            break;
         }
     }
     Ok(())
@@ -1173,6 +1306,9 @@ fn decode_stream_inner(
     }
     if mime == "audio/mp4" {
         check_mp4_tables(path, start).map_err(|kind| fail(kind, None))?;
+    }
+    if mime == "audio/ogg" {
+        check_ogg_comments(path, start).map_err(|kind| fail(kind, None))?;
     }
 
     let state = Arc::new(Mutex::new(HashState::default()));
