@@ -9,8 +9,9 @@ PYTHON ?= python3
 # engine tests/recipe.rs runs the sharding recipe on; python3-venv and libgomp1 host the
 # real llama.cpp server of the endpoint tests; sox and ffmpeg write the AIFF files that
 # tests/audio_decode.rs decodes, and with libsox-fmt-all convert the corpus clips;
-# util-linux's prlimit runs tests/hostile.rs under an address-space limit).
-APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel sox libsox-fmt-all ffmpeg util-linux
+# util-linux's prlimit runs tests/hostile.rs under an address-space limit; strace counts
+# the syncs of --durable in tests/batch.rs).
+APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel sox libsox-fmt-all ffmpeg util-linux strace
 # Only for the optional OpenCV backend (`--features opencv`): headers and libraries, and
 # the libclang its binding generator parses them with (about 180 MB to download).
 OPENCV_APT_PACKAGES := libopencv-dev clang libclang-dev

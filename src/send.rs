@@ -3,7 +3,7 @@
 //! save the result atomically beside the fragments, with a manifest line per request.
 
 use crate::jobs::extract::ExtractOptions;
-use crate::jobs::fsio::{output_path, write_atomic, write_inside};
+use crate::jobs::fsio::{output_path, write_atomic, write_inside, Durability};
 use crate::jobs::manifest::{Manifest, ManifestError};
 use crate::llm::config::Endpoint;
 use crate::llm::http::{Client, Exchange};
@@ -237,9 +237,11 @@ pub fn save_fragments(p: &Planned, out_dir: &Path) -> Result<Vec<PathBuf>, SendE
         if !input.from_jsonld {
             let mut bytes = serde_json::to_vec_pretty(&input.document).unwrap_or_default();
             bytes.push(b'\n');
-            write_inside(out_dir, &path, &bytes).map_err(|e| SendError::Write {
-                path: path.clone(),
-                detail: e.to_string(),
+            write_inside(out_dir, &path, &bytes, Durability::Cache).map_err(|e| {
+                SendError::Write {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
             })?;
         }
         paths.push(path);

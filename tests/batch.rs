@@ -394,3 +394,44 @@ fn the_shared_walk_lists_nested_files_sorted_and_does_not_follow_links() {
     );
     assert_eq!(temp_files(d), [d.join("a/deep/er/x.tmp")]);
 }
+
+/// Counts the `fsync` and `fdatasync` calls of `extract ARGS` and its workers, by strace.
+fn sync_calls(dir: &Path, args: &[&str]) -> (usize, usize) {
+    let log = dir.join(format!("strace-{}.log", args.len()));
+    let o = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_mmprompt"))
+        .args(["extract", "in", "--out", "out", "-q", "--force"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("strace runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).expect("strace log");
+    let count = |call: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("{call}(")) && l.contains("= 0"))
+            .count()
+    };
+    (count("fsync"), count("fdatasync"))
+}
+
+#[test]
+fn durable_runs_sync_every_output_and_manifest_line_and_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = make_inputs(dir.path(), 3);
+    assert_eq!(sync_calls(dir.path(), &[]), (0, 0));
+    let (fsyncs, datasyncs) = sync_calls(dir.path(), &["--durable"]);
+    // Each of the 3 outputs: its data, then its folder after the rename; the two manifest
+    // compactions likewise. Each of the 5 manifest lines (3 outputs, the broken PNG, the
+    // text file) is synced as it is appended.
+    assert!(fsyncs >= 2 * names.len() + 2, "{fsyncs} fsync calls");
+    assert!(datasyncs >= names.len() + 2, "{datasyncs} fdatasync calls");
+    assert_final_state(dir.path(), &names);
+    let o = run(
+        &["extract", "in", "--durable", "--format", "text"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "--durable needs --out");
+}

@@ -558,3 +558,47 @@ fn dash_reads_one_input_from_standard_input_typed_by_its_content() {
     let o = run(b"", &["-", "-"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn images_are_capped_by_decoded_bytes_in_their_own_pixel_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 100×100 at 16-bit RGBA is 80,000 bytes decoded; at 8-bit RGB, 30,000.
+    image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(
+        100,
+        100,
+        image::Rgba([9000, 0, 0, 65535]),
+    )
+    .save(dir.path().join("deep.png"))
+    .expect("write");
+    image::RgbImage::from_pixel(100, 100, image::Rgb([200, 0, 0]))
+        .save(dir.path().join("flat.png"))
+        .expect("write");
+    let run = |file: &str, cap: &str| {
+        common::mmprompt()
+            .args([
+                "extract",
+                file,
+                "--format",
+                "text",
+                "--max-image-bytes",
+                cap,
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("runs")
+    };
+    let o = run("deep.png", "50K");
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("100x100 at 8 bytes a pixel = 80000 bytes decoded, over the cap of 51200 bytes (raise it with --max-image-bytes)"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The same cap passes the 8-bit image of the same size, and a higher cap the deep one.
+    assert_eq!(run("flat.png", "50K").status.code(), Some(0));
+    assert_eq!(run("deep.png", "80000").status.code(), Some(0));
+    for bad in ["0", "-1", "1X", "NaN"] {
+        assert_eq!(run("flat.png", bad).status.code(), Some(1), "{bad}");
+    }
+}

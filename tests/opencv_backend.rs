@@ -386,7 +386,10 @@ fn lossless_variants_decode_to_the_same_pixels() {
 #[test]
 fn decoding_refuses_what_the_rust_decoder_refuses() {
     let png = png_bytes(&RgbImage::new(20, 10));
-    let small = DecodeOptions { max_pixels: 199 };
+    let small = DecodeOptions {
+        max_pixels: 199,
+        ..DecodeOptions::default()
+    };
     let err = cvb::decode_bytes(&png, &small).expect_err("over the cap");
     assert_eq!(err.code(), "too_large");
     let err =

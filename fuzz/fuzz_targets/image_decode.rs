@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
         data,
         &DecodeOptions {
             max_pixels: 4_000_000,
+            max_bytes: 64 << 20,
         },
     );
 });

@@ -6,7 +6,8 @@ use clap::ValueEnum;
 use mmprompt::doc::ContextMode;
 use mmprompt::jobs::batch::{self, BatchOptions, OutputFormat};
 use mmprompt::jobs::extract::{AudioParams, ExtractOptions};
-use mmprompt::jobs::fsio::{Walk, WalkOptions};
+use mmprompt::jobs::fsio::{Durability, Walk, WalkOptions};
+use mmprompt::jobs::worker::{self, Isolation};
 use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
 use mmprompt::media::image::DEFAULT_MAX_PIXELS;
 use mmprompt::vision::backend::OPENCV_UNAVAILABLE;
@@ -14,9 +15,11 @@ use mmprompt::vision::params::SegmentMode;
 use mmprompt::vision::pipeline::{Backend, ImageParams, MinAreaArg};
 use mmprompt::vision::preprocess::{Invert, Threshold};
 use mmprompt::vision::regions::RegionOptions;
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ExtractArgs {
@@ -78,6 +81,33 @@ pub(crate) struct ExtractArgs {
     #[arg(long)]
     force: bool,
 
+    /// Where inputs are decoded and analysed: process (one worker process per job, so an
+    /// input that crashes, runs out of memory or hangs costs only itself: its error line
+    /// says crashed, memory or timeout, and the batch goes on), none (threads of this
+    /// process), or auto (process for two or more inputs, none for one).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = IsolationArg::Auto)]
+    isolation: IsolationArg,
+
+    /// Address-space limit of each worker process (RLIMIT_AS), e.g. 4G or 512M; 0 for none.
+    /// An input that needs more fails with code memory [default: physical memory divided by
+    /// --jobs].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+
+    /// Stop an input's worker process after this many seconds; the input fails with code
+    /// timeout [default: no limit].
+    #[arg(long, value_name = "S", value_parser = parse_timeout)]
+    file_timeout: Option<f64>,
+
+    /// With --out: sync each output and manifest line to the disk before counting it
+    /// written, so a power cut loses nothing reported done (slower on most disks).
+    #[arg(long)]
+    durable: bool,
+
+    /// Internal: serve a batch's inputs as an isolated worker (requests on stdin).
+    #[arg(long, hide = true)]
+    worker: bool,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonld)]
     format: Format,
@@ -124,6 +154,11 @@ pub(crate) struct ExtractArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+
+    /// Refuse images whose decoded size in their own pixel format (width × height × bytes
+    /// per pixel: 3 for 8-bit RGB, 8 for 16-bit RGBA) is over SIZE, e.g. 512M or 2G.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_image_bytes)]
+    max_image_bytes: u64,
 
     /// Refer to the JSON-LD context by IRI, or embed it.
     #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
@@ -178,6 +213,16 @@ pub(crate) enum Format {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IsolationArg {
+    /// Worker processes for two or more inputs, this process for one.
+    Auto,
+    /// Worker processes.
+    Process,
+    /// Threads of this process.
+    None,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormatArg {
     /// `mmprompt: error: PATH: reason` lines.
     Text,
@@ -194,6 +239,9 @@ fn parse_sigma(s: &str) -> Result<f32, String> {
 }
 
 pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
+    if args.durable && args.out.is_none() {
+        return usage_error("--durable syncs the files written under --out, so it needs --out DIR");
+    }
     if args.overlay && args.out.is_none() {
         return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
     }
@@ -219,6 +267,7 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
                 holes: args.holes,
             },
             max_pixels: args.max_pixels,
+            max_bytes: args.max_image_bytes,
             backend: args.backend,
         },
         audio: AudioParams {
@@ -238,6 +287,49 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
     }
     if let Err(e) = options.audio.analyzer_config().validate() {
         return usage_error(&format!("audio parameters: {e}"));
+    }
+    if args.isolation == IsolationArg::None
+        && (args.max_memory.is_some() || args.file_timeout.is_some())
+    {
+        return usage_error(
+            "--max-memory and --file-timeout apply to worker processes, not to --isolation none",
+        );
+    }
+    let jobs = args
+        .jobs
+        .map(NonZeroUsize::get)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut batch_options = BatchOptions {
+        extract: options,
+        format: match args.format {
+            Format::Jsonld => OutputFormat::Jsonld,
+            Format::Ndjson => OutputFormat::Ndjson,
+            Format::Text => OutputFormat::Text,
+        },
+        out: args.out.clone(),
+        jobs,
+        force: args.force,
+        shard: args.shard,
+        durability: if args.durable {
+            Durability::Fsync
+        } else {
+            Durability::Cache
+        },
+        isolation: None,
+    };
+    if args.worker {
+        // A worker's stdin and stdout are its coordinator's pipe; it reads no paths.
+        return match worker::serve(
+            &batch_options,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ) {
+            Ok(()) => Ok(EXIT_OK),
+            Err(e) => {
+                say!("mmprompt: worker: {e}");
+                Ok(EXIT_FAILED)
+            }
+        };
     }
 
     let mut paths = args.paths.clone();
@@ -324,21 +416,30 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
         },
         summary: is_batch && !args.quiet,
     };
-    let batch_options = BatchOptions {
-        extract: options,
-        format: match args.format {
-            Format::Jsonld => OutputFormat::Jsonld,
-            Format::Ndjson => OutputFormat::Ndjson,
-            Format::Text => OutputFormat::Text,
-        },
-        out: args.out.clone(),
-        jobs: args
-            .jobs
-            .map(NonZeroUsize::get)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        force: args.force,
-        shard: args.shard,
+    let isolate = match args.isolation {
+        IsolationArg::Process => true,
+        IsolationArg::None => false,
+        IsolationArg::Auto => {
+            plan.inputs.len() > 1 || args.max_memory.is_some() || args.file_timeout.is_some()
+        }
     };
+    if isolate {
+        batch_options.isolation = match worker_command() {
+            Ok(command) => Some(Isolation {
+                command,
+                // The allocator reserves 1 GiB of address space up front by default, which
+                // would count against --max-memory before any input is read.
+                env: vec![("MIMALLOC_ARENA_RESERVE".into(), "64MiB".into())],
+                max_memory: match args.max_memory {
+                    Some(0) => None,
+                    Some(n) => Some(n),
+                    None => physical_memory().map(|m| m / jobs as u64),
+                },
+                file_timeout: args.file_timeout.map(Duration::from_secs_f64),
+            }),
+            Err(e) => return usage_error(&format!("cannot run worker processes: {e}")),
+        };
+    }
     // Sizes only feed the progress ETA (a stat per input), so they are skipped without it.
     let total_bytes = if report.progress == ProgressMode::Off {
         0
@@ -413,4 +514,79 @@ fn copy_stdin() -> Result<tempfile::NamedTempFile, String> {
         return Err(format!("standard input is over {MAX_STDIN_BYTES} bytes"));
     }
     Ok(tmp)
+}
+
+/// The command that starts a worker: this program with this command line, marked
+/// `--worker`, so a worker parses exactly the options its coordinator did.
+fn worker_command() -> std::io::Result<Vec<OsString>> {
+    let exe = std::env::current_exe()?;
+    let mut command = vec![exe.into_os_string()];
+    let mut args = std::env::args_os().skip(1);
+    // The subcommand first; the flag right after it, so a `--` later on cannot turn it
+    // into a path.
+    command.extend(args.next());
+    command.push("--worker".into());
+    command.extend(args);
+    Ok(command)
+}
+
+/// Physical memory in bytes, from /proc/meminfo.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `--max-memory`: a [`size`]; 0 is no limit. Under 64 MiB no worker could even start.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bytes = size(s)?;
+    if bytes != 0 && bytes < 64 << 20 {
+        return Err(format!(
+            "'{s}' is under 64M, too little for a worker to start"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `--max-image-bytes`: a [`size`] of at least one byte.
+fn parse_image_bytes(s: &str) -> Result<u64, String> {
+    match size(s)? {
+        0 => Err(format!("'{s}' must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// Bytes with an optional K, M, G or T suffix (powers of 1024).
+fn size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("'{s}': the suffix is K, M, G or T")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size like 4G or 512M"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// `--file-timeout`: finite seconds, more than 0 and at most a week.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86_400.0 {
+        return Err(format!(
+            "'{s}' must be more than 0 and at most 604800 (a week)"
+        ));
+    }
+    Ok(v)
 }

@@ -18,8 +18,9 @@
 
 use crate::doc::ContextMode;
 use crate::jobs::extract::{extract_as, extract_file, ExtractOptions};
-use crate::jobs::fsio::{self, FsError, Input, Skipped};
+use crate::jobs::fsio::{self, Durability, FsError, Input, Skipped};
 use crate::jobs::manifest::{self, Manifest, ManifestError};
+use crate::jobs::worker::{self, Isolation};
 use crate::media::{sniff_file, MediaKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -80,6 +81,11 @@ pub struct BatchOptions {
     /// The part of the inputs this run does; it only names the manifest, the plan must
     /// already be filtered with [`Plan::retain_shard`].
     pub shard: Option<Shard>,
+    /// Sync every output and manifest line to the disk before counting it written.
+    pub durability: Durability,
+    /// Run each input in a worker process ([`crate::jobs::worker`]) instead of on a thread
+    /// of this one, so an input that aborts, runs out of memory or hangs costs only itself.
+    pub isolation: Option<Isolation>,
 }
 
 /// What a batch tells its caller while it runs, in the manner of ripgrep's `Sink`: the
@@ -443,7 +449,17 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// # Errors
 /// A [`BatchError::Manifest`] when the manifest cannot be read or rewritten.
 pub fn compact_manifest(path: &Path) -> Result<Vec<ManifestLine>, BatchError> {
-    Ok(manifest::compact(path, |l: &ManifestLine| l.path.clone())?)
+    Ok(manifest::compact(path, manifest_key)?)
+}
+
+fn manifest_key(line: &ManifestLine) -> String {
+    line.path.clone()
+}
+
+/// Shared, read-only state of a run.
+struct Ctx {
+    params: String,
+    previous: HashMap<String, ManifestLine>,
 }
 
 /// Reorders finished stdout texts back into input order.
@@ -477,25 +493,22 @@ struct Tally {
 }
 
 /// What one input came to.
-enum Outcome {
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Outcome {
     Ok,
     Failed,
     UpToDate,
 }
 
-struct Done {
+/// One input's result, as the batch records and prints it; it crosses the pipe from an
+/// isolated worker as it is.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Done {
     outcome: Outcome,
     line: Option<ManifestLine>,
     print: Option<String>,
     bytes: u64,
-}
-
-/// Shared, read-only state of a run.
-struct Ctx<'a> {
-    options: &'a BatchOptions,
-    sink: &'a dyn BatchSink,
-    params: String,
-    previous: HashMap<String, ManifestLine>,
 }
 
 /// Runs `plan`: extracts every input on `options.jobs` workers, writes outputs and the
@@ -532,10 +545,10 @@ pub fn run(
                 .shard
                 .map_or_else(|| MANIFEST_NAME.to_owned(), |s| s.manifest_name()),
         );
-        for line in compact_manifest(&path)? {
+        for line in manifest::compact_with(&path, manifest_key, options.durability)? {
             previous.insert(line.path.clone(), line);
         }
-        manifest = Some(Manifest::open(&path)?);
+        manifest = Some(Manifest::open(&path)?.with_durability(options.durability));
     }
     let fatal: Mutex<Option<BatchError>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
@@ -579,12 +592,7 @@ pub fn run(
         append(&line);
     }
 
-    let ctx = Ctx {
-        options,
-        sink,
-        params,
-        previous,
-    };
+    let ctx = Ctx { params, previous };
     let tally = Mutex::new(Tally::default());
     let printer = Mutex::new(Printer {
         out: stdout,
@@ -603,39 +611,71 @@ pub fn run(
         .num_threads(jobs)
         .thread_name(|i| format!("mmprompt-worker-{i}"))
         .build()?;
-    let worker = || loop {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some(planned) = plan.inputs.get(i) else {
-            break;
-        };
-        let input = &planned.input;
-        let started = Instant::now();
-        let mut done = process_one(planned, &ctx);
-        let elapsed = started.elapsed();
-        if let Some(line) = done.line.as_mut() {
-            line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-            append(line);
-        }
-        sink.file_done(done.bytes, matches!(done.outcome, Outcome::Failed));
-        if options.out.is_none() {
-            if let Ok(mut p) = printer.lock() {
-                if let Err(e) = p.finish(i, done.print.take()) {
-                    fail(BatchError::Stdout(e));
+    let total = plan.inputs.len();
+    let worker = || {
+        // This thread's worker process, with isolation: started for the first input and
+        // again after one dies.
+        let mut process = None;
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(planned) = plan.inputs.get(i) else {
+                break;
+            };
+            let input = &planned.input;
+            let previous = ctx.previous.get(&input.display_name());
+            let started = Instant::now();
+            let mut done = match &options.isolation {
+                None => process_one(planned, previous, options, &ctx.params, sink),
+                Some(isolation) => {
+                    // Threads of workers that have run out of inputs go to the ones left.
+                    let threads = (jobs / jobs.min(total - i).max(1)).max(1);
+                    worker::dispatch(&mut process, isolation, planned, previous, threads, sink)
+                        .unwrap_or_else(|f| {
+                            let name = input.display_name();
+                            let mut line = ManifestLine::new(name.clone(), Status::Error);
+                            let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+                            line.params = Some(ctx.params.clone());
+                            line.bytes = Some(bytes);
+                            line.sha256 = sha256_file(&input.path).ok();
+                            let message = format!("{name}: {}", f.reason);
+                            sink.file_error(&name, f.code, &message);
+                            line.code = Some(f.code.to_owned());
+                            line.message = Some(message);
+                            Done {
+                                outcome: Outcome::Failed,
+                                line: Some(line),
+                                print: None,
+                                bytes,
+                            }
+                        })
+                }
+            };
+            let elapsed = started.elapsed();
+            if let Some(line) = done.line.as_mut() {
+                line.elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                append(line);
+            }
+            sink.file_done(done.bytes, matches!(done.outcome, Outcome::Failed));
+            if options.out.is_none() {
+                if let Ok(mut p) = printer.lock() {
+                    if let Err(e) = p.finish(i, done.print.take()) {
+                        fail(BatchError::Stdout(e));
+                    }
                 }
             }
-        }
-        if let Ok(mut t) = tally.lock() {
-            match done.outcome {
-                Outcome::Ok => t.ok += 1,
-                Outcome::Failed => t.failed += 1,
-                Outcome::UpToDate => t.up_to_date += 1,
-            }
-            if !matches!(done.outcome, Outcome::UpToDate) {
-                t.bytes += done.bytes;
-                t.times.push((input.display_name(), elapsed));
+            if let Ok(mut t) = tally.lock() {
+                match done.outcome {
+                    Outcome::Ok => t.ok += 1,
+                    Outcome::Failed => t.failed += 1,
+                    Outcome::UpToDate => t.up_to_date += 1,
+                }
+                if !matches!(done.outcome, Outcome::UpToDate) {
+                    t.bytes += done.bytes;
+                    t.times.push((input.display_name(), elapsed));
+                }
             }
         }
     };
@@ -653,7 +693,7 @@ pub fn run(
     // Drop the append handle before the rewrite so no line can land in the replaced file.
     let manifest_path = manifest.map(|m| m.path().to_path_buf());
     if let Some(path) = manifest_path {
-        compact_manifest(&path)?;
+        manifest::compact_with(&path, manifest_key, options.durability)?;
     }
     let mut t = tally.into_inner().unwrap_or_default();
     t.times
@@ -692,9 +732,15 @@ fn kind_name(kind: MediaKind) -> &'static str {
 }
 
 /// Extracts one input and, with `--out`, writes its outputs. Errors go to the sink as they
-/// happen, and into the returned manifest line.
-fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
-    let options = ctx.options;
+/// happen, and into the returned manifest line. `previous` is the input's line from an
+/// earlier run, and `params` this run's [`params_hash`].
+pub(crate) fn process_one(
+    planned: &Planned,
+    previous: Option<&ManifestLine>,
+    options: &BatchOptions,
+    params: &str,
+    sink: &dyn BatchSink,
+) -> Done {
     let input = &planned.input;
     let path_str = input.display_name();
     // A named input (`-`) is opened at a temporary path; messages name it as the user did.
@@ -704,11 +750,11 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     };
     let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
     let mut line = ManifestLine::new(path_str.clone(), Status::Error);
-    line.params = Some(ctx.params.clone());
+    line.params = Some(params.to_owned());
     line.bytes = Some(bytes);
     let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
         let message = named(message);
-        ctx.sink.file_error(&path_str, code, &message);
+        sink.file_error(&path_str, code, &message);
         line.status = Status::Error;
         line.code = Some(code.to_owned());
         line.message = Some(message);
@@ -729,10 +775,7 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
     });
     // The input is hashed up front only when a previous run may already have done it;
     // otherwise the hash comes from the read that decodes it, so each file is read once.
-    let previous_ok = ctx
-        .previous
-        .get(&path_str)
-        .filter(|prev| !options.force && prev.status == Status::Ok);
+    let previous_ok = previous.filter(|prev| !options.force && prev.status == Status::Ok);
     if let (Some((_, output, overlay)), Some(prev)) = (&targets, previous_ok) {
         match sha256_file(&input.path) {
             Ok(h) => line.sha256 = Some(h),
@@ -789,11 +832,11 @@ fn process_one(planned: &Planned, ctx: &Ctx<'_>) -> Done {
         None => print = Some(text),
         Some((out, output, overlay)) => {
             if let Some(png) = &extracted.overlay_png {
-                if let Err(e) = fsio::write_inside(out, overlay, png) {
+                if let Err(e) = fsio::write_inside(out, overlay, png, options.durability) {
                     return failed(line, e.code(), e.to_string(), None);
                 }
             }
-            if let Err(e) = fsio::write_inside(out, output, text.as_bytes()) {
+            if let Err(e) = fsio::write_inside(out, output, text.as_bytes(), options.durability) {
                 return failed(line, e.code(), e.to_string(), None);
             }
             line.output = Some(output.to_string_lossy().into_owned());

@@ -245,6 +245,7 @@ fn extract_image(
         path,
         &DecodeOptions {
             max_pixels: params.max_pixels,
+            max_bytes: params.max_bytes,
         },
         params.backend,
     )?;

@@ -501,14 +501,32 @@ pub fn check_inside(out_dir: &Path, path: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
-/// [`write_atomic`] for an output below `out_dir`, after [`check_inside`]: every writer of
-/// outputs (batches, `send`'s fragments) goes through here, so none follows a link out.
+/// [`write_atomic_with`] for an output below `out_dir`, after [`check_inside`]: every
+/// writer of outputs (batches, `send`'s fragments) goes through here, so none follows a
+/// link out.
 ///
 /// # Errors
-/// The errors of [`check_inside`] and [`write_atomic`].
-pub fn write_inside(out_dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+/// The errors of [`check_inside`] and [`write_atomic_with`].
+pub fn write_inside(
+    out_dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), FsError> {
     check_inside(out_dir, path)?;
-    write_atomic(path, bytes)
+    write_atomic_with(path, bytes, durability)
+}
+
+/// When a write counts as done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the kernel has it: a crash of the program loses nothing, a power cut may lose
+    /// the last writes (an atomic rename leaves the old file or the new, never a torn one).
+    #[default]
+    Cache,
+    /// Once it is on the disk: the file's data is synced before the rename and its folder
+    /// after it, so a power cut loses nothing that was reported written.
+    Fsync,
 }
 
 /// `OUT/<rel><suffix>`, e.g. `OUT/photos/a.png.jsonld`.
@@ -638,6 +656,14 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize, FsError> {
 /// An [`FsError`] naming `path` when its folder cannot be created, or the temporary file
 /// cannot be written, synced or renamed over it; `path` is then left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    write_atomic_with(path, bytes, Durability::Cache)
+}
+
+/// [`write_atomic`], synced to the disk when `durability` says so.
+///
+/// # Errors
+/// As [`write_atomic`], and a failed sync.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], durability: Durability) -> Result<(), FsError> {
     let err = |e: std::io::Error| FsError {
         path: path.to_path_buf(),
         kind: FsErrorKind::Write(e),
@@ -669,7 +695,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
         other => other.map_err(err)?,
     };
     tmp.write_all(bytes).map_err(err)?;
+    if durability == Durability::Fsync {
+        tmp.as_file().sync_all().map_err(err)?;
+    }
     tmp.persist(path).map_err(|e| err(e.error))?;
+    if durability == Durability::Fsync {
+        // The rename is only durable once the folder's entry is.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)?;
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@
 //! per input path) is kept short with [`compact`]; one that is a history (the sends: one line
 //! per attempt, so a resumed run shows what was retried) is only appended to.
 
-use super::fsio::{self, FsError};
+use super::fsio::{self, Durability, FsError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -64,6 +64,7 @@ impl ManifestError {
 pub struct Manifest {
     path: PathBuf,
     file: Mutex<File>,
+    durability: Durability,
 }
 
 impl Manifest {
@@ -90,7 +91,16 @@ impl Manifest {
         Ok(Self {
             path: path.to_path_buf(),
             file: Mutex::new(file),
+            durability: Durability::Cache,
         })
+    }
+
+    /// The manifest with each appended line synced to the disk before `append` returns
+    /// ([`Durability::Fsync`]), or not.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// Where the manifest is.
@@ -114,7 +124,11 @@ impl Manifest {
         // One write of the whole line on an O_APPEND file: the kernel places it at the end in
         // one piece, so a SIGKILL cannot interleave or cut it short in the page cache.
         file.write_all(&buf).map_err(err)?;
-        file.flush().map_err(err)
+        file.flush().map_err(err)?;
+        if self.durability == Durability::Fsync {
+            file.sync_data().map_err(err)?;
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +183,22 @@ where
     T: DeserializeOwned + Serialize,
     K: Eq + Hash,
 {
+    compact_with(path, key, Durability::Cache)
+}
+
+/// [`compact`], with the rewrite synced to the disk when `durability` says so.
+///
+/// # Errors
+/// As [`compact`].
+pub fn compact_with<T, K>(
+    path: &Path,
+    key: impl Fn(&T) -> K,
+    durability: Durability,
+) -> Result<Vec<T>, ManifestError>
+where
+    T: DeserializeOwned + Serialize,
+    K: Eq + Hash,
+{
     let bytes = read_bytes(path)?;
     let mut lines: Vec<T> = Vec::new();
     let mut index: HashMap<K, usize> = HashMap::new();
@@ -190,7 +220,7 @@ where
         }
     }
     if text != bytes {
-        fsio::write_atomic(path, &text)?;
+        fsio::write_atomic_with(path, &text, durability)?;
     }
     Ok(lines)
 }

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// Default cap on decoded pixels: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
+/// Default cap on an image's decoded size in its own pixel format (width × height × bytes
+/// per pixel): 512 MiB, so 100 megapixels of 8-bit RGBA pass and of 16-bit RGBA do not.
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 512 << 20;
+
 /// Why an image could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageErrorKind {
@@ -30,6 +34,20 @@ pub enum ImageErrorKind {
         height: u32,
         /// width × height.
         pixels: u64,
+        /// The cap in force.
+        limit: u64,
+    },
+    /// The header's size in its pixel format is over the byte cap.
+    #[error("image is {width}x{height} at {bytes_per_pixel} bytes a pixel = {bytes} bytes decoded, over the cap of {limit} bytes (raise it with --max-image-bytes)")]
+    TooManyBytes {
+        /// Claimed width.
+        width: u32,
+        /// Claimed height.
+        height: u32,
+        /// Bytes per pixel of the format's colour type.
+        bytes_per_pixel: u8,
+        /// width × height × bytes per pixel.
+        bytes: u64,
         /// The cap in force.
         limit: u64,
     },
@@ -64,7 +82,7 @@ impl ImageErrorKind {
             Self::Io(_) => "io",
             Self::Empty => "empty",
             Self::UnknownFormat => "unknown_format",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::TooManyBytes { .. } => "too_large",
             Self::ZeroSize { .. } => "zero_size",
             Self::Unsupported(_) => "unsupported",
             Self::Corrupt { .. } => "corrupt",
@@ -101,12 +119,15 @@ pub struct DecodedImage {
 pub struct DecodeOptions {
     /// Refuse images with more pixels than this.
     pub max_pixels: u64,
+    /// Refuse images whose decoded size in their own pixel format is over this many bytes.
+    pub max_bytes: u64,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_bytes: DEFAULT_MAX_IMAGE_BYTES,
         }
     }
 }
@@ -242,20 +263,26 @@ fn open_decoder<'a>(
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
-    // Bound allocations by the pixel cap too: 16-bit RGBA is 8 bytes a pixel, plus slack
-    // for decoder state. The dimension check below gives the friendlier message first.
-    limits.max_alloc = Some(
-        options
-            .max_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20),
-    );
+    // Bound each allocation by the byte cap, plus slack for decoder state. The checks
+    // below give the friendlier message first.
+    limits.max_alloc = Some(options.max_bytes.saturating_add(64 << 20));
     reader.limits(limits);
     let decoder = reader
         .into_decoder()
         .map_err(|e| map_decode_error(e, fmt_name, options.max_pixels))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, options.max_pixels)?;
+    let bytes_per_pixel = decoder.color_type().bytes_per_pixel();
+    let bytes = u64::from(width) * u64::from(height) * u64::from(bytes_per_pixel);
+    if bytes > options.max_bytes {
+        return Err(ImageErrorKind::TooManyBytes {
+            width,
+            height,
+            bytes_per_pixel,
+            bytes,
+            limit: options.max_bytes,
+        });
+    }
     Ok((format, decoder))
 }
 
@@ -385,9 +412,23 @@ mod tests {
     #[test]
     fn pixel_cap_is_enforced_before_decoding() {
         let bytes = png(20, 10);
-        let err = decode_bytes(&bytes, &DecodeOptions { max_pixels: 199 }).unwrap_err();
+        let err = decode_bytes(
+            &bytes,
+            &DecodeOptions {
+                max_pixels: 199,
+                ..DecodeOptions::default()
+            },
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "too_large");
-        assert!(decode_bytes(&bytes, &DecodeOptions { max_pixels: 200 }).is_ok());
+        assert!(decode_bytes(
+            &bytes,
+            &DecodeOptions {
+                max_pixels: 200,
+                ..DecodeOptions::default()
+            }
+        )
+        .is_ok());
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub fn fit_image(
     let bytes = std::fs::read(input).map_err(|e| err(e.to_string()))?;
     let options = DecodeOptions {
         max_pixels: limits.max_pixels,
+        ..DecodeOptions::default()
     };
     let header = probe(&bytes, &options).map_err(|e| err(e.to_string()))?;
     let decoded = decode_bytes(&bytes, &options).map_err(|e| err(e.to_string()))?;

@@ -98,6 +98,8 @@ pub struct ImageParams {
     pub regions: RegionOptions,
     /// Decoding cap in pixels.
     pub max_pixels: u64,
+    /// Decoding cap in bytes, in the image's own pixel format.
+    pub max_bytes: u64,
     /// Which implementation decodes and runs the pixel stages.
     pub backend: Backend,
 }
@@ -111,6 +113,7 @@ impl Default for ImageParams {
             invert: Invert::Auto,
             regions: RegionOptions::default(),
             max_pixels: crate::media::image::DEFAULT_MAX_PIXELS,
+            max_bytes: crate::media::image::DEFAULT_MAX_IMAGE_BYTES,
             backend: Backend::Rust,
         }
     }
@@ -135,6 +138,13 @@ impl ImageParams {
         });
         if let (Value::Object(m), Backend::Opencv) = (&mut v, self.backend) {
             m.insert("backend".into(), self.backend.to_string().into());
+        }
+        // Likewise the byte cap, which came later: only a changed one is named.
+        if let (Value::Object(m), true) = (
+            &mut v,
+            self.max_bytes != crate::media::image::DEFAULT_MAX_IMAGE_BYTES,
+        ) {
+            m.insert("maxImageBytes".into(), self.max_bytes.into());
         }
         v
     }
