@@ -634,6 +634,15 @@ pub fn run(
                     let threads = (jobs / jobs.min(total - i).max(1)).max(1);
                     worker::dispatch(&mut process, isolation, planned, previous, threads, sink)
                         .unwrap_or_else(|f| {
+                            // A worker killed while writing leaves its temporary file.
+                            if let (Some(out), Some(pid)) = (&options.out, f.pid) {
+                                for suffix in [options.format.suffix(), ".overlay.png"] {
+                                    let target = fsio::output_path(out, &input.rel, suffix);
+                                    if let Some(dir) = target.parent() {
+                                        fsio::remove_temps_of(dir, pid);
+                                    }
+                                }
+                            }
                             let name = input.display_name();
                             let mut line = ManifestLine::new(name.clone(), Status::Error);
                             let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());

@@ -582,6 +582,26 @@ fn process_alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// Removes the temporary files that the process `pid` of this machine left directly in
+/// `dir`: a batch calls it for the output folders of an input whose worker died, so a
+/// killed worker leaves nothing behind. Returns how many were removed.
+pub fn remove_temps_of(dir: &Path, pid: u32) -> usize {
+    let prefix = format!("{TEMP_PREFIX}{pid}@{}-", temp_host());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX)
+        })
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Removes, below `dir`, the temporary files [`write_atomic`] left behind when its process
 /// was killed between creating and renaming them (a SIGKILL runs no destructors). Temporaries
 /// of processes still running on this machine are left alone, and so are other machines'
@@ -711,6 +731,25 @@ pub fn write_atomic_with(path: &Path, bytes: &[u8], durability: Durability) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_workers_temporaries_are_removed_and_no_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = temp_host();
+        let mine = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}4242@{host}-abc{TEMP_SUFFIX}"));
+        let other = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}4243@{host}-abc{TEMP_SUFFIX}"));
+        let output = dir.path().join("a.png.jsonld");
+        for f in [&mine, &other, &output] {
+            std::fs::write(f, b"x").expect("write");
+        }
+        assert_eq!(remove_temps_of(dir.path(), 4242), 1);
+        assert!(!mine.exists() && other.exists() && output.exists());
+        assert_eq!(remove_temps_of(&dir.path().join("missing"), 4242), 0);
+    }
 
     #[test]
     fn atomic_write_creates_missing_folders_and_ordinary_permissions() {

@@ -240,6 +240,8 @@ pub(crate) struct Failure {
     pub code: &'static str,
     /// What happened, without the input's name.
     pub reason: String,
+    /// The worker's process id, when one ran: its temporary files are its own.
+    pub pid: Option<u32>,
 }
 
 /// Bytes of a worker's stderr kept to classify its end.
@@ -369,6 +371,7 @@ fn classify(status: Option<ExitStatus>, stderr_tail: &str, max_memory: Option<u6
         return Failure {
             code: "memory",
             reason: format!("worker ran out of memory (over {limit}) and {how}"),
+            pid: None,
         };
     }
     // A worker that gave up on its own says why in its last line; that line is ours, and
@@ -382,6 +385,7 @@ fn classify(status: Option<ExitStatus>, stderr_tail: &str, max_memory: Option<u6
     Failure {
         code: "crashed",
         reason: format!("worker process {how}{said}"),
+        pid: None,
     }
 }
 
@@ -465,6 +469,7 @@ pub(crate) fn dispatch(
         None => slot.insert(Process::spawn(isolation).map_err(|e| Failure {
             code: "worker",
             reason: format!("cannot start a worker process: {e}"),
+            pid: None,
         })?),
     };
     let request = Request {
@@ -517,12 +522,17 @@ pub(crate) fn dispatch(
             Failure {
                 code: "timeout",
                 reason: format!("took longer than --file-timeout {secs} s; its worker was stopped"),
+                pid: None,
             }
         }
         Err(RecvTimeoutError::Disconnected) => process.ended(isolation),
     };
+    let pid = process.child.id();
     *slot = None;
-    Err(result)
+    Err(Failure {
+        pid: Some(pid),
+        ..result
+    })
 }
 
 #[cfg(test)]
