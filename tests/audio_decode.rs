@@ -331,15 +331,51 @@ fn nan_samples_are_rejected_with_their_position() {
     assert!(got < 16_000);
 }
 
+/// A 16 kHz mono WAV of `seconds` as a writer into a pipe leaves it: RIFF and `data`
+/// sizes of 0xFFFFFFFF, since it could not seek back to fill them in.
+fn piped_wav(seconds: f64) -> Vec<u8> {
+    let mut v = raw_wav(1, 16_000, 16, 1, 0, &pcm16(seconds, 16_000));
+    v[4..8].copy_from_slice(&[0xFF; 4]);
+    v[40..44].copy_from_slice(&[0xFF; 4]);
+    v
+}
+
 #[test]
-fn the_duration_cap_stops_decoding_with_a_partial_result() {
+fn a_declared_length_over_the_cap_is_refused_before_decoding() {
     let opts = AudioDecodeOptions {
         max_seconds: 0.1,
         ..AudioDecodeOptions::default()
     };
-    let (e, got) = expect_err(&fixture("codec_flac.flac"), &opts);
+    for name in [
+        "codec_flac.flac",
+        "codec_mp3.mp3",
+        "codec_aac.m4a",
+        "codec_vorbis.ogg",
+    ] {
+        let (e, got) = expect_err(&fixture(name), &opts);
+        assert_eq!(e.kind.code(), "too_long", "{e}");
+        assert!(e.to_string().contains("over the cap of 0.1 s"), "{e}");
+        assert_eq!(got, 0, "{name}: nothing is decoded");
+        assert!(!e.is_partial());
+    }
+}
+
+#[test]
+fn a_stream_of_unknown_length_decodes_whole_and_stops_at_the_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("piped.wav");
+    std::fs::write(&path, piped_wav(2.0)).expect("write");
+    // Its placeholder sizes are neither a truncation nor a length over the cap.
+    let (samples, info) = decode_file(&path, &AudioDecodeOptions::default()).expect("decodes");
+    assert_eq!((samples.len(), info.source_frames), (32_000, 32_000));
+    // With no length declared, the cap stops decoding and keeps what was decoded.
+    let opts = AudioDecodeOptions {
+        max_seconds: 0.5,
+        ..AudioDecodeOptions::default()
+    };
+    let (e, got) = expect_err(&path, &opts);
     assert_eq!(e.kind.code(), "too_long", "{e}");
-    assert_eq!(got, 1600);
+    assert_eq!(got, 8000);
     assert!(e.is_partial());
 }
 

@@ -89,6 +89,14 @@ pub enum AudioErrorKind {
         /// The cap in seconds.
         limit_s: f64,
     },
+    /// The stream declares a length over the cap, so nothing is decoded.
+    #[error("audio declares {declared_s:.1} s, over the cap of {limit_s} s (raise it with --max-seconds)")]
+    DeclaredTooLong {
+        /// The length the header declares, in seconds.
+        declared_s: f64,
+        /// The cap in seconds.
+        limit_s: f64,
+    },
     /// The file decodes to no samples at all.
     #[error("audio has no samples (0 seconds)")]
     NoAudio,
@@ -132,7 +140,7 @@ impl AudioErrorKind {
             Self::DecoderPanic(_) => "decoder_panic",
             Self::Truncated { .. } => "truncated",
             Self::NonFinite { .. } => "non_finite",
-            Self::TooLong { .. } => "too_long",
+            Self::TooLong { .. } | Self::DeclaredTooLong { .. } => "too_long",
             Self::NoAudio => "no_audio",
             Self::OverLimit { .. } => "over_limit",
             Self::Resample { .. } => "resample",
@@ -353,9 +361,9 @@ pub const MAX_SOURCE_RATE: u32 = 768_000;
 pub const MAX_SOURCE_CHANNELS: usize = 64;
 
 /// Refuses a stream whose declared rate or channel count is outside the limits, before
-/// anything is allocated for it. A declared length is not refused here: decoding stops at
-/// `--max-seconds` with what it decoded so far (a long recording keeps its first hours),
-/// and the rate floor keeps a few bytes from declaring hours of audio.
+/// anything is allocated for it. A declared length over `--max-seconds` is refused where
+/// the stream is opened; a stream that declares none (or less than it holds) stops decoding
+/// at the cap with what it decoded so far.
 ///
 /// # Errors
 /// [`AudioErrorKind::OverLimit`] naming the value and the limit.
@@ -396,16 +404,25 @@ pub fn check_declared(rate: u32, channels: usize) -> Result<(), AudioErrorKind> 
 }
 
 /// Checks a RIFF/WAVE `fmt ` chunk for zero channels or a zero rate before symphonia sees
-/// it (symphonia panics on a zero rate). Reads only the first 4 KiB.
-fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
+/// it (symphonia panics on a zero rate). Reads only the first 4 KiB. Returns whether the
+/// length is unknown: a writer that could not seek back (`ffmpeg … -f wav -` into a pipe)
+/// leaves 0xFFFFFFFF (or 0) as the RIFF or `data` size, which is no declaration at all.
+fn check_wav_fmt(path: &Path) -> Result<bool, AudioErrorKind> {
     let mut head = Vec::with_capacity(4096);
     std::fs::File::open(path)
         .and_then(|f| f.take(4096).read_to_end(&mut head))
         .map_err(|e| AudioErrorKind::Io(e.to_string()))?;
+    let placeholder = |size: u32| size == u32::MAX || size == 0;
+    let riff_unknown = head
+        .get(4..8)
+        .is_some_and(|b| placeholder(u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
     let mut at = 12;
     while at + 8 <= head.len() {
         let id = &head[at..at + 4];
         let size = u32::from_le_bytes([head[at + 4], head[at + 5], head[at + 6], head[at + 7]]);
+        if id == b"data" {
+            return Ok(riff_unknown || placeholder(size));
+        }
         if id == b"fmt " {
             let body = &head[at + 8..];
             if body.len() >= 8 {
@@ -418,12 +435,11 @@ fn check_wav_fmt(path: &Path) -> Result<(), AudioErrorKind> {
                     return Err(AudioErrorKind::ZeroSampleRate);
                 }
             }
-            return Ok(());
         }
         // Chunks are word aligned.
         at = at.saturating_add(8 + size as usize + (size as usize & 1));
     }
-    Ok(())
+    Ok(riff_unknown)
 }
 
 /// Checks a FLAC file's metadata blocks (the stream marker at `start`) before symphonia
@@ -1298,9 +1314,11 @@ fn decode_stream_inner(
     let Some(mime) = sniffed else {
         return Err(fail(AudioErrorKind::UnknownFormat, None));
     };
-    if mime == "audio/wav" {
-        check_wav_fmt(path).map_err(|kind| fail(kind, None))?;
-    }
+    let length_unknown = if mime == "audio/wav" {
+        check_wav_fmt(path).map_err(|kind| fail(kind, None))?
+    } else {
+        false
+    };
     if mime == "audio/flac" {
         check_flac_metadata(path, start).map_err(|kind| fail(kind, None))?;
     }
@@ -1388,7 +1406,7 @@ fn decode_stream_inner(
     // Only these containers state an exact length that a short file contradicts (for AIFF,
     // the COMM chunk's frame count, which our reader sets).
     let exact_length = matches!(mime, "audio/wav" | "audio/aiff" | "audio/flac");
-    let declared = params.n_frames.filter(|_| exact_length);
+    let declared = params.n_frames.filter(|_| exact_length && !length_unknown);
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
         .map_err(|e| {
@@ -1401,6 +1419,21 @@ fn decode_stream_inner(
             };
             fail(AudioErrorKind::Unsupported(why), None)
         })?;
+    // A header that declares more than the cap is refused before any decoding: a 400 KB FLAC
+    // of constant frames may hold five hours, which would take seconds to decode only to
+    // be cut at the cap.
+    if let Some(n) = params.n_frames.filter(|_| !length_unknown) {
+        let declared_s = n as f64 / f64::from(sample_rate);
+        if declared_s > options.max_seconds {
+            return Err(fail(
+                AudioErrorKind::DeclaredTooLong {
+                    declared_s,
+                    limit_s: options.max_seconds,
+                },
+                None,
+            ));
+        }
+    }
     let mut resampler =
         MonoResampler::new(sample_rate, options.target_rate).map_err(|kind| fail(kind, None))?;
     let max_frames = (options.max_seconds.max(0.0) * f64::from(sample_rate)) as u64;
