@@ -188,6 +188,47 @@ fn knocks_in_noise_are_impacts_at_the_right_time() {
 }
 
 #[test]
+fn a_tone_that_fills_the_recording_is_a_tone_at_any_ordinary_level() {
+    // The floor of such a recording is the tone itself; from about -30 dB a pure tone is a
+    // tone all the same, never ambient noise.
+    for amp in [0.5, 0.125, 0.06] {
+        for freq in [440.0, 1000.0, 3000.0] {
+            let out = run(&sine(4.0, freq, amp));
+            assert_eq!(
+                labels(&out),
+                [Label::Tone],
+                "{freq} Hz at amplitude {amp}: {}",
+                timeline(&out)
+            );
+        }
+    }
+    // A faint whine under that stays background.
+    let out = run(&sine(4.0, 1000.0, 0.01));
+    assert_eq!(labels(&out), [Label::Noise], "{}", timeline(&out));
+}
+
+#[test]
+fn beeps_a_quarter_second_apart_stay_separate_and_start_where_they_start() {
+    // Three 0.2 s beeps after a 0.3 s lead-in, 0.25 s of silence between them: a pause that
+    // would stay inside speech is still the end of a beep.
+    let starts = [0.3, 0.75, 1.2];
+    let mut x = silence(1.7);
+    for &a in &starts {
+        mix_at(&mut x, &sine(0.2, 880.0, 0.3), a);
+    }
+    let out = run(&x);
+    let tones = of_label(&out, Label::Tone);
+    assert_eq!(tones.len(), 3, "{}", timeline(&out));
+    for (s, &a) in tones.iter().zip(&starts) {
+        assert!(
+            (s.start_s - a).abs() <= 0.02 && (s.end_s - (a + 0.2)).abs() <= 0.02,
+            "beep at {a}: {}",
+            timeline(&out)
+        );
+    }
+}
+
+#[test]
 fn tone_bursts_have_boundaries_within_two_frames() {
     let bursts = [(0.5, 0.8), (1.5, 1.6), (2.2, 3.0)];
     for snr_db in [f64::INFINITY, 20.0, 10.0] {

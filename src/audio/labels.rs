@@ -62,8 +62,9 @@
 //! 1. `power_db < silence_db` → `Silence`.
 //! 2. An impact is running → `Impact`.
 //! 3. The frame is background (under the floor plus `background_margin_db`, or tonal and
-//!    under the floor plus `tone_above_floor_db` outside speech) → `Noise` from
-//!    `noise_min_db` up, else `Silence`.
+//!    under the floor plus `tone_above_floor_db` outside speech), and not a tonal frame at
+//!    `tone_background_max_db` or louder outside speech → `Noise` from `noise_min_db` up,
+//!    else `Silence`.
 //! 4. `peak_ratio ≥ tone_peak_ratio` outside speech, unless the window is music-like with
 //!    less than `tone_min_tonal_share` of it tonal → `Tone`.
 //! 5. A pitch held within `steady_pitch_tolerance` for `steady_pitch_s`, outside speech →
@@ -218,6 +219,10 @@ pub struct LabelConfig {
     pub speech_hold_max_flatness: f32,
     /// How far above the floor a tonal frame must be to be a tone, in dB.
     pub tone_above_floor_db: f32,
+    /// Level (`power_db`) from which a tonal frame is never background, in dB: a pure tone
+    /// this loud is a tone even when it fills the whole recording and so sets the floor;
+    /// hum and whine under it stay background.
+    pub tone_background_max_db: f32,
     /// Start of the stream during which the VAD score is ignored, in seconds.
     pub vad_warmup_s: f32,
     /// How long a steady pitch must hold to be music, in seconds.
@@ -275,6 +280,7 @@ impl Default for LabelConfig {
             speech_max_flatness: 0.25,
             speech_hold_max_flatness: 0.45,
             tone_above_floor_db: 10.0,
+            tone_background_max_db: -30.0,
             steady_pitch_s: 0.2,
             steady_pitch_tolerance: 0.015,
             flat_pitch_s: 0.05,
@@ -883,10 +889,13 @@ impl Labeler {
                 Label::Impact,
                 margin_conf(level - floor_db - c.background_margin_db),
             )
-        } else if level < floor_db + c.background_margin_db
-            || (f.peak_ratio >= c.tone_peak_ratio
-                && !self.in_speech
-                && level < floor_db + c.tone_above_floor_db)
+        } else if !(f.peak_ratio >= c.tone_peak_ratio
+            && !self.in_speech
+            && level >= c.tone_background_max_db)
+            && (level < floor_db + c.background_margin_db
+                || (f.peak_ratio >= c.tone_peak_ratio
+                    && !self.in_speech
+                    && level < floor_db + c.tone_above_floor_db))
         {
             if level >= c.noise_min_db {
                 (Label::Noise, margin_conf(level - c.noise_min_db))

@@ -13,7 +13,10 @@
 //! every few tenths of a second in a noise recording) from taking over a stream that is
 //! mostly something else just because its minimum is short. Gap merging falls out of this:
 //! a pause shorter than silence's minimum between two stretches of speech never becomes a
-//! segment, so the speech stays one. The first segment opens the same way and starts at 0.
+//! segment, so the speech stays one. Silence and noise need only
+//! [`SegmentConfig::quiet_after_event_s`] to end a tone or an impact, or to open the stream:
+//! beeps a quarter second apart stay apart, and a short lead-in is not part of the first
+//! sound. The first segment opens the same way and starts at 0.
 //! The queue's capacity is the sum of the minimums plus one, so memory stays bounded on a
 //! live stream; should it fill without any label taking over (several labels flickering,
 //! none dense enough), its oldest frame joins the open segment, or, before the first
@@ -48,6 +51,11 @@ pub struct SegmentConfig {
     /// Longest stretch, in seconds, by which a speech segment's start is moved back over the
     /// sound frames (impact, tone, music) just before its first speech frame.
     pub speech_lookback_s: f32,
+    /// Minimum run, in seconds, of silence or noise that ends a tone or an impact, and that
+    /// opens a stream: shorter than silence's own minimum, which keeps a speaker's pauses
+    /// inside the speech, so that beeps a quarter second apart stay separate beeps and a
+    /// sound after a short lead-in starts where it starts, not at 0.
+    pub quiet_after_event_s: f32,
 }
 
 impl Default for SegmentConfig {
@@ -55,6 +63,7 @@ impl Default for SegmentConfig {
         Self {
             min_s: [0.3, 0.3, 0.1, 0.5, 0.02, 0.1],
             speech_lookback_s: 0.12,
+            quiet_after_event_s: 0.1,
         }
     }
 }
@@ -136,6 +145,8 @@ pub struct Segmenter {
     half_frame: u64,
     half_hop: u64,
     min_frames: [usize; 6],
+    /// `quiet_after_event_s` in frames, at most silence's and noise's own minimums.
+    quiet_after_event: usize,
     open: Option<Open>,
     pending: VecDeque<Frame>,
     capacity: usize,
@@ -167,11 +178,16 @@ impl Segmenter {
             .iter()
             .fold(1usize, |sum, &m| sum.saturating_add(m));
         let lookback = (cfg.speech_lookback_s.max(0.0) / hop_s).round() as usize;
+        let quiet_after_event = ((cfg.quiet_after_event_s / hop_s).round() as usize)
+            .max(1)
+            .min(min_frames[0])
+            .min(min_frames[1]);
         Self {
             sample_rate: f64::from(sample_rate),
             half_frame: (frame_len / 2) as u64,
             half_hop: (hop / 2) as u64,
             min_frames,
+            quiet_after_event,
             open: None,
             // Reserve only what ordinary settings need; the queues grow if the bounds are larger.
             pending: VecDeque::with_capacity(capacity.min(PREALLOCATE_FRAMES)),
@@ -233,7 +249,7 @@ impl Segmenter {
     /// frames from which it fills at least half of the pending frames and reaches its
     /// minimum.
     fn takeover(&self, label: Label) -> Option<usize> {
-        let min = self.min_frames[label_index(label)];
+        let min = self.min_for(label);
         let (mut seen, mut total, mut found) = (0usize, 0usize, None);
         for (i, p) in self.pending.iter().enumerate().rev() {
             total += 1;
@@ -245,6 +261,20 @@ impl Segmenter {
             }
         }
         found
+    }
+
+    /// The run `label` needs to take over from the open segment (or to open the stream).
+    fn min_for(&self, label: Label) -> usize {
+        let quiet = matches!(label, Label::Silence | Label::Noise);
+        let after_event = self
+            .open
+            .as_ref()
+            .is_none_or(|o| matches!(o.label, Label::Tone | Label::Impact));
+        if quiet && after_event {
+            self.quiet_after_event
+        } else {
+            self.min_frames[label_index(label)]
+        }
     }
 
     /// Index in [`Label::ALL`] of the label most pending frames carry (the first on a tie).
@@ -322,7 +352,7 @@ impl Segmenter {
         self.pending.push_back(*frame);
         let li = label_index(label);
         self.counts[li] += 1;
-        if self.counts[li] < self.min_frames[li] {
+        if self.counts[li] < self.min_for(label) {
             return None;
         }
         // `label` has held long enough, densely enough: the segment changes at its first
@@ -422,6 +452,7 @@ mod tests {
         let huge = SegmentConfig {
             min_s: [f32::MAX; 6],
             speech_lookback_s: f32::INFINITY,
+            quiet_after_event_s: f32::INFINITY,
         };
         for (cfg, sample_rate, hop) in [
             (SegmentConfig::default(), 16_000, 0),
