@@ -291,6 +291,7 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
         "fuzz_flac_block_past_end.flac",
         "fuzz_m4a_sample_4gb.m4a",
         "fuzz_aac_index_panic.m4a",
+        "fuzz_m4a_mdia_overrun.m4a",
     ] {
         std::fs::copy(fixture(name), d.join(name)).expect("copy");
     }
@@ -357,6 +358,11 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
             "fuzz_aac_index_panic.m4a",
             "decoder_panic",
             "index out of bounds",
+        ),
+        (
+            "fuzz_m4a_mdia_overrun.m4a",
+            "corrupt",
+            "stts declares 4143972354 entries",
         ),
         (
             "comment_4gb.ogg",

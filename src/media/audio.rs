@@ -549,12 +549,18 @@ fn check_mp4_tables(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
                 n => (n, 8),
             };
             // Written so nothing overflows: `size` comes from the file.
-            if size < header || size > end - at {
+            if size < header {
                 // The demuxer reports malformed boxes itself; only allocations matter here.
                 break;
             }
+            // A box that claims more than its parent holds is still read by the demuxer, as
+            // far as the file goes (found by fuzzing: an `mdia` of 128 MiB in a 3 KB file hid
+            // an `stts` declaring four billion entries): walk it up to the end of the file,
+            // then stop walking its siblings.
+            let overrun = size > end - at;
+            let size = size.min(len - at);
             let body = at + header;
-            let body_len = size - header;
+            let body_len = size.saturating_sub(header);
             let name = String::from_utf8_lossy(&kind).into_owned();
             if CONTAINERS.iter().any(|c| **c == kind) {
                 todo.push((body, at + size));
@@ -629,6 +635,9 @@ fn check_mp4_tables(path: &Path, start: u64) -> Result<(), AudioErrorKind> {
                         }
                     }
                 }
+            }
+            if overrun {
+                break;
             }
             at += size;
         }
