@@ -608,3 +608,54 @@ fn images_are_capped_by_decoded_bytes_in_their_own_pixel_format() {
         assert_eq!(run("flat.png", bad).status.code(), Some(1), "{bad}");
     }
 }
+
+#[test]
+fn audio_rate_and_channel_limits_are_options_checked_before_decoding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(dir.path().join("st48.wav"), spec).expect("create");
+    for i in 0..48_000 {
+        let v = ((i as f32 * 0.05).sin() * 8000.0) as i16;
+        w.write_sample(v).expect("write");
+        w.write_sample(v).expect("write");
+    }
+    w.finalize().expect("finalize");
+    let run = |args: &[&str]| {
+        common::mmprompt()
+            .args(["extract", "st48.wav", "--format", "text"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs")
+    };
+    assert_eq!(run(&[]).status.code(), Some(0));
+    for (args, says) in [
+        (
+            &["--max-source-rate", "44100"][..],
+            "sample rate (Hz) of 48000 is over the limit of 44100",
+        ),
+        (
+            &["--max-channels", "1"],
+            "channels of 2 is over the limit of 1",
+        ),
+    ] {
+        let o = run(args);
+        let stderr = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    for args in [
+        &["--max-source-rate", "999"][..],
+        &["--max-source-rate", "768001"],
+        &["--max-channels", "0"],
+        &["--max-channels", "65"],
+    ] {
+        assert_eq!(run(args).status.code(), Some(1), "{args:?}");
+    }
+}

@@ -8,7 +8,7 @@ use mmprompt::jobs::batch::{self, BatchOptions, OutputFormat};
 use mmprompt::jobs::extract::{AudioParams, ExtractOptions};
 use mmprompt::jobs::fsio::{Durability, Walk, WalkOptions};
 use mmprompt::jobs::worker::{self, Isolation};
-use mmprompt::media::audio::DEFAULT_MAX_SECONDS;
+use mmprompt::media::audio::{DEFAULT_MAX_SECONDS, MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE};
 use mmprompt::media::image::DEFAULT_MAX_PIXELS;
 use mmprompt::vision::backend::OPENCV_UNAVAILABLE;
 use mmprompt::vision::params::SegmentMode;
@@ -196,10 +196,21 @@ pub(crate) struct ExtractArgs {
     )]
     hop_ms: f32,
 
-    /// Audio: stop decoding after this many seconds, keeping what was decoded (at most a
-    /// week).
+    /// Audio: refuse a file that declares more than this many seconds, and stop decoding
+    /// a stream that declares no length there, keeping what was decoded (at most a week).
     #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio", value_parser = parse_max_seconds)]
     max_seconds: f64,
+
+    /// Audio: refuse streams that declare a higher sample rate, before anything is
+    /// allocated for them (1000 to 768000).
+    #[arg(long, value_name = "HZ", default_value_t = MAX_SOURCE_RATE, help_heading = "Audio",
+          value_parser = clap::value_parser!(u32).range(1000..=i64::from(MAX_SOURCE_RATE)))]
+    max_source_rate: u32,
+
+    /// Audio: refuse streams that declare more channels (1 to 64).
+    #[arg(long, value_name = "N", default_value_t = MAX_SOURCE_CHANNELS, help_heading = "Audio",
+          value_parser = parse_channels)]
+    max_channels: usize,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -275,6 +286,8 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
             frame_ms: args.frame_ms,
             hop_ms: args.hop_ms,
             max_seconds: args.max_seconds,
+            max_source_rate: args.max_source_rate,
+            max_channels: args.max_channels,
         },
         context: match args.context {
             ContextArg::Ref => ContextMode::Reference,
@@ -578,6 +591,16 @@ fn size(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("'{s}' is not a size like 4G or 512M"))?;
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// `--max-channels`: 1 to [`MAX_SOURCE_CHANNELS`].
+fn parse_channels(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_SOURCE_CHANNELS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{s}' must be a whole number from 1 to {MAX_SOURCE_CHANNELS}"
+        )),
+    }
 }
 
 /// `--file-timeout`: finite seconds, more than 0 and at most a week.

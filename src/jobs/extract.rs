@@ -5,6 +5,7 @@ use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Seg
 use crate::doc::{self, AudioSourceInfo, ContextMode, SourceInfo};
 use crate::media::audio::{
     decode_stream_pipelined, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS,
+    MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE,
 };
 use crate::media::image::{DecodeOptions, ImageError};
 use crate::media::{sniff_file, MediaKind};
@@ -24,6 +25,10 @@ pub struct AudioParams {
     pub hop_ms: f32,
     /// Refuse to decode more than this many seconds.
     pub max_seconds: f64,
+    /// Refuse streams declaring a higher sample rate, in Hz.
+    pub max_source_rate: u32,
+    /// Refuse streams declaring more channels.
+    pub max_channels: usize,
 }
 
 impl Default for AudioParams {
@@ -33,6 +38,8 @@ impl Default for AudioParams {
             frame_ms: 25.0,
             hop_ms: 10.0,
             max_seconds: DEFAULT_MAX_SECONDS,
+            max_source_rate: MAX_SOURCE_RATE,
+            max_channels: MAX_SOURCE_CHANNELS,
         }
     }
 }
@@ -45,13 +52,23 @@ impl AudioParams {
 
     /// The parameters as JSON, in the spelling the command line accepts.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "sampleRate": self.rate,
             "frameMs": f64::from(self.frame_ms),
             "hopMs": f64::from(self.hop_ms),
             "maxSeconds": self.max_seconds,
             "vad": self.analyzer_config().vad,
-        })
+        });
+        // Named only when changed, so hashes of outputs made before these limits stand.
+        if let Value::Object(m) = &mut v {
+            if self.max_source_rate != MAX_SOURCE_RATE {
+                m.insert("maxSourceRate".into(), self.max_source_rate.into());
+            }
+            if self.max_channels != MAX_SOURCE_CHANNELS {
+                m.insert("maxChannels".into(), self.max_channels.into());
+            }
+        }
+        v
     }
 }
 
@@ -315,6 +332,8 @@ fn extract_audio(
     let decode_options = AudioDecodeOptions {
         target_rate: params.rate,
         max_seconds: params.max_seconds,
+        max_source_rate: params.max_source_rate,
+        max_channels: params.max_channels,
     };
     // Analysis may run beside the decoding on an idle worker; the result is the same.
     let result = decode_stream_pipelined(path, &decode_options, &mut |chunk| {

@@ -200,6 +200,10 @@ pub struct AudioDecodeOptions {
     pub target_rate: u32,
     /// Refuse to decode more than this many seconds.
     pub max_seconds: f64,
+    /// Refuse streams declaring a higher rate, in Hz (at most [`MAX_SOURCE_RATE`]).
+    pub max_source_rate: u32,
+    /// Refuse streams declaring more channels (at most [`MAX_SOURCE_CHANNELS`]).
+    pub max_channels: usize,
 }
 
 impl Default for AudioDecodeOptions {
@@ -207,6 +211,8 @@ impl Default for AudioDecodeOptions {
         Self {
             target_rate: DEFAULT_TARGET_RATE,
             max_seconds: DEFAULT_MAX_SECONDS,
+            max_source_rate: MAX_SOURCE_RATE,
+            max_channels: MAX_SOURCE_CHANNELS,
         }
     }
 }
@@ -360,22 +366,30 @@ pub const MAX_SOURCE_RATE: u32 = 768_000;
 /// Most channels decoded (every buffer is per channel).
 pub const MAX_SOURCE_CHANNELS: usize = 64;
 
-/// Refuses a stream whose declared rate or channel count is outside the limits, before
+/// Refuses a stream whose declared rate or channel count is outside the limits (`max_rate`
+/// and `max_channels`, never above [`MAX_SOURCE_RATE`] and [`MAX_SOURCE_CHANNELS`]), before
 /// anything is allocated for it. A declared length over `--max-seconds` is refused where
 /// the stream is opened; a stream that declares none (or less than it holds) stops decoding
 /// at the cap with what it decoded so far.
 ///
 /// # Errors
 /// [`AudioErrorKind::OverLimit`] naming the value and the limit.
-pub fn check_declared(rate: u32, channels: usize) -> Result<(), AudioErrorKind> {
+pub fn check_declared(
+    rate: u32,
+    channels: usize,
+    max_rate: u32,
+    max_channels: usize,
+) -> Result<(), AudioErrorKind> {
+    let max_rate = max_rate.min(MAX_SOURCE_RATE);
+    let max_channels = max_channels.min(MAX_SOURCE_CHANNELS);
     let rate = u64::from(rate);
     let checks = [
         (
             "sample rate (Hz)",
             rate,
-            rate > u64::from(MAX_SOURCE_RATE),
+            rate > u64::from(max_rate),
             "over",
-            MAX_SOURCE_RATE as usize,
+            max_rate as usize,
         ),
         (
             "sample rate (Hz)",
@@ -387,9 +401,9 @@ pub fn check_declared(rate: u32, channels: usize) -> Result<(), AudioErrorKind> 
         (
             "channels",
             channels as u64,
-            channels > MAX_SOURCE_CHANNELS,
+            channels > max_channels,
             "over",
-            MAX_SOURCE_CHANNELS,
+            max_channels,
         ),
     ];
     match checks.into_iter().find(|c| c.2) {
@@ -1409,8 +1423,13 @@ fn decode_stream_inner(
     }
     // Checked before the resampler plans its FFTs, whose size follows the rate: a 46-byte
     // header could ask for gigabytes.
-    check_declared(sample_rate, params.channels.map_or(0, |c| c.count()))
-        .map_err(|kind| fail(kind, None))?;
+    check_declared(
+        sample_rate,
+        params.channels.map_or(0, |c| c.count()),
+        options.max_source_rate,
+        options.max_channels,
+    )
+    .map_err(|kind| fail(kind, None))?;
     let mut channels = params.channels.map_or(0, |c| c.count() as u32);
     // Only these containers state an exact length that a short file contradicts (for AIFF,
     // the COMM chunk's frame count, which our reader sets).

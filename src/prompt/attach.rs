@@ -230,6 +230,7 @@ pub fn fit_audio(input: &std::path::Path, max_seconds: f64) -> Result<Attachment
         &AudioDecodeOptions {
             target_rate: AUDIO_RATE,
             max_seconds,
+            ..AudioDecodeOptions::default()
         },
         &mut |chunk| {
             samples.extend(chunk.iter().map(|&x| {
@@ -398,6 +399,7 @@ pub fn spectrogram(input: &Path, max_seconds: f64) -> Result<SpectrogramBuilder,
         &AudioDecodeOptions {
             target_rate: AUDIO_RATE,
             max_seconds,
+            ..AudioDecodeOptions::default()
         },
         &mut |chunk| builder.push(chunk),
     )
