@@ -173,6 +173,27 @@ fn clicks_are_found_within_10_ms() {
 }
 
 #[test]
+fn a_recording_cut_at_the_hit_begins_with_an_impact() {
+    // A sound effect whose first sample is the knock: nothing before it can show a rise.
+    let mut x = white(1.5, 0.003, 8);
+    mix_at(&mut x, &knock(0.8, 9), 0.0);
+    mix_at(&mut x, &knock(0.8, 10), 0.8);
+    let out = run(&x);
+    let impacts = of_label(&out, Label::Impact);
+    assert_eq!(impacts.len(), 2, "{}", timeline(&out));
+    for (s, t) in impacts.iter().zip([0.0, 0.8]) {
+        assert!((s.start_s - t).abs() <= 0.02, "{}", timeline(&out));
+        assert!(s.end_s - s.start_s < 0.3, "{}", timeline(&out));
+    }
+    // A steady sound there from the first sample is no impact, and has no onset.
+    for x in [sine(1.5, 880.0, 0.5), white(1.5, 0.2, 3)] {
+        let out = run(&x);
+        assert!(!labels(&out).contains(&Label::Impact), "{}", timeline(&out));
+        assert!(onsets(&out).is_empty(), "{}", timeline(&out));
+    }
+}
+
+#[test]
 fn knocks_in_noise_are_impacts_at_the_right_time() {
     let mut x = white(3.0, 0.003, 8);
     mix_at(&mut x, &knock(0.8, 9), 1.0);

@@ -48,7 +48,9 @@
 //!
 //! # Impacts
 //!
-//! An onset (below) rising `impact_rise_db` or more starts an impact if the burst is
+//! The first frame of a stream, which has nothing before it to rise from, starts an impact
+//! when it is `impact_rise_db` above the floor and the burst is percussive (a clip cut at
+//! the hit). Otherwise an onset (below) rising `impact_rise_db` or more starts an impact if the burst is
 //! percussive, judged on the frames after it: it falls `impact_fast_drop_db` within
 //! 50-100 ms of its peak, or, not being tonal, `impact_slow_drop_db` within the look-ahead.
 //! A tonal burst must also fall `impact_tonal_drop_db` within `impact_tonal_s` and must not
@@ -791,7 +793,26 @@ impl Labeler {
         // Onset: compare the new part with the mean power of the previous new parts.
         let new_ms = 10f64.powf(f64::from(f.new_db) / 10.0);
         let mut onset_sample = None;
-        if self.recent_len > 0 {
+        if self.recent_len == 0 {
+            // The first frame has nothing before it: a file cut at the hit (a sound effect,
+            // a clip) begins with an impact that no rise can show. It counts as one when it
+            // stands out from the floor like one and is percussive; anything else that is
+            // there from the first sample is no onset, as before.
+            if f.new_db >= floor_db + c.impact_rise_db
+                && f.new_db >= c.silence_db + c.impact_rise_db
+                && !music_context
+            {
+                let (percussive, peak_db) = self.percussive();
+                if percussive {
+                    onset_sample = Some(f.new_attack_sample);
+                    self.last_onset_frame = Some(f.index);
+                    self.impact = Some(Impact {
+                        start: f.index,
+                        peak_db,
+                    });
+                }
+            }
+        } else {
             let mean =
                 self.recent_new[..self.recent_len].iter().sum::<f64>() / self.recent_len as f64;
             let before_db = super::features::power_to_db(mean);
