@@ -111,14 +111,6 @@ fn flac_comment_bomb() -> Vec<u8> {
     d
 }
 
-fn manifest(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("index.ndjson"))
-        .expect("the manifest")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
 /// `extract ARGS --out OUT -q` in `dir` under a 4 GB address-space limit, as a
 /// hostile-input campaign runs it (an allocation bomb would abort the whole batch here).
 /// The run must fail (exit 2) without panic text; its stderr is returned.
@@ -183,7 +175,7 @@ fn a_batch_of_hostile_inputs_gives_one_error_line_each_and_goes_on() {
         "{stderr}"
     );
     let by_path = |p: &Path| {
-        manifest(&out)
+        common::manifest(&out)
             .into_iter()
             .find(|l| l["path"] == p.display().to_string())
             .unwrap_or_else(|| panic!("no manifest line for {}", p.display()))
@@ -232,7 +224,7 @@ fn inputs_with_the_same_name_from_different_folders_get_outputs_of_their_own() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let lines = manifest(&out);
+    let lines = common::manifest(&out);
     let outputs: Vec<&str> = lines.iter().filter_map(|l| l["output"].as_str()).collect();
     assert_eq!(outputs.len(), 2);
     assert_ne!(outputs[0], outputs[1]);
@@ -251,7 +243,7 @@ fn inputs_with_the_same_name_from_different_folders_get_outputs_of_their_own() {
         stderr.contains("0 written") && stderr.contains("2 skipped (up to date)"),
         "{stderr}"
     );
-    assert_eq!(manifest(&out), lines);
+    assert_eq!(common::manifest(&out), lines);
 }
 
 #[test]
@@ -314,7 +306,7 @@ fn containers_that_declare_more_than_the_file_holds_are_refused_before_allocatin
         std::fs::copy(from, d.join(name)).expect("copy");
     }
     extract_hostile(d, &[".".as_ref()], Path::new("out"));
-    let lines = manifest(&d.join("out"));
+    let lines = common::manifest(&d.join("out"));
     let get = |name: &str| {
         let l = lines
             .iter()
@@ -506,7 +498,7 @@ fn a_malformed_corpus_runs_in_one_batch_with_one_line_per_input_and_nothing_outs
         "{stderr}"
     );
     // One manifest line per input, whatever happened to it.
-    let lines = manifest(&out);
+    let lines = common::manifest(&out);
     assert_eq!(lines.len(), count, "{stderr}");
     let mut paths: Vec<&str> = lines.iter().filter_map(|l| l["path"].as_str()).collect();
     paths.sort_unstable();

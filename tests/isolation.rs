@@ -26,14 +26,6 @@ fn small_png(path: &Path) {
     std::fs::write(path, common::shapes_png(3)).expect("write a small PNG");
 }
 
-fn manifest(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("index.ndjson"))
-        .expect("the manifest")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
 fn line_for<'a>(lines: &'a [Value], path: &str) -> &'a Value {
     lines
         .iter()
@@ -82,7 +74,7 @@ fn check_only_big_failed(dir: &Path, o: &std::process::Output, code: &str, words
         "{stderr}"
     );
     assert!(errors[0].contains(words), "{stderr}");
-    let lines = manifest(&dir.join("out"));
+    let lines = common::manifest(&dir.join("out"));
     assert_eq!(lines.len(), 2, "{lines:?}");
     let big = line_for(&lines, "big.png");
     assert_eq!(big["status"], "error");

@@ -96,7 +96,7 @@ pub(crate) struct ExtractArgs {
 
     /// Stop an input's worker process after this many seconds; the input fails with code
     /// timeout [default: no limit].
-    #[arg(long, value_name = "S", value_parser = parse_timeout)]
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
     file_timeout: Option<f64>,
 
     /// With --out: sync each output and manifest line to the disk before counting it
@@ -198,7 +198,7 @@ pub(crate) struct ExtractArgs {
 
     /// Audio: refuse a file that declares more than this many seconds, and stop decoding
     /// a stream that declares no length there, keeping what was decoded (at most a week).
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio", value_parser = parse_max_seconds)]
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio", value_parser = parse_seconds)]
     max_seconds: f64,
 
     /// Audio: refuse streams that declare a higher sample rate, before anything is
@@ -497,8 +497,9 @@ fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
     }
 }
 
-/// `--max-seconds`: a finite number of seconds, more than 0 and at most a week.
-fn parse_max_seconds(s: &str) -> Result<f64, String> {
+/// `--max-seconds` and `--file-timeout`: a finite number of seconds, more than 0 and at
+/// most a week.
+fn parse_seconds(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if !v.is_finite() || v <= 0.0 || v > 7.0 * 86_400.0 {
         return Err(format!(
@@ -601,15 +602,4 @@ fn parse_channels(s: &str) -> Result<usize, String> {
             "'{s}' must be a whole number from 1 to {MAX_SOURCE_CHANNELS}"
         )),
     }
-}
-
-/// `--file-timeout`: finite seconds, more than 0 and at most a week.
-fn parse_timeout(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86_400.0 {
-        return Err(format!(
-            "'{s}' must be more than 0 and at most 604800 (a week)"
-        ));
-    }
-    Ok(v)
 }

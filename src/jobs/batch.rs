@@ -633,33 +633,7 @@ pub fn run(
                     // Threads of workers that have run out of inputs go to the ones left.
                     let threads = (jobs / jobs.min(total - i).max(1)).max(1);
                     worker::dispatch(&mut process, isolation, planned, previous, threads, sink)
-                        .unwrap_or_else(|f| {
-                            // A worker killed while writing leaves its temporary file.
-                            if let (Some(out), Some(pid)) = (&options.out, f.pid) {
-                                for suffix in [options.format.suffix(), ".overlay.png"] {
-                                    let target = fsio::output_path(out, &input.rel, suffix);
-                                    if let Some(dir) = target.parent() {
-                                        fsio::remove_temps_of(dir, pid);
-                                    }
-                                }
-                            }
-                            let name = input.display_name();
-                            let mut line = ManifestLine::new(name.clone(), Status::Error);
-                            let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
-                            line.params = Some(ctx.params.clone());
-                            line.bytes = Some(bytes);
-                            line.sha256 = sha256_file(&input.path).ok();
-                            let message = format!("{name}: {}", f.reason);
-                            sink.file_error(&name, f.code, &message);
-                            line.code = Some(f.code.to_owned());
-                            line.message = Some(message);
-                            Done {
-                                outcome: Outcome::Failed,
-                                line: Some(line),
-                                print: None,
-                                bytes,
-                            }
-                        })
+                        .unwrap_or_else(|f| worker_failed(input, &f, options, &ctx.params, sink))
                 }
             };
             let elapsed = started.elapsed();
@@ -722,6 +696,56 @@ pub fn run(
     Ok(summary)
 }
 
+impl Done {
+    /// A failed input: the error goes to `sink` and into `line`, which becomes an `error`.
+    fn failed(
+        sink: &dyn BatchSink,
+        mut line: ManifestLine,
+        code: &str,
+        message: String,
+        print: Option<String>,
+        bytes: u64,
+    ) -> Self {
+        sink.file_error(&line.path, code, &message);
+        line.status = Status::Error;
+        line.code = Some(code.to_owned());
+        line.message = Some(message);
+        Done {
+            outcome: Outcome::Failed,
+            line: Some(line),
+            print,
+            bytes,
+        }
+    }
+}
+
+/// An input whose worker gave no answer (`crashed`, `memory`, `timeout`): its manifest
+/// line, and no temporary file of that worker left in its output folders.
+fn worker_failed(
+    input: &Input,
+    f: &worker::Failure,
+    options: &BatchOptions,
+    params: &str,
+    sink: &dyn BatchSink,
+) -> Done {
+    if let (Some(out), Some(pid)) = (&options.out, f.pid) {
+        for suffix in [options.format.suffix(), ".overlay.png"] {
+            let target = fsio::output_path(out, &input.rel, suffix);
+            if let Some(dir) = target.parent() {
+                fsio::remove_temps_of(dir, pid);
+            }
+        }
+    }
+    let name = input.display_name();
+    let bytes = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+    let mut line = ManifestLine::new(name.clone(), Status::Error);
+    line.params = Some(params.to_owned());
+    line.bytes = Some(bytes);
+    line.sha256 = sha256_file(&input.path).ok();
+    let message = format!("{name}: {}", f.reason);
+    Done::failed(sink, line, f.code, message, None, bytes)
+}
+
 /// Whether a previous run's `ok` line still stands for an input about to be redone as
 /// `current` (hashed, with this run's parameters): the same bytes, made with the same
 /// parameters, and the outputs still on disk. Anything else redoes the input.
@@ -761,18 +785,8 @@ pub(crate) fn process_one(
     let mut line = ManifestLine::new(path_str.clone(), Status::Error);
     line.params = Some(params.to_owned());
     line.bytes = Some(bytes);
-    let failed = |mut line: ManifestLine, code: &str, message: String, print: Option<String>| {
-        let message = named(message);
-        sink.file_error(&path_str, code, &message);
-        line.status = Status::Error;
-        line.code = Some(code.to_owned());
-        line.message = Some(message);
-        Done {
-            outcome: Outcome::Failed,
-            line: Some(line),
-            print,
-            bytes,
-        }
+    let failed = |line: ManifestLine, code: &str, message: String, print: Option<String>| {
+        Done::failed(sink, line, code, named(message), print, bytes)
     };
     let suffix = options.format.suffix();
     let targets = options.out.as_ref().map(|out| {

@@ -162,3 +162,12 @@ pub fn euid() -> Option<u32> {
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_whitespace().nth(2)?.parse().ok()
 }
+
+/// The lines of a batch's manifest, `OUT/index.ndjson`, parsed.
+pub fn manifest(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("index.ndjson"))
+        .expect("the manifest")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
