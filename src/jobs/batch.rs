@@ -756,14 +756,6 @@ fn still_stands(previous: &ManifestLine, current: &ManifestLine, outputs_present
         && outputs_present
 }
 
-fn kind_name(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Image => "image",
-        MediaKind::Audio => "audio",
-        MediaKind::Unknown => "unknown",
-    }
-}
-
 /// Extracts one input and, with `--out`, writes its outputs. Errors go to the sink as they
 /// happen, and into the returned manifest line. `previous` is the input's line from an
 /// earlier run, and `params` this run's [`params_hash`].
@@ -836,7 +828,7 @@ pub(crate) fn process_one(
         }
     };
     line.sha256 = Some(extracted.sha256.clone());
-    line.kind = Some(kind_name(extracted.kind).to_owned());
+    line.kind = Some(extracted.kind.name().to_owned());
     line.count = Some(extracted.count);
     let text = match options.format {
         OutputFormat::Text => Ok(extracted.text),

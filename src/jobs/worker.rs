@@ -73,7 +73,7 @@ struct Request {
     path: Vec<u8>,
     rel: Vec<u8>,
     name: Option<String>,
-    kind: Option<String>,
+    kind: Option<MediaKind>,
     previous: Option<ManifestLine>,
     threads: usize,
 }
@@ -105,22 +105,6 @@ fn path_bytes(p: &std::path::Path) -> Vec<u8> {
 #[cfg(not(unix))]
 fn bytes_path(b: Vec<u8>) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&b).into_owned())
-}
-
-fn kind_name(kind: Option<MediaKind>) -> Option<String> {
-    match kind {
-        Some(MediaKind::Image) => Some("image".into()),
-        Some(MediaKind::Audio) => Some("audio".into()),
-        _ => None,
-    }
-}
-
-fn kind_of(name: Option<&str>) -> Option<MediaKind> {
-    match name {
-        Some("image") => Some(MediaKind::Image),
-        Some("audio") => Some(MediaKind::Audio),
-        _ => None,
-    }
 }
 
 /// Collects a worker's error events for its answer.
@@ -207,7 +191,7 @@ pub fn serve(
                 rel: bytes_path(request.rel),
                 name: request.name,
             },
-            kind: kind_of(request.kind.as_deref()),
+            kind: request.kind,
         };
         crate::vision::pipeline::set_native_threads(options.extract.image.backend, threads);
         if pool.as_ref().is_none_or(|(n, _)| *n != threads) {
@@ -476,7 +460,7 @@ pub(crate) fn dispatch(
         path: path_bytes(&planned.input.path),
         rel: path_bytes(&planned.input.rel),
         name: planned.input.name.clone(),
-        kind: kind_name(planned.kind),
+        kind: planned.kind,
         previous: previous.cloned(),
         threads,
     };

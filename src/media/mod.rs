@@ -8,7 +8,8 @@ pub mod image;
 use std::path::Path;
 
 /// What kind of media a byte prefix looks like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     /// A raster image format the `image` crate decodes.
     Image,
@@ -16,6 +17,17 @@ pub enum MediaKind {
     Audio,
     /// Anything else.
     Unknown,
+}
+
+impl MediaKind {
+    /// The name manifests and messages use: `image`, `audio` or `unknown`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Audio => "audio",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// Sniffs the media kind from the first bytes of a file, never from its name.
