@@ -1,7 +1,5 @@
-//! What every command shares: the exit codes, the usage-error line, the `--context` flag,
-//! positive-seconds flags, and telling a closed stdout from a failure.
-
-use clap::ValueEnum;
+//! What every command shares: the exit codes, the usage-error line, positive-seconds
+//! flags, and telling a closed stdout from a failure.
 
 /// Exit code when every input succeeded.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -9,15 +7,6 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_USAGE: u8 = 1;
 /// Exit code when at least one input failed.
 pub(crate) const EXIT_FAILED: u8 = 2;
-
-/// `--context`: how documents refer to their JSON-LD context.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ContextArg {
-    /// `"@context": "<stable IRI>"`.
-    Ref,
-    /// The context object embedded in each document.
-    Inline,
-}
 
 /// Parses a flag in seconds: more than 0 and at most a day, so a typo cannot mean "never".
 pub(crate) fn parse_timeout(s: &str) -> Result<f64, String> {

@@ -1,20 +1,12 @@
 //! `mmprompt extract`: files and folders to documents, on stdout or in an output folder.
 
-use super::common::{is_broken_pipe, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
+use super::common::{is_broken_pipe, usage_error, EXIT_FAILED, EXIT_OK};
 use super::report::{self, LogFormat, ProgressMode, ReportOptions, Reporter};
 use clap::ValueEnum;
-use mmprompt::doc::ContextMode;
 use mmprompt::jobs::batch::{self, BatchOptions, OutputFormat};
-use mmprompt::jobs::extract::{AudioParams, ExtractOptions};
 use mmprompt::jobs::fsio::{Durability, Walk, WalkOptions};
+use mmprompt::jobs::settings::{parse_seconds, parse_size, ExtractSettings};
 use mmprompt::jobs::worker::{self, Isolation};
-use mmprompt::media::audio::{DEFAULT_MAX_SECONDS, MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE};
-use mmprompt::media::image::DEFAULT_MAX_PIXELS;
-use mmprompt::vision::backend::OPENCV_UNAVAILABLE;
-use mmprompt::vision::params::SegmentMode;
-use mmprompt::vision::pipeline::{Backend, ImageParams, MinAreaArg};
-use mmprompt::vision::preprocess::{Invert, Threshold};
-use mmprompt::vision::regions::RegionOptions;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::num::NonZeroUsize;
@@ -91,7 +83,7 @@ pub(crate) struct ExtractArgs {
     /// Address-space limit of each worker process (RLIMIT_AS), e.g. 4G or 512M; 0 for none.
     /// An input that needs more fails with code memory [default: physical memory divided by
     /// --jobs].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     max_memory: Option<u64>,
 
     /// Stop an input's worker process after this many seconds; the input fails with code
@@ -112,105 +104,15 @@ pub(crate) struct ExtractArgs {
     #[arg(long, value_enum, default_value_t = Format::Jsonld)]
     format: Format,
 
-    /// How regions are found: color (colour segmentation, objects first: photographs and
-    /// scenes) or threshold (gray threshold and border following exactly as OpenCV: scans,
-    /// documents, silhouettes). Default: threshold when --threshold or --invert is given,
-    /// else color.
-    #[arg(long, value_name = "color|threshold")]
-    segment: Option<SegmentMode>,
-
-    /// Gaussian blur sigma in pixels before thresholding; 0 disables it. Color mode
-    /// smooths its working image by half this sigma.
-    #[arg(long, value_name = "SIGMA", default_value_t = 1.0, value_parser = parse_sigma)]
-    blur: f32,
-
-    /// Threshold mode: otsu | fixed:N | adaptive:BLOCK,C | canny:LOW,HIGH [default: otsu].
-    #[arg(long, value_name = "MODE")]
-    threshold: Option<Threshold>,
-
-    /// Threshold mode's foreground polarity: auto (minority side), yes (dark is
-    /// foreground), no (bright is) [default: auto].
-    #[arg(long, value_name = "auto|yes|no")]
-    invert: Option<Invert>,
-
-    /// Image backend: rust (built in) or opencv (decode, and in threshold mode blur,
-    /// threshold and contours, in OpenCV; needs a build with `--features opencv`).
-    #[arg(long, value_name = "rust|opencv", default_value = "rust")]
-    backend: Backend,
-
-    /// Keep the N most salient regions; 0 keeps all.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    max_regions: usize,
-
-    /// Drop regions smaller than this: pixels (50) or percent of the image (0.5%).
-    #[arg(long, value_name = "PX|PCT%", default_value = "0.02%")]
-    min_area: MinAreaArg,
-
-    /// Threshold mode: also report hole borders as regions (in color mode what fills a hole
-    /// is a region of its own).
-    #[arg(long)]
-    holes: bool,
-
-    /// Refuse images with more pixels than this (decompression-bomb guard).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
-    max_pixels: u64,
-
-    /// Refuse images whose decoded size in their own pixel format (width × height × bytes
-    /// per pixel: 3 for 8-bit RGB, 8 for 16-bit RGBA) is over SIZE, e.g. 512M or 2G.
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_image_bytes)]
-    max_image_bytes: u64,
-
-    /// Refer to the JSON-LD context by IRI, or embed it.
-    #[arg(long, value_enum, default_value_t = ContextArg::Ref)]
-    context: ContextArg,
+    /// The options that shape each document, shared with the Python package and the MCP
+    /// server.
+    #[command(flatten)]
+    settings: ExtractSettings,
 
     /// Also write a PNG beside each output (needs --out): the regions drawn and labelled
     /// over the image, or a spectrogram with the labelled segments as bands.
     #[arg(long)]
     overlay: bool,
-
-    /// Audio: analysis sample rate in Hz (audio is downmixed and resampled to it).
-    #[arg(
-        long,
-        value_name = "HZ",
-        default_value_t = 16_000,
-        help_heading = "Audio"
-    )]
-    sample_rate: u32,
-
-    /// Audio: frame length in milliseconds.
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 25.0,
-        help_heading = "Audio"
-    )]
-    frame_ms: f32,
-
-    /// Audio: hop between frames in milliseconds.
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 10.0,
-        help_heading = "Audio"
-    )]
-    hop_ms: f32,
-
-    /// Audio: refuse a file that declares more than this many seconds, and stop decoding
-    /// a stream that declares no length there, keeping what was decoded (at most a week).
-    #[arg(long, value_name = "S", default_value_t = DEFAULT_MAX_SECONDS, help_heading = "Audio", value_parser = parse_seconds)]
-    max_seconds: f64,
-
-    /// Audio: refuse streams that declare a higher sample rate, before anything is
-    /// allocated for them (1000 to 768000).
-    #[arg(long, value_name = "HZ", default_value_t = MAX_SOURCE_RATE, help_heading = "Audio",
-          value_parser = clap::value_parser!(u32).range(1000..=i64::from(MAX_SOURCE_RATE)))]
-    max_source_rate: u32,
-
-    /// Audio: refuse streams that declare more channels (1 to 64).
-    #[arg(long, value_name = "N", default_value_t = MAX_SOURCE_CHANNELS, help_heading = "Audio",
-          value_parser = parse_channels)]
-    max_channels: usize,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -241,14 +143,6 @@ pub(crate) enum LogFormatArg {
     Json,
 }
 
-fn parse_sigma(s: &str) -> Result<f32, String> {
-    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
-        return Err(format!("'{s}' must be between 0 and 100"));
-    }
-    Ok(v)
-}
-
 pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
     if args.durable && args.out.is_none() {
         return usage_error("--durable syncs the files written under --out, so it needs --out DIR");
@@ -256,51 +150,11 @@ pub(crate) fn run(args: &ExtractArgs) -> anyhow::Result<u8> {
     if args.overlay && args.out.is_none() {
         return usage_error("--overlay writes PNG files beside the outputs, so it needs --out DIR");
     }
-    let segment = match args.segment {
-        Some(SegmentMode::Color) if args.threshold.is_some() || args.invert.is_some() => {
-            return usage_error(
-                "--threshold and --invert apply to --segment threshold, not --segment color",
-            );
-        }
-        Some(mode) => mode,
-        None if args.threshold.is_some() || args.invert.is_some() => SegmentMode::Threshold,
-        None => SegmentMode::Color,
+    let mut options = match args.settings.to_options() {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e.to_string()),
     };
-    let options = ExtractOptions {
-        image: ImageParams {
-            segment,
-            blur: args.blur,
-            threshold: args.threshold.unwrap_or(Threshold::Otsu),
-            invert: args.invert.unwrap_or(Invert::Auto),
-            regions: RegionOptions {
-                max_regions: args.max_regions,
-                min_area: args.min_area.0,
-                holes: args.holes,
-            },
-            max_pixels: args.max_pixels,
-            max_bytes: args.max_image_bytes,
-            backend: args.backend,
-        },
-        audio: AudioParams {
-            rate: args.sample_rate,
-            frame_ms: args.frame_ms,
-            hop_ms: args.hop_ms,
-            max_seconds: args.max_seconds,
-            max_source_rate: args.max_source_rate,
-            max_channels: args.max_channels,
-        },
-        context: match args.context {
-            ContextArg::Ref => ContextMode::Reference,
-            ContextArg::Inline => ContextMode::Inline,
-        },
-        overlay: args.overlay,
-    };
-    if !args.backend.is_available() {
-        return usage_error(OPENCV_UNAVAILABLE);
-    }
-    if let Err(e) = options.audio.analyzer_config().validate() {
-        return usage_error(&format!("audio parameters: {e}"));
-    }
+    options.overlay = args.overlay;
     if args.isolation == IsolationArg::None
         && (args.max_memory.is_some() || args.file_timeout.is_some())
     {
@@ -497,18 +351,6 @@ fn parse_jobs(s: &str) -> Result<NonZeroUsize, String> {
     }
 }
 
-/// `--max-seconds` and `--file-timeout`: a finite number of seconds, more than 0 and at
-/// most a week.
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !v.is_finite() || v <= 0.0 || v > 7.0 * 86_400.0 {
-        return Err(format!(
-            "'{s}' must be more than 0 and at most 604800 (a week)"
-        ));
-    }
-    Ok(v)
-}
-
 /// Most bytes `-` reads from standard input.
 const MAX_STDIN_BYTES: u64 = 4 << 30;
 
@@ -552,54 +394,13 @@ fn physical_memory() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// `--max-memory`: a [`size`]; 0 is no limit. Under 64 MiB no worker could even start.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let bytes = size(s)?;
+/// `--max-memory`: a [`parse_size`]; 0 is no limit. Under 64 MiB no worker could even start.
+fn parse_memory(s: &str) -> Result<u64, String> {
+    let bytes = parse_size(s)?;
     if bytes != 0 && bytes < 64 << 20 {
         return Err(format!(
             "'{s}' is under 64M, too little for a worker to start"
         ));
     }
     Ok(bytes)
-}
-
-/// `--max-image-bytes`: a [`size`] of at least one byte.
-fn parse_image_bytes(s: &str) -> Result<u64, String> {
-    match size(s)? {
-        0 => Err(format!("'{s}' must be at least 1")),
-        n => Ok(n),
-    }
-}
-
-/// Bytes with an optional K, M, G or T suffix (powers of 1024).
-fn size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("'{s}': the suffix is K, M, G or T")),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size like 4G or 512M"))?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
-/// `--max-channels`: 1 to [`MAX_SOURCE_CHANNELS`].
-fn parse_channels(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=MAX_SOURCE_CHANNELS).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "'{s}' must be a whole number from 1 to {MAX_SOURCE_CHANNELS}"
-        )),
-    }
 }

@@ -1,8 +1,8 @@
 //! `mmprompt live`: a microphone (or a replayed file) to one NDJSON line per segment.
 
-use super::common::{parse_timeout, usage_error, ContextArg, EXIT_FAILED, EXIT_OK};
-use mmprompt::doc::ContextMode;
+use super::common::{parse_timeout, usage_error, EXIT_FAILED, EXIT_OK};
 use mmprompt::jobs::extract::AudioParams;
+use mmprompt::jobs::settings::ContextArg;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -118,10 +118,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<u8> {
         record: args.record.clone(),
         no_data_timeout: std::time::Duration::from_secs_f64(args.no_data_timeout),
         status: args.verbose || std::io::stderr().is_terminal(),
-        context: match args.context {
-            ContextArg::Ref => ContextMode::Reference,
-            ContextArg::Inline => ContextMode::Inline,
-        },
+        context: args.context.into(),
     };
     if let Err(e) = options.audio.analyzer_config().validate() {
         return usage_error(&format!("audio parameters: {e}"));

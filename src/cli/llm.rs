@@ -1,20 +1,13 @@
 //! The `prompt` and `send` subcommands: flags, and the loop over requests. Everything they
 //! do is in the library (`prompt`, `llm`, `send`).
 
-use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use mmprompt::jobs::extract::ExtractOptions;
-use mmprompt::llm::config::{Config, Endpoint, Overrides};
 use mmprompt::llm::http::PostEvent;
 use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
-use mmprompt::llm::{redact, Provider};
-use mmprompt::prompt::attach::AttachLimits;
-use mmprompt::prompt::coords::Coords;
+use mmprompt::llm::redact;
 use mmprompt::prompt::expand_inputs;
-use mmprompt::prompt::{
-    check_template, default_answer_schema, AttachMode, FragmentFormat, PromptOptions,
-    DEFAULT_SYSTEM, DEFAULT_TASK, DEFAULT_TEMPLATE,
-};
+use mmprompt::prompt::settings::{PromptSettings, PromptSettingsError};
 use mmprompt::send::{
     dry_run_report, open_send_log, plan, send_one, Outcome, RateLimiter, SendOptions,
 };
@@ -26,63 +19,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum ProviderArg {
-    Openai,
-    OpenaiResponses,
-    Ollama,
-    Anthropic,
-    Gemini,
-}
-
-impl From<ProviderArg> for Provider {
-    fn from(p: ProviderArg) -> Self {
-        match p {
-            ProviderArg::Openai => Provider::OpenAi,
-            ProviderArg::OpenaiResponses => Provider::OpenAiResponses,
-            ProviderArg::Ollama => Provider::Ollama,
-            ProviderArg::Anthropic => Provider::Anthropic,
-            ProviderArg::Gemini => Provider::Gemini,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum FragmentsArg {
-    /// Full JSON-LD documents.
-    Jsonld,
-    /// Compact text lines.
-    Text,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum AttachArg {
-    /// Fragments only.
-    None,
-    /// Image inputs.
-    Image,
-    /// Audio inputs.
-    Audio,
-    /// Every input the provider takes.
-    All,
-    /// Every input, images with each shown region's outline and id drawn on them
-    /// (Set-of-Mark).
-    Marked,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum CoordsArg {
-    /// The provider's box convention for attached images (Gemini: box2d), the attached
-    /// image's pixels for the others; the original's pixels when nothing is attached.
-    Auto,
-    /// The original image's pixels.
-    Original,
-    /// The attached image's pixels.
-    Attached,
-    /// box_2d=[ymin,xmin,ymax,xmax] normalised to 0-1000.
-    Box2d,
-}
-
 /// Flags shared by `prompt` and `send`.
 #[derive(Args, Debug)]
 pub(crate) struct PromptArgs {
@@ -92,69 +28,10 @@ pub(crate) struct PromptArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 
-    /// Endpoint profile from mmprompt.toml (default: the file's `default`).
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Config file (default: $MMPROMPT_CONFIG, ./mmprompt.toml, then
-    /// $XDG_CONFIG_HOME/mmprompt/mmprompt.toml or ~/.config/mmprompt/mmprompt.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Request format; overrides the profile.
-    #[arg(long, value_enum)]
-    pub provider: Option<ProviderArg>,
-    /// The server's base URL, e.g. http://127.0.0.1:8080; overrides the profile.
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// Model name; overrides the profile.
-    #[arg(long, value_name = "NAME")]
-    pub model: Option<String>,
-    /// Environment variable holding the API key (default by provider: OPENAI_API_KEY,
-    /// ANTHROPIC_API_KEY, GEMINI_API_KEY; Ollama none). Keys are never printed or saved.
-    #[arg(long, value_name = "VAR")]
-    pub api_key_env: Option<String>,
-
-    /// How fragments are shown to the model.
-    #[arg(long, value_enum, default_value_t = FragmentsArg::Text)]
-    pub fragments: FragmentsArg,
-    /// User message template, inline or @FILE; placeholders {{fragments}} (required),
-    /// {{files}}, {{media}}, {{task}}.
-    #[arg(long, value_name = "TEXT|@FILE")]
-    pub template: Option<String>,
-    /// System instruction, inline or @FILE (default: explains the anchor notation).
-    #[arg(long, value_name = "TEXT|@FILE")]
-    pub system: Option<String>,
-    /// The question or task, filled into {{task}}.
-    #[arg(long, value_name = "TEXT")]
-    pub task: Option<String>,
-    /// Attach the media themselves: images as they are when the provider takes them
-    /// (else downscaled to --max-image-side and re-encoded), audio as 16 kHz WAV (OpenAI
-    /// chat and Gemini only).
-    #[arg(long, value_enum, default_value_t = AttachArg::None)]
-    pub attach: AttachArg,
-    /// The frame image boxes are written in. Citations always resolve to the original's
-    /// pixels.
-    #[arg(long, value_enum, default_value_t = CoordsArg::Auto)]
-    pub coords: CoordsArg,
-    /// Longest side of attached images, in pixels.
-    #[arg(long, default_value_t = 2048, value_name = "PX")]
-    pub max_image_side: u32,
-    /// Cap on the whole request body, in MB.
-    #[arg(long, default_value_t = 20.0, value_name = "MB")]
-    pub max_body_mb: f64,
-    /// Keep the most salient fragments that fit this many prompt tokens (tiktoken:
-    /// cl100k_base for GPT-4/3.5, o200k_base for everything else).
-    #[arg(long, value_name = "N")]
-    pub max_prompt_tokens: Option<usize>,
-    /// JSON Schema for the answer: `default` (an answer and claims citing fragment ids),
-    /// `none`, or a file.
-    #[arg(long, default_value = "default", value_name = "default|none|FILE")]
-    pub answer_schema: String,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 0.0)]
-    pub temperature: f64,
-    /// Cap on generated tokens.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub max_tokens: u32,
+    /// The endpoint and how the prompt is built, shared with the Python package and the
+    /// MCP server.
+    #[command(flatten)]
+    pub settings: PromptSettings,
 }
 
 pub(crate) const PROMPT_HELP: &str = "Examples:\n  \
@@ -238,107 +115,20 @@ fn positive(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
 
-fn text_or_file(v: &str) -> anyhow::Result<String> {
-    match v.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("{path}: cannot read")),
-        None => Ok(v.to_string()),
-    }
-}
-
 /// Builds the endpoint and the options shared by both commands; `Err` is a usage error.
 fn options(
     a: &PromptArgs,
     out_dir: &Path,
     stream: bool,
 ) -> anyhow::Result<Result<SendOptions, String>> {
-    let config = match Config::load(a.config.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    let profile = match config.profile(a.profile.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    let endpoint = match Endpoint::resolve(
-        &profile,
-        &Overrides {
-            provider: a.provider.map(Into::into),
-            endpoint: a.endpoint.clone(),
-            model: a.model.clone(),
-            api_key_env: a.api_key_env.clone(),
-        },
-    ) {
-        Ok(e) => e,
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    let template = a.template.as_deref().map(text_or_file).transpose()?;
-    let template = template.unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
-    if let Err(e) = check_template(&template) {
-        return Ok(Err(e.to_string()));
+    match a
+        .settings
+        .send_options(ExtractOptions::default(), out_dir, stream)
+    {
+        Ok(o) => Ok(Ok(o)),
+        Err(PromptSettingsError::Usage(e)) => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
     }
-    let answer_schema = match a.answer_schema.as_str() {
-        "default" => Some(default_answer_schema()),
-        "none" => None,
-        file => {
-            let text =
-                std::fs::read_to_string(file).with_context(|| format!("{file}: cannot read"))?;
-            let v: Value =
-                serde_json::from_str(&text).with_context(|| format!("{file}: not JSON"))?;
-            if let Err(e) = jsonschema::validator_for(&v) {
-                return Ok(Err(format!("{file}: not a valid JSON Schema: {e}")));
-            }
-            Some(v)
-        }
-    };
-    if !positive(a.max_body_mb) || !(0.0..=2.0).contains(&a.temperature) || a.max_image_side < 16 {
-        return Ok(Err(
-            "--max-body-mb must be > 0, --temperature within 0..2, --max-image-side at least 16"
-                .into(),
-        ));
-    }
-    Ok(Ok(SendOptions {
-        endpoint,
-        prompt: PromptOptions {
-            system: a
-                .system
-                .as_deref()
-                .map(text_or_file)
-                .transpose()?
-                .unwrap_or_else(|| DEFAULT_SYSTEM.into()),
-            template,
-            task: a.task.clone().unwrap_or_else(|| DEFAULT_TASK.into()),
-            format: match a.fragments {
-                FragmentsArg::Jsonld => FragmentFormat::Jsonld,
-                FragmentsArg::Text => FragmentFormat::Text,
-            },
-            max_prompt_tokens: a.max_prompt_tokens,
-            attach: match a.attach {
-                AttachArg::None => AttachMode::None,
-                AttachArg::Image => AttachMode::Image,
-                AttachArg::Audio => AttachMode::Audio,
-                AttachArg::All => AttachMode::All,
-                AttachArg::Marked => AttachMode::Marked,
-            },
-            coords: match a.coords {
-                CoordsArg::Auto => Coords::Auto,
-                CoordsArg::Original => Coords::Original,
-                CoordsArg::Attached => Coords::Attached,
-                CoordsArg::Box2d => Coords::Normalized1000,
-            },
-            limits: AttachLimits {
-                max_image_side: a.max_image_side,
-                max_body_bytes: (a.max_body_mb * 1_000_000.0) as usize,
-                ..AttachLimits::default()
-            },
-            answer_schema,
-            temperature: a.temperature,
-            max_tokens: a.max_tokens,
-            stream,
-        },
-        extract: ExtractOptions::default(),
-        out_dir: out_dir.to_path_buf(),
-        force: false,
-    }))
 }
 
 /// `mmprompt prompt`: the dry run.
@@ -592,24 +382,11 @@ pub(crate) fn live_sender(
 ) -> anyhow::Result<Result<mmprompt::send::LiveSender, String>> {
     let args = PromptArgs {
         inputs: Vec::new(),
-        profile: Some(profile.to_string()),
-        config: config.map(Path::to_path_buf),
-        provider: None,
-        endpoint: None,
-        model: None,
-        api_key_env: None,
-        fragments: FragmentsArg::Text,
-        template: None,
-        system: None,
-        task: None,
-        attach: AttachArg::None,
-        coords: CoordsArg::Auto,
-        max_image_side: AttachLimits::default().max_image_side,
-        max_body_mb: AttachLimits::default().max_body_bytes as f64 / 1e6,
-        max_prompt_tokens: None,
-        answer_schema: "default".into(),
-        temperature: PromptOptions::default().temperature,
-        max_tokens: PromptOptions::default().max_tokens,
+        settings: PromptSettings {
+            profile: Some(profile.to_string()),
+            config: config.map(Path::to_path_buf),
+            ..PromptSettings::default()
+        },
     };
     let mut opts = match options(&args, out, false)? {
         Ok(o) => o,

@@ -4,7 +4,7 @@
 use crate::audio::{AnalysisSink, Analyzer, AnalyzerConfig, AudioConfigError, Segment};
 use crate::doc::{self, AudioSourceInfo, ContextMode, SourceInfo};
 use crate::media::audio::{
-    decode_stream_pipelined, AudioDecodeOptions, AudioError, DEFAULT_MAX_SECONDS,
+    decode_stream_pipelined, AudioDecodeOptions, AudioError, AudioErrorKind, DEFAULT_MAX_SECONDS,
     MAX_SOURCE_CHANNELS, MAX_SOURCE_RATE,
 };
 use crate::media::image::{DecodeOptions, ImageError};
@@ -184,6 +184,53 @@ impl ExtractError {
     }
 }
 
+impl ExtractError {
+    /// The same error naming `path` instead: for a file staged under a temporary name.
+    #[must_use]
+    pub fn renamed(self, path: &Path) -> Self {
+        let path = path.to_path_buf();
+        match self {
+            Self::Io { source, .. } => Self::Io { path, source },
+            Self::Unrecognised { empty, .. } => Self::Unrecognised { path, empty },
+            Self::Image(e) => Self::Image(ImageError { path, ..e }),
+            Self::Audio(e) => Self::Audio(AudioError { path, ..e }),
+            Self::AudioConfig { source, .. } => Self::AudioConfig { path, source },
+            Self::Backend { source, .. } => Self::Backend { path, source },
+            Self::Panic { detail, .. } => Self::Panic { path, detail },
+            Self::Overlay { detail, .. } => Self::Overlay { path, detail },
+        }
+    }
+}
+
+/// Extracts an encoded file held in memory (the bytes of a PNG, a FLAC, ...), named
+/// `content_url`. The bytes are staged in a temporary file, since the decoders seek and the
+/// file path is the one every other input takes; errors name `content_url`.
+///
+/// # Errors
+/// As [`extract_file`]; [`ExtractError::Io`] when the temporary file cannot be written.
+pub fn extract_bytes(
+    bytes: &[u8],
+    content_url: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let name = Path::new(content_url);
+    let io = |source| ExtractError::Io {
+        path: name.to_path_buf(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix("mmprompt-bytes-")
+        .tempfile()
+        .map_err(io)?;
+    std::io::Write::write_all(tmp.as_file_mut(), bytes).map_err(io)?;
+    let mut out = extract_file(tmp.path(), content_url, options).map_err(|e| e.renamed(name))?;
+    out.partial_error = out.partial_error.map(|e| AudioError {
+        path: name.to_path_buf(),
+        ..e
+    });
+    Ok(out)
+}
+
 /// Extracts one file. `content_url` is how the document names the file (usually the path
 /// as the user gave it).
 ///
@@ -266,20 +313,61 @@ fn extract_image(
         },
         params.backend,
     )?;
-    let analysis =
-        pipeline::analyze_image(&decoded.rgb, params).map_err(|source| ExtractError::Backend {
-            path: path.to_path_buf(),
-            source,
-        })?;
     let source = SourceInfo {
         content_url: content_url.to_owned(),
         mime: decoded.mime.to_owned(),
-        sha256: decoded.sha256.clone(),
+        sha256: decoded.sha256,
         byte_len: decoded.byte_len,
     };
+    image_document(path, &decoded.rgb, source, options)
+}
+
+/// Extracts an image already in memory as pixels (an array from OpenCV or numpy): the same
+/// analysis and document as for a file holding them. `source` names it; its `sha256` and
+/// `byte_len` describe the pixel bytes as given.
+///
+/// # Errors
+/// [`ExtractError::Image`] when the pixels are over `options.image.max_pixels` or have a
+/// zero dimension, and the errors of the analysis and overlay as for [`extract_file`].
+pub fn extract_pixels(
+    pixels: image::DynamicImage,
+    source: SourceInfo,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let path = PathBuf::from(&source.content_url);
+    crate::media::image::check_pixels(pixels.width(), pixels.height(), options.image.max_pixels)
+        .map_err(|kind| ImageError {
+            path: path.clone(),
+            kind,
+        })?;
+    let rgb =
+        crate::media::image::finish_pixels(pixels, image::metadata::Orientation::NoTransforms);
+    crate::panics::quietly(|| image_document(&path, &rgb, source, options)).unwrap_or_else(
+        |detail| {
+            Err(ExtractError::Panic {
+                path: path.clone(),
+                detail,
+            })
+        },
+    )
+}
+
+/// Analyses decoded pixels and renders their document.
+fn image_document(
+    path: &Path,
+    rgb: &image::RgbImage,
+    source: SourceInfo,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let params = &options.image;
+    let analysis =
+        pipeline::analyze_image(rgb, params).map_err(|source| ExtractError::Backend {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let overlay_png = if options.overlay {
         Some(
-            crate::render::overlay::render_png(&decoded.rgb, &analysis).map_err(|e| {
+            crate::render::overlay::render_png(rgb, &analysis).map_err(|e| {
                 ExtractError::Overlay {
                     path: path.to_path_buf(),
                     detail: e.to_string(),
@@ -295,7 +383,7 @@ fn extract_image(
         text: page.text(),
         document: page.to_value(),
         count: analysis.regions.len(),
-        sha256: decoded.sha256,
+        sha256: source.sha256,
         overlay_png,
         partial_error: None,
     })
@@ -357,21 +445,129 @@ fn extract_audio(
         file: SourceInfo {
             content_url: content_url.to_owned(),
             mime: info.mime.to_owned(),
-            sha256: info.sha256.clone(),
+            sha256: info.sha256,
             byte_len: info.byte_len,
         },
         duration_s: info.duration_s,
         sample_rate: info.sample_rate,
         channels: info.channels,
     };
-    let overlay_png = match &spectrogram {
-        Some(s) => Some(
-            s.render_png(&sink.segments)
-                .map_err(|e| ExtractError::Overlay {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                })?,
-        ),
+    audio_document(
+        path,
+        source,
+        &sink.segments,
+        &summary,
+        spectrogram.as_ref(),
+        partial_error,
+        options,
+    )
+}
+
+/// Extracts audio already in memory as samples (an array from librosa or soundfile): the
+/// same downmix, resampling, analysis and document as for a file holding them.
+/// `interleaved` holds frames of `source.channels` samples at `source.sample_rate`
+/// (a trailing partial frame is ignored); `source.file` names them, and its `sha256` and
+/// `byte_len` describe the sample bytes as given.
+///
+/// # Errors
+/// [`ExtractError::Audio`] when the rate or channel count is over the options' limits or
+/// the rate cannot be resampled, or the samples are longer than `max_seconds`;
+/// [`ExtractError::AudioConfig`] for unusable analysis parameters.
+pub fn extract_samples(
+    interleaved: &[f32],
+    source: AudioSourceInfo,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let path = PathBuf::from(&source.file.content_url);
+    let params = &options.audio;
+    let fail = |kind| {
+        ExtractError::Audio(AudioError {
+            path: path.clone(),
+            kind,
+            partial: None,
+        })
+    };
+    let channels = usize::try_from(source.channels).unwrap_or(usize::MAX);
+    crate::media::audio::check_declared(
+        source.sample_rate,
+        channels,
+        params.max_source_rate,
+        params.max_channels,
+    )
+    .map_err(fail)?;
+    if channels == 0 {
+        return Err(fail(AudioErrorKind::ZeroChannels));
+    }
+    let frames = interleaved.len() / channels;
+    let seconds = frames as f64 / f64::from(source.sample_rate);
+    if seconds > params.max_seconds {
+        return Err(fail(AudioErrorKind::DeclaredTooLong {
+            declared_s: seconds,
+            limit_s: params.max_seconds,
+        }));
+    }
+    if frames == 0 {
+        return Err(fail(AudioErrorKind::NoAudio));
+    }
+    let mut analyzer =
+        Analyzer::new(params.analyzer_config()).map_err(|e| ExtractError::AudioConfig {
+            path: path.clone(),
+            source: e,
+        })?;
+    let mut resampler =
+        crate::media::audio::MonoResampler::new(source.sample_rate, params.rate).map_err(fail)?;
+    let mut sink = AudioSink {
+        segments: Vec::new(),
+    };
+    let mut spectrogram = options
+        .overlay
+        .then(|| SpectrogramBuilder::new(params.rate));
+    let mut mono = Vec::new();
+    let mut into_analyzer = |chunk: &[f32]| {
+        analyzer.push(chunk, &mut sink);
+        if let Some(s) = spectrogram.as_mut() {
+            s.push(chunk);
+        }
+    };
+    // In blocks, so the mono copy stays small whatever the array's length.
+    const BLOCK_FRAMES: usize = 1 << 16;
+    for block in interleaved[..frames * channels].chunks(BLOCK_FRAMES * channels) {
+        crate::media::audio::downmix_into(block, channels, &mut mono);
+        resampler.push(&mono, &mut into_analyzer).map_err(fail)?;
+    }
+    resampler.finish(&mut into_analyzer).map_err(fail)?;
+    let summary = analyzer.finish(&mut sink);
+    let source = AudioSourceInfo {
+        duration_s: seconds,
+        ..source
+    };
+    audio_document(
+        &path,
+        source,
+        &sink.segments,
+        &summary,
+        spectrogram.as_ref(),
+        None,
+        options,
+    )
+}
+
+/// Renders the document of analysed audio.
+fn audio_document(
+    path: &Path,
+    source: AudioSourceInfo,
+    segments: &[Segment],
+    summary: &crate::audio::AnalysisSummary,
+    spectrogram: Option<&SpectrogramBuilder>,
+    partial_error: Option<AudioError>,
+    options: &ExtractOptions,
+) -> Result<Extracted, ExtractError> {
+    let params = &options.audio;
+    let overlay_png = match spectrogram {
+        Some(s) => Some(s.render_png(segments).map_err(|e| ExtractError::Overlay {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?),
         None => None,
     };
     let error_text = partial_error
@@ -391,7 +587,7 @@ fn extract_audio(
     }
     let page = doc::Document::Audio(doc::audio_page(
         &source,
-        &sink.segments,
+        segments,
         parameters,
         error_text.as_ref().map(|(c, m)| (*c, m.as_str())),
         options.context,
@@ -400,8 +596,8 @@ fn extract_audio(
         kind: MediaKind::Audio,
         text: page.text(),
         document: page.to_value(),
-        count: sink.segments.len(),
-        sha256: info.sha256,
+        count: segments.len(),
+        sha256: source.file.sha256,
         overlay_png,
         partial_error,
     })

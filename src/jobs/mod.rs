@@ -10,4 +10,6 @@ pub mod batch;
 pub mod extract;
 pub mod fsio;
 pub mod manifest;
+pub mod settings;
+pub mod stream;
 pub mod worker;

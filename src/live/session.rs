@@ -1,17 +1,18 @@
-//! The live session: drains a [`Capture`], downmixes and resamples exactly as `extract`
-//! does ([`downmix_into`], [`MonoResampler`]), runs the same [`Analyzer`], and hands every
-//! segment to the [`SegmentConsumer`]s the moment it closes.
+//! The live session: drains a [`Capture`] into a [`SampleStream`] (the downmix,
+//! resampling and analyzer `extract` runs), and hands every segment to the
+//! [`SegmentConsumer`]s the moment it closes.
 //!
 //! Every way out of [`run_session`] (stop flag, device error, no data, a replayed file's
 //! end, an output error) goes through one shutdown path: what is still in the ring is
 //! analysed, the resampler and analyzer are flushed so the open segment closes at the end of
 //! the captured audio and reaches the consumers, and the WAV recording is finalized.
 
-use crate::audio::{AnalysisSink, Analyzer, AudioConfigError, Segment};
-use crate::doc::{self, ContextMode, LiveSourceInfo};
+use crate::audio::AudioConfigError;
+use crate::doc::{ContextMode, LiveSourceInfo};
 use crate::jobs::extract::AudioParams;
+use crate::jobs::stream::{SampleStream, StreamError};
 use crate::live::capture::{Capture, CaptureError, CaptureStats};
-use crate::media::audio::{downmix_into, AudioErrorKind, MonoResampler};
+use crate::media::audio::AudioErrorKind;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,19 +78,7 @@ impl LiveError {
     }
 }
 
-/// One closed segment of a live session.
-#[derive(Debug, Clone)]
-pub struct LiveSegment {
-    /// 0-based position in the session (`s1` is index 0).
-    pub index: usize,
-    /// The segment; times are seconds from the session's first sample.
-    pub segment: Segment,
-    /// Seconds of audio (from the session start) that had been analysed when the segment
-    /// closed: `decided_s - segment.end_s` is the segmenter's hangover for it.
-    pub decided_s: f64,
-    /// The JSON-LD `Annotation` for it, as written on one NDJSON line.
-    pub annotation: doc::LiveAnnotation,
-}
+pub use crate::jobs::stream::LiveSegment;
 
 /// Receives each segment the moment it closes, on the analysis thread. A consumer that may
 /// block (network, a slow model) must hand the work to its own thread, e.g. through
@@ -218,55 +207,22 @@ fn record_error(path: &Path, e: impl std::fmt::Display) -> LiveError {
     }
 }
 
-/// Collects the segments one push closes.
-struct Closed(Vec<Segment>);
-
-impl AnalysisSink for Closed {
-    fn on_segment(&mut self, segment: Segment) {
-        self.0.push(segment);
-    }
-}
-
-/// The analysis side of a session: everything between popped frames and consumers.
+/// The analysis side of a session: the stream between popped frames and consumers.
 struct Pipeline<'x, 'y> {
-    resampler: MonoResampler,
-    analyzer: Option<Analyzer>,
-    closed: Closed,
-    mono: Vec<f32>,
-    rate: f64,
-    source: LiveSourceInfo,
-    context: ContextMode,
+    stream: SampleStream,
+    closed: Vec<LiveSegment>,
     consumers: &'x mut [&'y mut dyn SegmentConsumer],
-    delivered: usize,
 }
 
 impl Pipeline<'_, '_> {
-    fn push(&mut self, interleaved: &[f32], channels: usize) -> Result<(), LiveError> {
-        downmix_into(interleaved, channels, &mut self.mono);
-        let (analyzer, closed) = (&mut self.analyzer, &mut self.closed);
-        let mut into_analyzer = |out: &[f32]| {
-            if let Some(a) = analyzer.as_mut() {
-                a.push(out, closed);
-            }
-        };
-        self.resampler
-            .push(&self.mono, &mut into_analyzer)
-            .map_err(LiveError::Resample)?;
-        self.deliver()
+    fn push(&mut self, interleaved: &[f32]) -> Result<(), LiveError> {
+        let pushed = self.stream.push(interleaved, &mut self.closed);
+        self.deliver()?;
+        pushed.map_err(LiveError::Resample)
     }
 
     fn deliver(&mut self) -> Result<(), LiveError> {
-        let decided_s = self.resampler.out_frames() as f64 / self.rate;
-        for segment in self.closed.0.drain(..) {
-            let annotation =
-                doc::live_annotation(&self.source, self.delivered, &segment, self.context);
-            let live = LiveSegment {
-                index: self.delivered,
-                segment,
-                decided_s,
-                annotation,
-            };
-            self.delivered += 1;
+        for live in self.closed.drain(..) {
             for c in self.consumers.iter_mut() {
                 c.on_segment(&live).map_err(LiveError::Output)?;
             }
@@ -283,16 +239,7 @@ impl Pipeline<'_, '_> {
 
     /// Flushes the resampler and closes the open segment at the end of the audio.
     fn finish(&mut self) -> Result<f64, LiveError> {
-        let (analyzer, closed) = (&mut self.analyzer, &mut self.closed);
-        let flushed = self.resampler.finish(&mut |out: &[f32]| {
-            if let Some(a) = analyzer.as_mut() {
-                a.push(out, closed);
-            }
-        });
-        let duration = match self.analyzer.take() {
-            Some(a) => a.finish(&mut self.closed).duration_s,
-            None => 0.0,
-        };
+        let flushed = self.stream.finish(&mut self.closed);
         let delivered = self.deliver();
         let mut finished = Ok(());
         for c in self.consumers.iter_mut() {
@@ -300,7 +247,7 @@ impl Pipeline<'_, '_> {
                 finished = Err(LiveError::Output(e));
             }
         }
-        flushed.map_err(LiveError::Resample)?;
+        let duration = flushed.map_err(LiveError::Resample)?;
         delivered?;
         finished?;
         Ok(duration)
@@ -375,12 +322,8 @@ pub fn run_session(
     consumers: &mut [&mut dyn SegmentConsumer],
     stop: &AtomicBool,
 ) -> Result<SessionSummary, LiveError> {
-    let cfg = options.audio.analyzer_config();
-    let analyzer = Analyzer::new(cfg)?;
     let format = capture.format().clone();
     let channels = usize::from(format.channels.max(1));
-    let resampler =
-        MonoResampler::new(format.sample_rate, cfg.sample_rate).map_err(LiveError::Resample)?;
     let mut recorder: Option<Recorder> = match &options.record {
         Some(path) => Some(
             hound::WavWriter::create(
@@ -396,23 +339,25 @@ pub fn run_session(
         ),
         None => None,
     };
-    let session_id = session_id();
-    let mut pipeline = Pipeline {
-        resampler,
-        analyzer: Some(analyzer),
-        closed: Closed(Vec::new()),
-        mono: Vec::new(),
-        rate: f64::from(cfg.sample_rate),
-        source: LiveSourceInfo {
-            session: session_id,
+    let stream = SampleStream::new(
+        LiveSourceInfo {
+            session: session_id(),
             device: format.device.clone(),
             sample_rate: format.sample_rate,
-            channels: u32::from(format.channels),
+            channels: u32::from(format.channels.max(1)),
             started: SystemTime::now(),
         },
-        context: options.context,
+        &options.audio,
+        options.context,
+    )
+    .map_err(|e| match e {
+        StreamError::Config(c) => LiveError::Config(c),
+        StreamError::Source(k) => LiveError::Resample(k),
+    })?;
+    let mut pipeline = Pipeline {
+        stream,
+        closed: Vec::new(),
         consumers,
-        delivered: 0,
     };
     // ~20 ms of audio per pop keeps each step short, so a segment is never held back long.
     let mut buf = vec![0.0f32; (format.sample_rate as usize / 50).max(1) * channels];
@@ -431,7 +376,7 @@ pub fn run_session(
         if n > 0 {
             if !have_start {
                 if let Some(t) = capture.started() {
-                    pipeline.source.started = t;
+                    pipeline.stream.set_started(t);
                 }
                 have_start = true;
             }
@@ -445,7 +390,7 @@ pub fn run_session(
             if options.status {
                 meter.add(chunk, channels);
             }
-            if let Err(e) = pipeline.push(chunk, channels) {
+            if let Err(e) = pipeline.push(chunk) {
                 break Err(e);
             }
             continue;
@@ -491,7 +436,7 @@ pub fn run_session(
                 break;
             }
         }
-        if let Err(e) = pipeline.push(&buf[..n], channels) {
+        if let Err(e) = pipeline.push(&buf[..n]) {
             drain_error = Some(e);
             break;
         }
@@ -520,7 +465,7 @@ pub fn run_session(
     recorded?;
     Ok(SessionSummary {
         reason,
-        segments: pipeline.delivered,
+        segments: pipeline.stream.delivered(),
         duration_s,
         capture: stats,
     })

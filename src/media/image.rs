@@ -286,6 +286,15 @@ fn open_decoder<'a>(
     Ok((format, decoder))
 }
 
+/// Refuses a zero dimension, or more pixels than `max_pixels`: the check every decoder
+/// makes from the header, for pixels that arrive already decoded.
+///
+/// # Errors
+/// [`ImageErrorKind::ZeroSize`] or [`ImageErrorKind::TooLarge`].
+pub fn check_pixels(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageErrorKind> {
+    check_size(width, height, max_pixels)
+}
+
 fn check_size(width: u32, height: u32, max_pixels: u64) -> Result<(), ImageErrorKind> {
     if width == 0 || height == 0 {
         return Err(ImageErrorKind::ZeroSize { width, height });

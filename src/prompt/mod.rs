@@ -6,6 +6,7 @@
 pub mod attach;
 pub mod budget;
 pub mod coords;
+pub mod settings;
 pub mod types;
 
 use crate::doc::{self, Document, Item, Score};

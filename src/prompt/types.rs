@@ -81,19 +81,22 @@ pub struct Input {
     pub from_jsonld: bool,
 }
 
-/// Which media are attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which media are attached (`--attach`, and the `attach` option of the Python package and
+/// the MCP server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
 pub enum AttachMode {
-    /// None: fragments only.
+    /// Fragments only.
     #[default]
     None,
-    /// Images only.
+    /// Image inputs.
     Image,
-    /// Audio only.
+    /// Audio inputs.
     Audio,
-    /// Every medium.
+    /// Every input the provider takes.
     All,
-    /// Every medium, images with each kept region's outline and id drawn on them
+    /// Every input, images with each shown region's outline and id drawn on them
     /// (Set-of-Mark).
     Marked,
 }
