@@ -10,8 +10,9 @@ PYTHON ?= python3
 # real llama.cpp server of the endpoint tests; sox and ffmpeg write the AIFF files that
 # tests/audio_decode.rs decodes, and with libsox-fmt-all convert the corpus clips;
 # util-linux's prlimit runs tests/hostile.rs under an address-space limit; strace counts
-# the syncs of --durable in tests/batch.rs).
-APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel sox libsox-fmt-all ffmpeg util-linux strace
+# the syncs of --durable in tests/batch.rs; Java runs the PySpark tests of the Python
+# package; man-db renders the man pages `make test-install` installs).
+APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel sox libsox-fmt-all ffmpeg util-linux strace openjdk-17-jre-headless man-db
 # Only for the optional OpenCV backend (`--features opencv`): headers and libraries, and
 # the libclang its binding generator parses them with (about 180 MB to download).
 OPENCV_APT_PACKAGES := libopencv-dev clang libclang-dev
@@ -19,7 +20,7 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
+.PHONY: run test test-python py-package install install-files test-install test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
@@ -32,6 +33,8 @@ test: deps llm-deps lint core-check
 	@$(MAKE) --no-print-directory test-corpus
 	@$(MAKE) --no-print-directory test-regions
 	@$(MAKE) --no-print-directory test-fuzz
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory test-install
 
 # The library's core alone (`--no-default-features`): it builds and lints clean, and its
 # dependency tree holds none of the crates that only the binary, live capture or endpoints
@@ -84,6 +87,7 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p mmprompt-python --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --lib --no-deps --locked
 
 bench: build py-deps
@@ -181,3 +185,43 @@ fuzz: fuzz-deps
 test-fuzz: fuzz-deps
 	fuzz/run.sh --smoke
 
+
+# The Python package (pyproject.toml, python/): `pip install .` into target/venv-py with what
+# its tests need, then pytest: the package against the CLI, the MCP server through the
+# official MCP Python SDK, and PySpark in local mode (RDD.pipe and mapInPandas).
+PY_VENV ?= target/venv-py
+py-package: apt-deps
+	test -x $(PY_VENV)/bin/python || $(PYTHON) -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-python.txt
+	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check .
+
+test-python: py-package
+	$(CARGO) build --locked --bin mmprompt
+	MMPROMPT_BIN=$(abspath $(DEBUG_BIN)) $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+# The binary, its shell completions and its man pages under PREFIX (DESTDIR for staging).
+PREFIX ?= /usr/local
+install: build
+	@$(MAKE) --no-print-directory install-files INSTALL_BIN=$(BIN)
+
+install-files:
+	install -Dm755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/mmprompt
+	mkdir -p $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(INSTALL_BIN) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mmprompt
+	$(INSTALL_BIN) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mmprompt
+	$(INSTALL_BIN) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mmprompt.fish
+	$(INSTALL_BIN) man --out $(DESTDIR)$(PREFIX)/share/man/man1
+
+# `make install` staged into a temporary DESTDIR with the debug binary: every file is in
+# place, the installed binary runs, bash accepts its completions and man renders its pages.
+test-install: apt-deps
+	$(CARGO) build --locked --bin mmprompt
+	@stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
+	$(MAKE) --no-print-directory install-files INSTALL_BIN=$(DEBUG_BIN) DESTDIR=$$stage PREFIX=/usr >/dev/null && \
+	"$$stage/usr/bin/mmprompt" --version | grep -q 'features: cli' && \
+	bash -n "$$stage/usr/share/bash-completion/completions/mmprompt" && \
+	grep -q extract "$$stage/usr/share/zsh/site-functions/_mmprompt" && \
+	grep -q extract "$$stage/usr/share/fish/vendor_completions.d/mmprompt.fish" && \
+	for page in mmprompt mmprompt-extract mmprompt-prompt mmprompt-send mmprompt-live mmprompt-mcp mmprompt-schema mmprompt-completions mmprompt-man; do \
+	  MANWIDTH=80 man -l "$$stage/usr/share/man/man1/$$page.1" 2>&1 | grep -qi "$${page#mmprompt-}" || { echo "test-install: $$page.1 does not render"; exit 1; }; \
+	done && echo "test-install: binary, completions and man pages installed and usable"

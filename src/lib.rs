@@ -14,7 +14,8 @@
 //! - [`prompt`] (feature `llm`) assembles fragments into a provider-neutral prompt within a
 //!   token budget, [`llm`] shapes it for each provider and posts it, and [`send`] runs one
 //!   prompt end to end: post, validate, resolve citations, save;
-//! - [`live`] (feature `live`) runs the same analyzer on a microphone.
+//! - [`live`] (feature `live`) runs the same analyzer on a microphone;
+//! - [`mcp`] (feature `mcp`) serves `extract` and `prompt` as tools to agents.
 //!
 //! The library prints nothing: long jobs report through sinks the caller implements
 //! ([`jobs::batch::BatchSink`], [`live::SegmentConsumer`]); the `mmprompt` binary, built with
@@ -32,6 +33,8 @@ pub mod jobs;
 pub mod live;
 #[cfg(feature = "llm")]
 pub mod llm;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod media;
 pub mod panics;
 #[cfg(feature = "llm")]

@@ -24,10 +24,23 @@ mod live;
 mod llm;
 mod report;
 
+/// `--version`: the version and the cargo features this binary was built with (every
+/// binary has `cli`, and with it `live`, `llm` and `mcp`; `opencv` is optional).
+#[cfg(feature = "opencv")]
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (features: cli, live, llm, mcp, opencv)"
+);
+#[cfg(not(feature = "opencv"))]
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (features: cli, live, llm, mcp)"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mmprompt",
-    version,
+    version = VERSION,
     about = "Turn images and audio into JSON-LD prompt fragments with spatial and temporal anchors",
     long_about = "Turn images and audio into JSON-LD prompt fragments with spatial and \
         temporal anchors.\n\n\
@@ -77,6 +90,52 @@ enum Command {
         #[arg(long)]
         context: bool,
     },
+    /// Serve extract and prompt as MCP tools to an agent, over stdin and stdout.
+    #[command(after_help = "Examples:\n  \
+        mmprompt mcp --allow ~/photos --allow ~/recordings\n\n\
+        An MCP client (Claude Desktop, an agent SDK) starts this command and speaks JSON-RPC\n\
+        on its stdin and stdout. Tools: extract (a path inside an allowed folder, or the\n\
+        file's bytes as base64) and prompt (a dry run). Resources: mmprompt://context and\n\
+        mmprompt://schema. Paths outside every --allow folder are refused; without --allow\n\
+        only content sent as bytes is read.")]
+    Mcp {
+        /// Let clients read files inside DIR (repeatable); symbolic links are resolved
+        /// before the check.
+        #[arg(long, value_name = "DIR")]
+        allow: Vec<std::path::PathBuf>,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        mmprompt completions bash > /usr/local/share/bash-completion/completions/mmprompt\n  \
+        mmprompt completions zsh > \"${fpath[1]}/_mmprompt\"\n  \
+        mmprompt completions fish > ~/.config/fish/completions/mmprompt.fish\n\n\
+        `make install` puts all three where the shells look for them.")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print a man page (roff), or with --out DIR write one page per command into DIR.
+    #[command(after_help = "Examples:\n  \
+        mmprompt man | man -l -\n  \
+        mmprompt man extract | man -l -\n  \
+        mmprompt man --out /usr/local/share/man/man1")]
+    Man {
+        /// The command whose page to print (default: the top-level page).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+        /// Write mmprompt.1 and mmprompt-COMMAND.1 for every command into DIR.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// `completions`: the shells clap_complete writes scripts for that `make install` installs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Each image allocates several frame-sized buffers; the system allocator hands such blocks
@@ -107,6 +166,9 @@ pub fn main() -> ExitCode {
         Command::Send(args) => llm::send(&args),
         Command::Live(args) => live::run(&args),
         Command::Schema { context } => schema(context).map(|()| EXIT_OK),
+        Command::Mcp { allow } => mcp(&allow),
+        Command::Completions { shell } => completions(shell).map(|()| EXIT_OK),
+        Command::Man { command, out } => man(command.as_deref(), out.as_deref()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -122,4 +184,92 @@ fn schema(context: bool) -> anyhow::Result<()> {
     let text = if context { doc::CONTEXT } else { doc::SCHEMA };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+fn mcp(allow: &[std::path::PathBuf]) -> anyhow::Result<u8> {
+    let allowed = match mmprompt::mcp::Allowed::new(allow) {
+        Ok(a) => a,
+        Err(e) => return common::usage_error(&format!("--allow {e}")),
+    };
+    mmprompt::mcp::serve_stdio(mmprompt::mcp::Server::new(allowed))?;
+    Ok(EXIT_OK)
+}
+
+fn completions(shell: Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    match shell {
+        Shell::Bash => {
+            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "mmprompt", &mut out)
+        }
+        Shell::Zsh => {
+            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "mmprompt", &mut out)
+        }
+        Shell::Fish => {
+            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "mmprompt", &mut out)
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The page of the top-level command, or of one subcommand (named `mmprompt-NAME`).
+fn man_page(cmd: &clap::Command, name: Option<&str>) -> Option<Vec<u8>> {
+    let page = match name {
+        None => cmd.clone(),
+        Some(name) => {
+            let sub = cmd
+                .get_subcommands()
+                .find(|c| c.get_name() == name && !c.is_hide_set())?;
+            sub.clone()
+                .name(format!("mmprompt-{name}"))
+                .version(VERSION)
+        }
+    };
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page).render(&mut roff).ok()?;
+    Some(roff)
+}
+
+fn man(name: Option<&str>, out: Option<&std::path::Path>) -> anyhow::Result<u8> {
+    use anyhow::Context as _;
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let Some(dir) = out else {
+        let Some(page) = man_page(&cmd, name) else {
+            let names: Vec<&str> = cmd
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+                .map(clap::Command::get_name)
+                .collect();
+            say!(
+                "mmprompt: usage error: no command '{}'; the commands are {}",
+                name.unwrap_or_default(),
+                names.join(", ")
+            );
+            return Ok(common::EXIT_USAGE);
+        };
+        std::io::stdout().lock().write_all(&page)?;
+        return Ok(EXIT_OK);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let mut names: Vec<Option<String>> = vec![None];
+    names.extend(
+        cmd.get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+            .map(|c| Some(c.get_name().to_string())),
+    );
+    for name in names {
+        let file = match &name {
+            None => "mmprompt.1".to_string(),
+            Some(n) => format!("mmprompt-{n}.1"),
+        };
+        let page = man_page(&cmd, name.as_deref())
+            .with_context(|| format!("cannot render the page of {file}"))?;
+        let path = dir.join(&file);
+        std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(EXIT_OK)
 }
