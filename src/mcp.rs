@@ -392,3 +392,46 @@ pub fn serve_stdio(server: Server) -> Result<(), McpError> {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_that_resolve_inside_an_allowed_folder_pass() {
+        let root = tempfile::tempdir().unwrap();
+        let inside = root.path().join("media");
+        let outside = root.path().join("private");
+        std::fs::create_dir_all(inside.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(inside.join("sub/a.png"), b"x").unwrap();
+        std::fs::write(outside.join("secret.png"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.png"), inside.join("link.png")).unwrap();
+        let allowed = Allowed::new(&[inside.clone()]).unwrap();
+        assert!(allowed.check(&inside.join("sub/a.png")).is_ok());
+        // `..` and links are resolved before the check.
+        let up = inside.join("sub/../../private/secret.png");
+        for p in [up, inside.join("link.png"), outside.join("secret.png")] {
+            let e = allowed.check(&p).unwrap_err();
+            assert!(e.contains("outside the allowed folders"), "{e}");
+        }
+        assert!(allowed.check(&inside.join("missing.png")).is_err());
+        let none = Allowed::new(&[]).unwrap();
+        assert!(none
+            .check(&inside.join("sub/a.png"))
+            .unwrap_err()
+            .contains("--allow"));
+        assert!(Allowed::new(&[inside.join("sub/a.png")]).is_err());
+        assert!(Allowed::new(&[root.path().join("nowhere")]).is_err());
+    }
+
+    #[test]
+    fn base64_content_is_capped_before_it_is_decoded() {
+        assert_eq!(from_base64("aGVsbG8=").unwrap(), b"hello");
+        assert!(from_base64("not base64!")
+            .unwrap_err()
+            .contains("not base64"));
+        let huge = "A".repeat(MAX_CONTENT_BYTES / 3 * 4 + 64);
+        assert!(from_base64(&huge).unwrap_err().contains("over"));
+    }
+}
