@@ -16,7 +16,9 @@
 //! segment, so the speech stays one. Silence and noise need only
 //! [`SegmentConfig::quiet_after_event_s`] to end a tone or an impact, or to open the stream:
 //! beeps a quarter second apart stay apart, and a short lead-in is not part of the first
-//! sound. The first segment opens the same way and starts at 0.
+//! sound. Inside music, speech and tone need [`SegmentConfig::min_in_music_s`] (a second)
+//! to take over, so held notes and sung phrases stay part of the piece. The first segment
+//! opens the same way and starts at 0.
 //! The queue's capacity is the sum of the minimums plus one, so memory stays bounded on a
 //! live stream; should it fill without any label taking over (several labels flickering,
 //! none dense enough), its oldest frame joins the open segment, or, before the first
@@ -56,6 +58,12 @@ pub struct SegmentConfig {
     /// inside the speech, so that beeps a quarter second apart stay separate beeps and a
     /// sound after a short lead-in starts where it starts, not at 0.
     pub quiet_after_event_s: f32,
+    /// Minimum run, in seconds, for each label to take over from an open music segment
+    /// (indexed like [`Label::ALL`]; never below the label's own minimum): speech 1.0 and
+    /// tone 1.0, the rest as `min_s`. A held note or a chord reads as a tone, and a sung
+    /// phrase as speech, for a second or so; inside music both are music, so the piece
+    /// stays one segment instead of breaking at each of them.
+    pub min_in_music_s: [f32; 6],
 }
 
 impl Default for SegmentConfig {
@@ -64,6 +72,7 @@ impl Default for SegmentConfig {
             min_s: [0.3, 0.3, 0.1, 0.5, 0.02, 0.1],
             speech_lookback_s: 0.12,
             quiet_after_event_s: 0.1,
+            min_in_music_s: [0.3, 0.3, 1.0, 0.5, 0.02, 1.0],
         }
     }
 }
@@ -145,6 +154,8 @@ pub struct Segmenter {
     half_frame: u64,
     half_hop: u64,
     min_frames: [usize; 6],
+    /// `min_in_music_s` in frames, each at least the label's `min_frames`.
+    min_in_music: [usize; 6],
     /// `quiet_after_event_s` in frames, at most silence's and noise's own minimums.
     quiet_after_event: usize,
     open: Option<Open>,
@@ -170,11 +181,15 @@ impl Segmenter {
         for (slot, s) in min_frames.iter_mut().zip(cfg.min_s) {
             *slot = ((s / hop_s).round() as usize).max(1);
         }
+        let mut min_in_music = min_frames;
+        for (slot, s) in min_in_music.iter_mut().zip(cfg.min_in_music_s) {
+            *slot = (*slot).max((s / hop_s).round() as usize);
+        }
         // Frames of the open label never wait, so once this many are pending some other
-        // label has necessarily reached its minimum.
+        // label has necessarily reached its minimum (the larger one inside music).
         // Saturating, like the float-to-count conversions above: a zero hop or absurd minimums
         // make the bounds effectively infinite instead of overflowing.
-        let capacity = min_frames
+        let capacity = min_in_music
             .iter()
             .fold(1usize, |sum, &m| sum.saturating_add(m));
         let lookback = (cfg.speech_lookback_s.max(0.0) / hop_s).round() as usize;
@@ -187,6 +202,7 @@ impl Segmenter {
             half_frame: (frame_len / 2) as u64,
             half_hop: (hop / 2) as u64,
             min_frames,
+            min_in_music,
             quiet_after_event,
             open: None,
             // Reserve only what ordinary settings need; the queues grow if the bounds are larger.
@@ -272,6 +288,8 @@ impl Segmenter {
             .is_none_or(|o| matches!(o.label, Label::Tone | Label::Impact));
         if quiet && after_event {
             self.quiet_after_event
+        } else if self.open.as_ref().is_some_and(|o| o.label == Label::Music) {
+            self.min_in_music[label_index(label)]
         } else {
             self.min_frames[label_index(label)]
         }
@@ -446,6 +464,7 @@ impl Segmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::features::FrameFeatures;
 
     #[test]
     fn construction_survives_degenerate_timing_and_huge_minimums() {
@@ -453,6 +472,7 @@ mod tests {
             min_s: [f32::MAX; 6],
             speech_lookback_s: f32::INFINITY,
             quiet_after_event_s: f32::INFINITY,
+            min_in_music_s: [f32::MAX; 6],
         };
         for (cfg, sample_rate, hop) in [
             (SegmentConfig::default(), 16_000, 0),
@@ -463,5 +483,89 @@ mod tests {
             let mut s = Segmenter::new(cfg, sample_rate, 400, hop);
             assert!(s.finish(0).is_none());
         }
+    }
+
+    /// A frame at `index` (10 ms hop, 25 ms frames at 16 kHz) with `label`.
+    fn frame(index: u64, label: Label) -> Frame {
+        Frame {
+            features: FrameFeatures {
+                index,
+                start_sample: index * 160,
+                rms: 0.1,
+                rms_db: -20.0,
+                power_db: -20.0,
+                zcr: 0.1,
+                centroid_hz: 1000.0,
+                bandwidth_hz: 500.0,
+                flatness: 0.1,
+                rolloff_hz: 2000.0,
+                flux: 0.0,
+                hfc_db: -30.0,
+                peak_ratio: 0.5,
+                bands_db: [-30.0; 6],
+                f0_hz: None,
+                voicing: 0.0,
+                clipped: 0,
+                new_db: -20.0,
+                new_attack_sample: 0,
+            },
+            label: crate::audio::labels::FrameLabel {
+                label,
+                confidence: 0.9,
+                floor_db: -60.0,
+                onset_sample: None,
+            },
+            vad: None,
+        }
+    }
+
+    /// The labels and lengths (in frames) of the segments a run of labelled stretches gives.
+    fn segments(stretches: &[(Label, u64)]) -> Vec<(Label, u64)> {
+        let mut s = Segmenter::new(SegmentConfig::default(), 16_000, 400, 160);
+        let mut out = Vec::new();
+        let mut i = 0;
+        for &(label, n) in stretches {
+            for _ in 0..n {
+                out.extend(s.push(&frame(i, label)));
+                i += 1;
+            }
+        }
+        out.extend(s.finish(i * 160));
+        out.iter()
+            .map(|g| (g.label, (g.end_sample - g.start_sample) / 160))
+            .collect()
+    }
+
+    #[test]
+    fn held_notes_and_sung_phrases_stay_inside_the_music() {
+        use Label::{Music, Silence, Speech, Tone};
+        // Under a second of tone or speech between stretches of music is part of the piece.
+        assert_eq!(
+            segments(&[(Music, 300), (Tone, 80), (Music, 300)]),
+            [(Music, 680)]
+        );
+        assert_eq!(
+            segments(&[(Music, 300), (Speech, 90), (Music, 300)]),
+            [(Music, 690)]
+        );
+        // Longer, they are segments of their own, starting where they start.
+        let got = segments(&[(Music, 300), (Tone, 150), (Music, 300)]);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [Music, Tone, Music]
+        );
+        assert_eq!(got[1].1, 150);
+        // Outside music a tenth of a second is enough, as before.
+        let got = segments(&[(Silence, 100), (Tone, 20), (Silence, 100)]);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [Silence, Tone, Silence]
+        );
+        // Silence still ends the music after its own minimum.
+        let got = segments(&[(Music, 300), (Silence, 40), (Music, 100)]);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [Music, Silence, Music]
+        );
     }
 }
