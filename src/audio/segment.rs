@@ -18,7 +18,9 @@
 //! beeps a quarter second apart stay apart, and a short lead-in is not part of the first
 //! sound. Inside music, speech and tone need [`SegmentConfig::min_in_music_s`] (a second)
 //! to take over, so held notes and sung phrases stay part of the piece. The first segment
-//! opens the same way and starts at 0.
+//! opens the same way and starts at 0. Music that takes over directly from a tone takes
+//! the whole tone segment: a piece's first held note or chord reads as a tone until the
+//! music's movement shows, and a tone that ends in music without a pause was its start.
 //! The queue's capacity is the sum of the minimums plus one, so memory stays bounded on a
 //! live stream; should it fill without any label taking over (several labels flickering,
 //! none dense enough), its oldest frame joins the open segment, or, before the first
@@ -378,6 +380,25 @@ impl Segmenter {
         let first = self.takeover(label)?;
         let mut carried = Vec::new();
         let (closed, next) = match self.open.take() {
+            // Music that follows a tone directly (no silence or noise between) began
+            // with it: a piece's first held note or chord reads as a tone until the
+            // music's movement shows. The open tone segment becomes the music's start,
+            // unless music closed just before it (two adjacent music segments would say
+            // the piece stopped and restarted).
+            Some(mut open)
+                if label == Label::Music
+                    && open.label == Label::Tone
+                    && self.last_closed != Some(Label::Music) =>
+            {
+                for p in self.pending.drain(..first) {
+                    Self::hold(&mut open, &mut self.f0, &mut self.tail, self.lookback, &p);
+                }
+                open.label = label;
+                open.own = 0;
+                open.conf_sum = 0.0;
+                Self::flush(&mut open, &mut self.f0, &mut self.tail);
+                (None, open)
+            }
             Some(mut open) => {
                 for p in self.pending.drain(..first) {
                     Self::hold(&mut open, &mut self.f0, &mut self.tail, self.lookback, &p);
@@ -560,6 +581,13 @@ mod tests {
         assert_eq!(
             got.iter().map(|g| g.0).collect::<Vec<_>>(),
             [Silence, Tone, Silence]
+        );
+        // Music straight after a tone began with it; after a pause it did not.
+        assert_eq!(segments(&[(Tone, 200), (Music, 300)]), [(Music, 500)]);
+        let got = segments(&[(Tone, 200), (Silence, 40), (Music, 300)]);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [Tone, Silence, Music]
         );
         // Silence still ends the music after its own minimum.
         let got = segments(&[(Music, 300), (Silence, 40), (Music, 100)]);
