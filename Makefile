@@ -188,12 +188,15 @@ test-fuzz: fuzz-deps
 
 # The Python package (pyproject.toml, python/): `pip install .` into target/venv-py with what
 # its tests need, then pytest: the package against the CLI, the MCP server through the
-# official MCP Python SDK, and PySpark in local mode (RDD.pipe and mapInPandas).
+# official MCP Python SDK, and PySpark in local mode (RDD.pipe and mapInPandas). The tests
+# install a dev-profile build (PY_PROFILE), which reuses what `cargo test` compiled: a
+# release build of the extension would add minutes to CI for no test's sake.
 PY_VENV ?= target/venv-py
+PY_PROFILE ?= dev
 py-package: apt-deps
 	test -x $(PY_VENV)/bin/python || $(PYTHON) -m venv $(PY_VENV)
 	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-python.txt
-	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check .
+	MATURIN_PEP517_ARGS="--profile $(PY_PROFILE)" $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check .
 
 test-python: py-package
 	$(CARGO) build --locked --bin mmprompt

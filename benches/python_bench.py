@@ -5,7 +5,8 @@
 - a PySpark local[2] job (RDD.pipe and mapInPandas) against one local `mmprompt extract`
   process on the same folder.
 
-Run with the venv `make py-package` builds:
+Run with a release build of the package and the binary:
+    make py-package PY_PROFILE=release && cargo build --release
     target/venv-py/bin/python benches/python_bench.py [--runs 7] [--bin target/release/mmprompt]
 """
 
