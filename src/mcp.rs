@@ -258,27 +258,14 @@ impl Server {
                 Ok(o) => o,
                 Err(e) => return fail(format!("options: {e}")),
             };
-            let key = opts.endpoint.api_key().ok().flatten();
-            let secrets: Vec<&str> = key.as_deref().into_iter().collect();
-            let paths = match crate::prompt::expand_inputs(&inputs) {
-                Ok(p) => p,
-                Err(e) => return fail(crate::llm::redact(&e.to_string(), &secrets)),
-            };
-            // A folder may hold links that lead out of it; each file is checked again.
-            for path in &paths {
-                if let Err(m) = allowed.check(path) {
-                    return fail(m);
-                }
-            }
-            match crate::send::plan(&paths, &opts, key.as_deref()) {
-                Ok(planned) => {
-                    let report =
-                        crate::send::dry_run_report(&planned, &opts, p.full_body, &secrets);
-                    CallToolResult::success(vec![ContentBlock::text(
-                        serde_json::to_string_pretty(&report).unwrap_or_default(),
-                    )])
-                }
-                Err(e) => fail(crate::llm::redact(&e.to_string(), &secrets)),
+            // A folder may hold links that lead out of it; each file is checked too.
+            match crate::send::dry_run(&inputs, &opts, p.full_body, |path| {
+                allowed.check(path).map(drop)
+            }) {
+                Ok(run) => CallToolResult::success(vec![ContentBlock::text(
+                    serde_json::to_string_pretty(&run.report).unwrap_or_default(),
+                )]),
+                Err(m) => fail(m),
             }
         })
         .await

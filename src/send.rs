@@ -188,6 +188,42 @@ pub fn dry_run_report(p: &Planned, opts: &SendOptions, full: bool, secrets: &[&s
     })
 }
 
+/// A dry run: the planned request and its report.
+#[derive(Debug)]
+pub struct DryRun {
+    /// The request as `send` would post it (its headers may hold the key).
+    pub planned: Planned,
+    /// [`dry_run_report`] of it, keys redacted.
+    pub report: Value,
+}
+
+/// What `mmprompt prompt`, the Python `prompt()` and the MCP `prompt` tool share: `inputs`
+/// (files or folders) expanded, each file passed to `check` (a caller that confines paths
+/// refuses one there), the request planned with the key from `opts`' environment variable
+/// if it is set, and reported without it.
+///
+/// # Errors
+/// The message of the first failure, with the key redacted: an input that cannot be
+/// expanded, a file `check` refuses, or a request that cannot be planned.
+pub fn dry_run(
+    inputs: &[PathBuf],
+    opts: &SendOptions,
+    full: bool,
+    check: impl Fn(&Path) -> Result<(), String>,
+) -> Result<DryRun, String> {
+    let key = opts.endpoint.api_key().ok().flatten();
+    let secrets: Vec<&str> = key.as_deref().into_iter().collect();
+    let paths =
+        crate::prompt::expand_inputs(inputs).map_err(|e| redact(&e.to_string(), &secrets))?;
+    for path in &paths {
+        check(path)?;
+    }
+    let planned =
+        plan(&paths, opts, key.as_deref()).map_err(|e| redact(&e.to_string(), &secrets))?;
+    let report = dry_run_report(&planned, opts, full, &secrets);
+    Ok(DryRun { planned, report })
+}
+
 /// Path of an input relative to nothing: root, prefix and `..` parts dropped, so outputs
 /// of any input land inside the output folder.
 fn contained(path: &Path) -> PathBuf {

@@ -232,15 +232,9 @@ fn prompt(
                 PromptSettingsError::Usage(e) => ("usage", e.to_string()),
                 e => ("io", e.to_string()),
             })?;
-        let key = opts.endpoint.api_key().ok().flatten();
-        let secrets: Vec<&str> = key.as_deref().into_iter().collect();
-        let redact = |e: String| ("prompt", mmprompt::llm::redact(&e, &secrets));
-        let paths = mmprompt::prompt::expand_inputs(&inputs).map_err(|e| redact(e.to_string()))?;
-        let planned = mmprompt::send::plan(&paths, &opts, key.as_deref())
-            .map_err(|e| redact(e.to_string()))?;
-        Ok(mmprompt::send::dry_run_report(
-            &planned, &opts, full_body, &secrets,
-        ))
+        mmprompt::send::dry_run(&inputs, &opts, full_body, |_| Ok(()))
+            .map(|run| run.report)
+            .map_err(|e| ("prompt", e))
     });
     match report {
         Ok(v) => Ok(pythonize::pythonize(py, &v)?.unbind()),

@@ -8,9 +8,7 @@ use mmprompt::llm::http::{Client, ClientOptions, RetryPolicy};
 use mmprompt::llm::redact;
 use mmprompt::prompt::expand_inputs;
 use mmprompt::prompt::settings::{PromptSettings, PromptSettingsError};
-use mmprompt::send::{
-    dry_run_report, open_send_log, plan, send_one, Outcome, RateLimiter, SendOptions,
-};
+use mmprompt::send::{open_send_log, send_one, Outcome, RateLimiter, SendOptions};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
@@ -137,29 +135,20 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
         Ok(o) => o,
         Err(m) => return super::common::usage_error(&m),
     };
-    // The key is only looked at to show whether one would be sent; it is never printed.
-    let key = opts.endpoint.api_key().ok().flatten();
-    let secrets: Vec<&str> = key.as_deref().into_iter().collect();
-    let inputs = match expand_inputs(&args.common.inputs) {
-        Ok(i) => i,
+    let run = match mmprompt::send::dry_run(&args.common.inputs, &opts, args.full_body, |_| Ok(()))
+    {
+        Ok(run) => run,
         Err(e) => {
-            say!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
+            say!("mmprompt: error: {e}");
             return Ok(super::common::EXIT_FAILED);
         }
     };
-    let planned = match plan(&inputs, &opts, key.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            say!("mmprompt: error: {}", redact(&e.to_string(), &secrets));
-            return Ok(super::common::EXIT_FAILED);
-        }
-    };
+    let planned = &run.planned;
     let mut stdout = std::io::stdout().lock();
     if args.body_only {
         serde_json::to_writer(&mut stdout, &planned.request.body)?;
     } else {
-        let report = dry_run_report(&planned, &opts, args.full_body, &secrets);
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        serde_json::to_writer_pretty(&mut stdout, &run.report)?;
     }
     writeln!(stdout)?;
     let a = &planned.assembled;
@@ -175,7 +164,8 @@ pub(crate) fn prompt(args: &DryRunArgs) -> anyhow::Result<u8> {
         if a.dropped.is_empty() { "" } else { ": " },
         a.dropped.join(" ")
     );
-    if key.is_none() && opts.endpoint.api_key().is_err() {
+    // The key is only looked at to show whether one would be sent; it is never printed.
+    if opts.endpoint.api_key().is_err() {
         say!(
             "note: {} is not set; `send` would fail until it is",
             opts.endpoint
