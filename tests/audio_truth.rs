@@ -466,3 +466,32 @@ fn an_impact_lasts_until_its_decay_reaches_the_floor() {
         timeline(&out)
     );
 }
+
+/// Phase-continuous pure-sine notes, `note_s` each, cycling through `freqs`.
+fn notes(freqs: &[f64], note_s: f64, seconds: f64) -> Vec<f32> {
+    let n = (seconds * SR as f64) as usize;
+    let per = (note_s * SR as f64) as usize;
+    let mut phase = 0.0f64;
+    (0..n)
+        .map(|i| {
+            let f = freqs[(i / per) % freqs.len()];
+            phase += std::f64::consts::TAU * f / SR as f64;
+            (0.4 * phase.sin()) as f32
+        })
+        .collect()
+}
+
+#[test]
+fn a_melody_of_pure_notes_is_music_and_a_trill_stays_a_tone() {
+    // Eight notes a second walking over two octaves: every frame is one dominant partial,
+    // as a beep's is, but the notes step; that is a melody.
+    let scale = [
+        262.0, 330.0, 392.0, 523.0, 440.0, 349.0, 294.0, 494.0, 587.0, 659.0, 523.0, 392.0,
+    ];
+    let out = run(&notes(&scale, 0.125, 6.0));
+    assert!(covered(&out, Label::Music) >= 4.8, "{}", timeline(&out));
+    assert!(covered(&out, Label::Tone) <= 0.6, "{}", timeline(&out));
+    // A phone's ring trills between the same two notes 25 times a second: one tone.
+    let out = run(&notes(&[880.0, 1080.0], 0.04, 3.0));
+    assert_eq!(labels(&out), [Label::Tone], "{}", timeline(&out));
+}

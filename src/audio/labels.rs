@@ -33,7 +33,10 @@
 //! Over the context window: the *low-energy ratio* (share of frames under half the mean
 //! power; Scheirer and Slaney 1997), the *4 Hz modulation* (energy of the power envelope
 //! at 3-5 Hz over its mean: the syllable rate), the *foreground* and *harmonic* shares, and
-//! the *tonal* share of the foreground. A window at least `music_min_foreground`
+//! the *tonal* share of the foreground, and the *note steps*: how often consecutive tonal
+//! foreground frames move their spectral peak by more than a semitone and a half to a
+//! note other than the one just left (a trill going back and forth steps once). A window
+//! at least `music_min_foreground`
 //! foreground with `music_min_harmonic` of it harmonic is *music-like*.
 //!
 //! # Speech state
@@ -42,7 +45,10 @@
 //! `vad_lookahead` frames after it): it turns on at a score `≥ vad_enter` on a frame with
 //! flatness under `speech_max_flatness`, when the window has the low-energy ratio and
 //! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`, both 30 %
-//! higher in a music-like window, where earshot scores high and pauses are few); it turns
+//! higher in a music-like window, where earshot scores high and pauses are few; the
+//! modulation is read less `speech_tonal_penalty` times the tonal share, as a voice's
+//! energy is spread over formant-shaped harmonics and a bass line's or a lead's is not,
+//! but only to turn on: vowels can be as tonal, and a voice already heard keeps going); it turns
 //! off after `speech_hangover_s` of scores under `vad_threshold`, when the window loses
 //! 20 % of either, or when the pitch is flat (a voice never holds it that still).
 //!
@@ -68,7 +74,8 @@
 //!    `tone_background_max_db` or louder outside speech → `Noise` from `noise_min_db` up,
 //!    else `Silence`.
 //! 4. `peak_ratio ≥ tone_peak_ratio` outside speech, unless the window is music-like with
-//!    less than `tone_min_tonal_share` of it tonal → `Tone`.
+//!    less than `tone_min_tonal_share` of it tonal, or steps between notes
+//!    `tone_max_steps_per_s` times a second or more (a melody) → `Tone`.
 //! 5. A pitch held within `steady_pitch_tolerance` for `steady_pitch_s`, outside speech →
 //!    `Music`.
 //! 6. The speech state is on, the score is `≥ vad_threshold`, the pitch is not flat and
@@ -197,11 +204,20 @@ pub struct LabelConfig {
     /// In a music-like context, a tonal frame is a tone only if at least this share of the
     /// window's foreground frames is tonal too; otherwise it is one note of the music.
     pub tone_min_tonal_share: f32,
+    /// A tonal frame is a tone only while the context window steps from note to note
+    /// (see `Context::jumps`) fewer than this many times a second; more is a melody or a
+    /// bass line, which is music. A beep, an alarm or a siren holds its note or glides.
+    pub tone_max_steps_per_s: f32,
     /// How long the speech state outlasts a voice score under `vad_threshold`, in seconds.
     pub speech_hangover_s: f32,
     /// Speech needs at least this 3-5 Hz modulation of the power envelope in the context
     /// window (see `Context::mod4`): syllables come four or five times a second.
     pub speech_min_modulation: f32,
+    /// Taken, times the window's tonal share, off the 4 Hz modulation before the gate that
+    /// turns speech on reads it (not the one that turns it off). A voice spreads its energy over many harmonics shaped by formants,
+    /// so one narrow partial rarely dominates it; a bass line, a synthesizer lead or a
+    /// chiptune voice does, and its rhythm then passes for a syllable rate.
+    pub speech_tonal_penalty: f32,
     /// A context window whose foreground frames are at least this share of it, with
     /// `music_min_harmonic` of them harmonic, is music: its broadband frames (drums) and
     /// its bursts are music too, not noise or impacts.
@@ -271,8 +287,10 @@ impl Default for LabelConfig {
             lookahead_s: 1.0,
             speech_min_low_energy: 0.35,
             speech_min_modulation: 0.25,
+            speech_tonal_penalty: 0.6,
             speech_hangover_s: 0.05,
             tone_min_tonal_share: 0.6,
+            tone_max_steps_per_s: 3.0,
             music_min_foreground: 0.85,
             music_min_harmonic: 0.4,
             tone_peak_ratio: 0.7,
@@ -419,6 +437,8 @@ struct Summary {
     tonal: bool,
     /// Its own voice score, 0 without a detector.
     vad: f32,
+    /// The note it holds: the frequency of its spectral peak.
+    note_hz: f32,
 }
 
 /// Statistics of the context window around the frame being labelled.
@@ -437,6 +457,11 @@ struct Context {
     /// above `tone_peak_ratio`): near 1 for a beep, a ring or a sweep, lower for music,
     /// where a partial dominates only now and then.
     tonal: f32,
+    /// Note changes per frame of the window: consecutive tonal foreground frames whose
+    /// notes lie more than [`NOTE_STEP`] apart, not counting a step back to the note just
+    /// left. A beep or a sweep holds or glides and a ring trills between two notes; a
+    /// melody or a bass line steps from note to note.
+    jumps: f32,
 }
 
 /// A running impact.
@@ -491,10 +516,22 @@ pub struct Labeler {
     /// Frames in a row with a voice score under `vad_threshold`.
     below: usize,
     hangover_frames: usize,
+    /// `tone_max_steps_per_s` per frame.
+    tone_max_steps: f32,
 }
 
 /// Frames in a row within 2 dB that make a tonal plateau after a burst.
 const PLATEAU_FRAMES: usize = 5;
+
+/// Ratio between two notes that counts as a step (a semitone and a half): more than a
+/// vibrato or a glide moves in one hop, less than a melody's smallest leaps.
+const NOTE_STEP: f32 = 1.09;
+
+/// Whether two notes lie within [`NOTE_STEP`] of each other (never for a missing note, 0).
+fn same_note(a: f32, b: f32) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    lo > 0.0 && hi <= lo * NOTE_STEP
+}
 
 /// Factor on the speech gate (low-energy ratio and modulation) in a music-like window.
 const GATE_IN_MUSIC: f32 = 1.3;
@@ -571,6 +608,7 @@ impl Labeler {
             in_speech: false,
             below: 0,
             hangover_frames: (cfg.speech_hangover_s / hop_s).round().max(0.0) as usize,
+            tone_max_steps: cfg.tone_max_steps_per_s * hop_s,
         }
     }
 
@@ -636,6 +674,7 @@ impl Labeler {
             harmonic: self.is_harmonic(&features),
             tonal: features.peak_ratio >= self.cfg.tone_peak_ratio,
             vad: vad.unwrap_or(0.0),
+            note_hz: features.peak_hz,
         };
         self.queue.push_back(Queued {
             summary,
@@ -666,14 +705,27 @@ impl Labeler {
         let fg_at = (floor_db + self.cfg.background_margin_db).max(self.cfg.silence_db);
         let (mut n, mut sum) = (0usize, 0.0f64);
         let (mut fg, mut harm, mut tonal) = (0usize, 0usize, 0usize);
+        // Note steps: `prev` is the note of the frame before (0 when it held none) and
+        // `other` the last note the run stepped away from, so that a trill or a two-tone
+        // ring going back and forth between the same two notes steps only once.
+        let (mut jumps, mut prev, mut other) = (0usize, 0.0f32, 0.0f32);
         for x in self.window() {
             n += 1;
             sum += x.power;
+            let mut note = 0.0;
             if x.power_db >= fg_at {
                 fg += 1;
                 harm += usize::from(x.harmonic);
                 tonal += usize::from(x.tonal);
+                if x.tonal {
+                    note = x.note_hz;
+                    if prev > 0.0 && note > 0.0 && !same_note(prev, note) {
+                        jumps += usize::from(!same_note(other, note));
+                        other = prev;
+                    }
+                }
             }
+            prev = note;
         }
         if n == 0 {
             return Context::default();
@@ -701,6 +753,7 @@ impl Labeler {
             harmonic: harm as f32 / fg.max(1) as f32,
             mod4: mod_energy as f32,
             tonal: tonal as f32 / fg.max(1) as f32,
+            jumps: jumps as f32 / n as f32,
         }
     }
 
@@ -783,6 +836,7 @@ impl Labeler {
         let music_context = context.foreground >= c.music_min_foreground
             && context.harmonic >= c.music_min_harmonic;
         let gate = if music_context { GATE_IN_MUSIC } else { 1.0 };
+        let speech_mod = context.mod4 - c.speech_tonal_penalty * context.tonal;
         let &Queued {
             features: f,
             vad: own_vad,
@@ -881,7 +935,7 @@ impl Labeler {
                 if s >= c.vad_enter
                     && f.flatness < c.speech_max_flatness
                     && context.low_energy >= c.speech_min_low_energy * gate
-                    && context.mod4 >= c.speech_min_modulation * gate =>
+                    && speech_mod >= c.speech_min_modulation * gate =>
             {
                 self.in_speech = true;
             }
@@ -926,6 +980,7 @@ impl Labeler {
         } else if f.peak_ratio >= c.tone_peak_ratio
             && !self.in_speech
             && !(music_context && context.tonal < c.tone_min_tonal_share)
+            && context.jumps < self.tone_max_steps
         {
             (
                 Label::Tone,

@@ -523,6 +523,7 @@ mod tests {
                 flux: 0.0,
                 hfc_db: -30.0,
                 peak_ratio: 0.5,
+                peak_hz: 1000.0,
                 bands_db: [-30.0; 6],
                 f0_hz: None,
                 voicing: 0.0,
