@@ -36,8 +36,8 @@
 //! the *tonal* share of the foreground, and the *note steps*: how often consecutive tonal
 //! foreground frames move their spectral peak by more than a semitone and a half to a
 //! note other than the one just left (a trill going back and forth steps once). A window
-//! at least `music_min_foreground`
-//! foreground with `music_min_harmonic` of it harmonic is *music-like*.
+//! at least `music_min_foreground` foreground with `music_min_harmonic` of it harmonic is
+//! *music-like*.
 //!
 //! # Speech state
 //!
@@ -48,8 +48,8 @@
 //! higher in a music-like window, where earshot scores high and pauses are few; the
 //! modulation is read less `speech_tonal_penalty` times the tonal share, as a voice's
 //! energy is spread over formant-shaped harmonics and a bass line's or a lead's is not,
-//! but only to turn on: vowels can be as tonal, and a voice already heard keeps going); it turns
-//! off after `speech_hangover_s` of scores under `vad_threshold`, when the window loses
+//! but only to turn on: vowels can be as tonal, and a voice already heard keeps going); it
+//! turns off after `speech_hangover_s` of scores under `vad_threshold`, when the window loses
 //! 20 % of either, or when the pitch is flat (a voice never holds it that still).
 //!
 //! # Impacts
@@ -205,7 +205,7 @@ pub struct LabelConfig {
     /// window's foreground frames is tonal too; otherwise it is one note of the music.
     pub tone_min_tonal_share: f32,
     /// A tonal frame is a tone only while the context window steps from note to note
-    /// (see `Context::jumps`) fewer than this many times a second; more is a melody or a
+    /// (see `Context::steps`) fewer than this many times a second; more is a melody or a
     /// bass line, which is music. A beep, an alarm or a siren holds its note or glides.
     pub tone_max_steps_per_s: f32,
     /// How long the speech state outlasts a voice score under `vad_threshold`, in seconds.
@@ -214,9 +214,10 @@ pub struct LabelConfig {
     /// window (see `Context::mod4`): syllables come four or five times a second.
     pub speech_min_modulation: f32,
     /// Taken, times the window's tonal share, off the 4 Hz modulation before the gate that
-    /// turns speech on reads it (not the one that turns it off). A voice spreads its energy over many harmonics shaped by formants,
-    /// so one narrow partial rarely dominates it; a bass line, a synthesizer lead or a
-    /// chiptune voice does, and its rhythm then passes for a syllable rate.
+    /// turns speech on reads it (not the one that turns it off). A voice spreads its
+    /// energy over many harmonics shaped by formants, so one narrow partial rarely
+    /// dominates it; a bass line, a synthesizer lead or a chiptune voice does, and its
+    /// rhythm then passes for a syllable rate.
     pub speech_tonal_penalty: f32,
     /// A context window whose foreground frames are at least this share of it, with
     /// `music_min_harmonic` of them harmonic, is music: its broadband frames (drums) and
@@ -461,7 +462,7 @@ struct Context {
     /// notes lie more than [`NOTE_STEP`] apart, not counting a step back to the note just
     /// left. A beep or a sweep holds or glides and a ring trills between two notes; a
     /// melody or a bass line steps from note to note.
-    jumps: f32,
+    steps: f32,
 }
 
 /// A running impact.
@@ -708,7 +709,7 @@ impl Labeler {
         // Note steps: `prev` is the note of the frame before (0 when it held none) and
         // `other` the last note the run stepped away from, so that a trill or a two-tone
         // ring going back and forth between the same two notes steps only once.
-        let (mut jumps, mut prev, mut other) = (0usize, 0.0f32, 0.0f32);
+        let (mut steps, mut prev, mut other) = (0usize, 0.0f32, 0.0f32);
         for x in self.window() {
             n += 1;
             sum += x.power;
@@ -720,7 +721,7 @@ impl Labeler {
                 if x.tonal {
                     note = x.note_hz;
                     if prev > 0.0 && note > 0.0 && !same_note(prev, note) {
-                        jumps += usize::from(!same_note(other, note));
+                        steps += usize::from(!same_note(other, note));
                         other = prev;
                     }
                 }
@@ -753,7 +754,7 @@ impl Labeler {
             harmonic: harm as f32 / fg.max(1) as f32,
             mod4: mod_energy as f32,
             tonal: tonal as f32 / fg.max(1) as f32,
-            jumps: jumps as f32 / n as f32,
+            steps: steps as f32 / n as f32,
         }
     }
 
@@ -980,7 +981,7 @@ impl Labeler {
         } else if f.peak_ratio >= c.tone_peak_ratio
             && !self.in_speech
             && !(music_context && context.tonal < c.tone_min_tonal_share)
-            && context.jumps < self.tone_max_steps
+            && context.steps < self.tone_max_steps
         {
             (
                 Label::Tone,
