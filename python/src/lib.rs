@@ -292,29 +292,35 @@ impl Stream {
         dtype: &str,
     ) -> PyResult<Py<PyList>> {
         let raw = samples.as_bytes();
-        let closed = py.detach(|| {
+        self.run(py, |stream, closed| {
             let data = to_f32(raw, dtype)
                 .ok_or_else(|| format!("samples must be float32 or int16, not {dtype}"))?;
-            let mut stream = self
-                .inner
-                .lock()
-                .map_err(|_| "the analyzer failed earlier".to_string())?;
-            let mut closed = Vec::new();
-            stream.push(&data, &mut closed).map_err(|e| e.to_string())?;
-            Ok::<_, String>(closed)
-        });
-        annotations(py, &closed.map_err(|e| usage(py, e))?)
+            stream.push(&data, closed).map_err(|e| e.to_string())
+        })
     }
 
     /// Ends the audio: closes the open segment and returns the last segments.
     fn finish(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        self.run(py, |stream, closed| {
+            stream.finish(closed).map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl Stream {
+    /// Runs `step` on the stream without the GIL and returns the segments it closed.
+    fn run(
+        &self,
+        py: Python<'_>,
+        step: impl FnOnce(&mut SampleStream, &mut Vec<LiveSegment>) -> Result<(), String> + Send,
+    ) -> PyResult<Py<PyList>> {
         let closed = py.detach(|| {
             let mut stream = self
                 .inner
                 .lock()
                 .map_err(|_| "the analyzer failed earlier".to_string())?;
             let mut closed = Vec::new();
-            stream.finish(&mut closed).map_err(|e| e.to_string())?;
+            step(&mut stream, &mut closed)?;
             Ok::<_, String>(closed)
         });
         annotations(py, &closed.map_err(|e| usage(py, e))?)

@@ -400,23 +400,70 @@ impl AnalysisSink for AudioSink {
     }
 }
 
+/// One analysis of mono chunks at the analysis rate, and the spectrogram the overlay draws
+/// them on: what a decoded file and an array of samples share.
+struct AudioRun {
+    analyzer: Analyzer,
+    sink: AudioSink,
+    spectrogram: Option<SpectrogramBuilder>,
+}
+
+impl AudioRun {
+    fn new(path: &Path, options: &ExtractOptions) -> Result<Self, ExtractError> {
+        let params = &options.audio;
+        let analyzer = Analyzer::new(params.analyzer_config()).map_err(|source| {
+            ExtractError::AudioConfig {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        Ok(Self {
+            analyzer,
+            sink: AudioSink {
+                segments: Vec::new(),
+            },
+            spectrogram: options
+                .overlay
+                .then(|| SpectrogramBuilder::new(params.rate)),
+        })
+    }
+
+    fn push(&mut self, chunk: &[f32]) {
+        self.analyzer.push(chunk, &mut self.sink);
+        if let Some(s) = self.spectrogram.as_mut() {
+            s.push(chunk);
+        }
+    }
+
+    /// Closes the segment open when the audio ended (or broke), so nothing analysed is
+    /// lost, and renders the document.
+    fn document(
+        mut self,
+        path: &Path,
+        source: AudioSourceInfo,
+        partial_error: Option<AudioError>,
+        options: &ExtractOptions,
+    ) -> Result<Extracted, ExtractError> {
+        let summary = self.analyzer.finish(&mut self.sink);
+        audio_document(
+            path,
+            source,
+            &self.sink.segments,
+            &summary,
+            self.spectrogram.as_ref(),
+            partial_error,
+            options,
+        )
+    }
+}
+
 fn extract_audio(
     path: &Path,
     content_url: &str,
     options: &ExtractOptions,
 ) -> Result<Extracted, ExtractError> {
     let params = &options.audio;
-    let mut analyzer =
-        Analyzer::new(params.analyzer_config()).map_err(|source| ExtractError::AudioConfig {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let mut sink = AudioSink {
-        segments: Vec::new(),
-    };
-    let mut spectrogram = options
-        .overlay
-        .then(|| SpectrogramBuilder::new(params.rate));
+    let mut run = AudioRun::new(path, options)?;
     let decode_options = AudioDecodeOptions {
         target_rate: params.rate,
         max_seconds: params.max_seconds,
@@ -424,12 +471,7 @@ fn extract_audio(
         max_channels: params.max_channels,
     };
     // Analysis may run beside the decoding on an idle worker; the result is the same.
-    let result = decode_stream_pipelined(path, &decode_options, &mut |chunk| {
-        analyzer.push(chunk, &mut sink);
-        if let Some(s) = spectrogram.as_mut() {
-            s.push(chunk);
-        }
-    });
+    let result = decode_stream_pipelined(path, &decode_options, &mut |chunk| run.push(chunk));
     let (info, partial_error) = match result {
         Ok(info) => (info, None),
         Err(e) if e.is_partial() => match e.partial.clone() {
@@ -438,9 +480,6 @@ fn extract_audio(
         },
         Err(e) => return Err(e.into()),
     };
-    // The segment open when the stream ended (or broke) closes here, so nothing decoded
-    // is lost.
-    let summary = analyzer.finish(&mut sink);
     let source = AudioSourceInfo {
         file: SourceInfo {
             content_url: content_url.to_owned(),
@@ -452,15 +491,7 @@ fn extract_audio(
         sample_rate: info.sample_rate,
         channels: info.channels,
     };
-    audio_document(
-        path,
-        source,
-        &sink.segments,
-        &summary,
-        spectrogram.as_ref(),
-        partial_error,
-        options,
-    )
+    run.document(path, source, partial_error, options)
 }
 
 /// Extracts audio already in memory as samples (an array from librosa or soundfile): the
@@ -509,26 +540,11 @@ pub fn extract_samples(
     if frames == 0 {
         return Err(fail(AudioErrorKind::NoAudio));
     }
-    let mut analyzer =
-        Analyzer::new(params.analyzer_config()).map_err(|e| ExtractError::AudioConfig {
-            path: path.clone(),
-            source: e,
-        })?;
+    let mut run = AudioRun::new(&path, options)?;
     let mut resampler =
         crate::media::audio::MonoResampler::new(source.sample_rate, params.rate).map_err(fail)?;
-    let mut sink = AudioSink {
-        segments: Vec::new(),
-    };
-    let mut spectrogram = options
-        .overlay
-        .then(|| SpectrogramBuilder::new(params.rate));
     let mut mono = Vec::new();
-    let mut into_analyzer = |chunk: &[f32]| {
-        analyzer.push(chunk, &mut sink);
-        if let Some(s) = spectrogram.as_mut() {
-            s.push(chunk);
-        }
-    };
+    let mut into_analyzer = |chunk: &[f32]| run.push(chunk);
     // In blocks, so the mono copy stays small whatever the array's length.
     const BLOCK_FRAMES: usize = 1 << 16;
     for block in interleaved[..frames * channels].chunks(BLOCK_FRAMES * channels) {
@@ -536,20 +552,11 @@ pub fn extract_samples(
         resampler.push(&mono, &mut into_analyzer).map_err(fail)?;
     }
     resampler.finish(&mut into_analyzer).map_err(fail)?;
-    let summary = analyzer.finish(&mut sink);
     let source = AudioSourceInfo {
         duration_s: seconds,
         ..source
     };
-    audio_document(
-        &path,
-        source,
-        &sink.segments,
-        &summary,
-        spectrogram.as_ref(),
-        None,
-        options,
-    )
+    run.document(&path, source, None, options)
 }
 
 /// Renders the document of analysed audio.
