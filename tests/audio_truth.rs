@@ -495,3 +495,85 @@ fn a_melody_of_pure_notes_is_music_and_a_trill_stays_a_tone() {
     let out = run(&notes(&[880.0, 1080.0], 0.04, 3.0));
     assert_eq!(labels(&out), [Label::Tone], "{}", timeline(&out));
 }
+
+#[test]
+fn a_rumble_burst_is_noise_not_music() {
+    // A passing car or a gust: 0.8 s of brown noise after silence. Its spectrum falls so
+    // steeply that plain flatness reads it as tonal (under music's 0.02); divided by its
+    // envelope it is plain noise.
+    let mut x = silence(4.0);
+    mix_at(&mut x, &brown(0.8, 0.05, 41), 1.0);
+    let out = run(&x);
+    assert_eq!(covered(&out, Label::Music), 0.0, "{}", timeline(&out));
+    assert!(!labels(&out).contains(&Label::Speech), "{}", timeline(&out));
+    let noise = only(&out, Label::Noise);
+    assert!((noise.start_s - 1.0).abs() <= 0.05, "{}", timeline(&out));
+}
+
+#[test]
+fn music_is_music_from_its_first_beat() {
+    // Chords with a drum hit every quarter second, starting at 2 s over faint hiss. The
+    // window before the first beat is background, so only the look-ahead can tell that
+    // the first hits are drums inside music rather than knocks.
+    let mut x = white(7.0, 0.003, 43);
+    for (i, f0) in [220.0, 262.0, 196.0, 247.0].into_iter().enumerate() {
+        mix_at(&mut x, &harmonic(1.125, f0, 8, 0.1), 2.0 + 1.125 * i as f64);
+    }
+    for k in 0..18 {
+        mix_at(&mut x, &knock(0.9, 50 + k), 2.0 + 0.25 * k as f64);
+    }
+    let out = run(&x);
+    let music = of_label(&out, Label::Music);
+    assert!(!music.is_empty(), "{}", timeline(&out));
+    assert!((music[0].start_s - 2.0).abs() <= 0.05, "{}", timeline(&out));
+    assert!(music[0].end_s >= 5.9, "{}", timeline(&out));
+    assert!(
+        out.segments
+            .iter()
+            .all(|s| s.label != Label::Impact || s.start_s >= 5.9),
+        "{}",
+        timeline(&out)
+    );
+}
+
+#[test]
+fn a_beep_over_a_hum_is_a_tone_and_the_hum_stays_background() {
+    // A 50 Hz mains hum with its harmonics fills the recording; a 1 kHz beep only a few dB
+    // above it in total stands far above the floor of its own band.
+    let hum: Vec<f32> = (0..4 * SR)
+        .map(|i| {
+            let t = i as f64 / SR as f64;
+            let v: f64 = (1..8)
+                .map(|k| (std::f64::consts::TAU * 50.0 * k as f64 * t).sin() / k as f64)
+                .sum();
+            (0.03 * v) as f32
+        })
+        .collect();
+    let mut x = hum.clone();
+    mix_at(&mut x, &sine(1.0, 1000.0, 0.03), 1.5);
+    let out = run(&x);
+    let tone = only(&out, Label::Tone);
+    assert!((tone.start_s - 1.5).abs() <= 0.05, "{}", timeline(&out));
+    assert!((tone.end_s - 2.5).abs() <= 0.05, "{}", timeline(&out));
+    // The hum alone is background throughout.
+    let out = run(&hum);
+    assert_eq!(labels(&out), [Label::Noise], "{}", timeline(&out));
+}
+
+#[test]
+fn a_note_over_rumble_is_heard_in_its_own_bands() {
+    // A held 440 Hz note over loud rumble adds only a few dB to the total level, under the
+    // background margin, but stands far over the floor of the bands it sounds in.
+    let mut x = brown(5.0, 0.05, 47);
+    let before = rms_of(&x[SR..3 * SR]);
+    mix_at(&mut x, &harmonic(2.0, 440.0, 6, 0.07), 1.0);
+    let rise_db = 20.0 * (rms_of(&x[SR..3 * SR]) / before).log10();
+    assert!(
+        rise_db < 3.5,
+        "the note must hide in the total level: {rise_db} dB"
+    );
+    let out = run(&x);
+    let m = only(&out, Label::Music);
+    assert!((m.start_s - 1.0).abs() <= 0.1, "{}", timeline(&out));
+    assert!((m.end_s - 3.0).abs() <= 0.1, "{}", timeline(&out));
+}

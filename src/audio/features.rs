@@ -51,6 +51,12 @@ const ROLL_PERCENT: f64 = 0.85;
 /// (each factor lies in `[1e-10, N²]`), so flatness needs one `ln` per block, not per bin.
 const LOG_BLOCK: usize = 16;
 
+/// Width of the blocks of bins whose mean power, over a block and its two neighbours, is
+/// the spectral envelope of [`FrameFeatures::envelope_flatness`], in Hz: the envelope then
+/// spans about three times this, wider than a voice's or an instrument's partial spacing
+/// and narrower than the slopes of coloured noise.
+const ENVELOPE_BLOCK_HZ: f64 = 240.0;
+
 /// Independent partial sums per reduction, so the spectral loops are not one serial chain.
 const LANES: usize = 4;
 
@@ -77,6 +83,12 @@ pub struct FrameFeatures {
     pub bandwidth_hz: f32,
     /// Spectral flatness on power, 0 (pure tone) to 1 (white noise) (librosa).
     pub flatness: f32,
+    /// Spectral flatness, from 80 Hz up, of the power spectrum divided by its envelope (the
+    /// mean power within 320 Hz of each bin). Plain flatness reads any tilted spectrum as
+    /// tonal: traffic, wind and brown noise fall under 0.05 like music. Divided by its
+    /// envelope, a noise of any colour reads about 0.5, while partials standing out of
+    /// their neighbourhood (notes, voices, tones) still read low.
+    pub envelope_flatness: f32,
     /// 85 % spectral roll-off in Hz (librosa).
     pub rolloff_hz: f32,
     /// Spectral flux: `Σ max(0, S_t − S_{t−1}) / Σ S_t`, the share of this frame's magnitude
@@ -217,6 +229,55 @@ pub(crate) fn power_to_db(ms: f64) -> f32 {
     }
 }
 
+/// Spectral flatness of `values` (powers, each clamped to librosa's `amin`): geometric over
+/// arithmetic mean. Products of LOG_BLOCK clamped values stay in f64's range; each block's
+/// product is split into its binary exponent (summed as an integer) and its mantissa in
+/// [1, 2) (multiplied on), so the whole geometric mean costs one `ln`. The block is
+/// multiplied as LANES interleaved partial products.
+fn flatness_of(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 1.0;
+    }
+    let mut exp_sum = 0i64;
+    let mut mant = 1.0f64;
+    let mut log_rest = 0.0f64;
+    let mut arith = [0.0f64; LANES];
+    for (i, block) in values.chunks(LOG_BLOCK).enumerate() {
+        let mut prod = [1.0f64; LANES];
+        let mut lanes = block.chunks_exact(LANES);
+        for c in &mut lanes {
+            for l in 0..LANES {
+                let p = c[l].max(FLATNESS_AMIN);
+                prod[l] *= p;
+                arith[l] += p;
+            }
+        }
+        for &p in lanes.remainder() {
+            let p = p.max(FLATNESS_AMIN);
+            prod[0] *= p;
+            arith[0] += p;
+        }
+        let block_prod = prod[0] * prod[1] * prod[2] * prod[3];
+        let (e, m) = split_exponent(block_prod);
+        exp_sum += e;
+        mant *= m;
+        // The mantissa product grows by < 2 per block: fold it back every 512 bins.
+        if i % 32 == 31 {
+            let (e, m) = split_exponent(mant);
+            exp_sum += e;
+            mant = m;
+        }
+        if !block_prod.is_normal() {
+            // Out of range (non-finite samples far outside [-1, 1]): keep the
+            // plain logarithm's inf/NaN.
+            log_rest += block_prod.ln();
+        }
+    }
+    let log_sum = mant.ln() + exp_sum as f64 * std::f64::consts::LN_2 + log_rest;
+    let bins = values.len().max(1) as f64;
+    (log_sum / bins).exp() / (arith.iter().sum::<f64>() / bins)
+}
+
 /// Computes [`FrameFeatures`] (except pitch) for frames of one fixed length. The FFT is
 /// planned once and every buffer is owned here, so a frame costs no allocation.
 pub struct FeatureExtractor {
@@ -238,6 +299,12 @@ pub struct FeatureExtractor {
     bin_index: Vec<f64>,
     /// Bin index ranges of the bands.
     band_bins: [(usize, usize); 6],
+    /// Each bin's power over its envelope, from 80 Hz up (scratch).
+    ratio: Vec<f64>,
+    /// Block sums, then each block's bins-per-power (scratch).
+    blocks: Vec<f64>,
+    /// [`ENVELOPE_BLOCK_HZ`] in bins.
+    envelope_block: usize,
 }
 
 impl FeatureExtractor {
@@ -274,6 +341,9 @@ impl FeatureExtractor {
             prev_mag: vec![0.0; bins],
             bin_index: (0..bins).map(|k| k as f64).collect(),
             band_bins,
+            ratio: vec![0.0; bins],
+            blocks: vec![0.0; bins],
+            envelope_block: ((ENVELOPE_BLOCK_HZ * n / sr).round() as usize).max(1),
         }
     }
 
@@ -439,49 +509,47 @@ impl FeatureExtractor {
                 k0 += block.len();
             }
         }
-        let flatness = {
-            // Products of LOG_BLOCK clamped powers stay in f64's range; each block's product
-            // is split into its binary exponent (summed as an integer) and its mantissa in
-            // [1, 2) (multiplied on), so the whole geometric mean costs one `ln`. The block
-            // is multiplied as LANES interleaved partial products.
-            let mut exp_sum = 0i64;
-            let mut mant = 1.0f64;
-            let mut log_rest = 0.0f64;
-            let mut arith = [0.0f64; LANES];
-            for (i, block) in self.power.chunks(LOG_BLOCK).enumerate() {
-                let mut prod = [1.0f64; LANES];
-                let mut lanes = block.chunks_exact(LANES);
-                for c in &mut lanes {
-                    for l in 0..LANES {
-                        let p = c[l].max(FLATNESS_AMIN);
-                        prod[l] *= p;
-                        arith[l] += p;
-                    }
-                }
-                for &p in lanes.remainder() {
-                    let p = p.max(FLATNESS_AMIN);
-                    prod[0] *= p;
-                    arith[0] += p;
-                }
-                let block_prod = prod[0] * prod[1] * prod[2] * prod[3];
-                let (e, m) = split_exponent(block_prod);
-                exp_sum += e;
-                mant *= m;
-                // The mantissa product grows by < 2 per block: fold it back every 512 bins.
-                if i % 32 == 31 {
-                    let (e, m) = split_exponent(mant);
-                    exp_sum += e;
-                    mant = m;
-                }
-                if !block_prod.is_normal() {
-                    // Out of range (non-finite samples far outside [-1, 1]): keep the
-                    // plain logarithm's inf/NaN.
-                    log_rest += block_prod.ln();
+        let flatness = flatness_of(&self.power);
+        let envelope_flatness = {
+            // Each bin from 80 Hz up over the mean power of its block of bins and the two
+            // blocks beside it: that local mean is the spectral envelope, so a tilted or
+            // coloured noise divides down to a white one and only partials standing out of
+            // their neighbourhood stay peaked. Blocks, rather than a window sliding bin by
+            // bin, keep the sums independent (a running sum is one serial chain of adds
+            // and cost more than the rest of this feature) and need one division a block.
+            let base = self.band_bins[0].0.min(bins);
+            let q = &self.power[base..];
+            let b = self.envelope_block;
+            let nb = q.len().div_ceil(b);
+            let blocks = &mut self.blocks[..nb];
+            for (slot, chunk) in blocks.iter_mut().zip(q.chunks(b)) {
+                *slot = chunk.iter().sum();
+            }
+            // Bins per unit power over each block and its neighbours, in place: block j's
+            // sum is still needed by block j + 1, so it is carried in `prev`.
+            let mut prev = 0.0;
+            for j in 0..nb {
+                let own = blocks[j];
+                let next = blocks.get(j + 1).copied().unwrap_or(0.0);
+                let lo = j.saturating_sub(1) * b;
+                let hi = ((j + 2) * b).min(q.len());
+                let sum = prev + own + next;
+                // A silent neighbourhood gives 0: its bins all clamp to the same `amin`,
+                // and equal values are flat.
+                blocks[j] = if sum > 0.0 {
+                    (hi - lo) as f64 / sum
+                } else {
+                    0.0
+                };
+                prev = own;
+            }
+            let ratio = &mut self.ratio[..q.len()];
+            for ((rc, qc), &scale) in ratio.chunks_mut(b).zip(q.chunks(b)).zip(blocks.iter()) {
+                for (r, &x) in rc.iter_mut().zip(qc) {
+                    *r = x * scale;
                 }
             }
-            let log_sum = mant.ln() + exp_sum as f64 * std::f64::consts::LN_2 + log_rest;
-            let bins = bins as f64;
-            (log_sum / bins).exp() / (arith.iter().sum::<f64>() / bins)
+            flatness_of(ratio)
         };
 
         // One-sided power normalised so a band's figure is the mean square of the windowed
@@ -527,6 +595,7 @@ impl FeatureExtractor {
             centroid_hz: centroid as f32,
             bandwidth_hz: bandwidth as f32,
             flatness: flatness as f32,
+            envelope_flatness: envelope_flatness as f32,
             rolloff_hz: (roll_bin as f64 * bin_hz) as f32,
             flux: if sum_mag > 0.0 {
                 (flux / sum_mag) as f32
@@ -579,6 +648,63 @@ mod tests {
     }
 
     #[test]
+    fn envelope_flatness_tells_coloured_noise_from_partials() {
+        // Rumble (white noise through two leaky integrators) is "tonal" to plain flatness, as
+        // steep as its spectrum is; divided by its envelope it is noise like any other.
+        // A sine and a harmonic complex stay peaked.
+        let mut fx = FeatureExtractor::new(16_000, 400);
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let (mut acc, mut acc2) = (0.0f64, 0.0f64);
+        let mut mean_env = 0.0;
+        for frame_no in 0..20 {
+            let frame: Vec<f32> = (0..400)
+                .map(|_| {
+                    // xorshift64*, then a sum of four uniforms as a rough Gaussian.
+                    let mut g = 0.0;
+                    for _ in 0..4 {
+                        state ^= state >> 12;
+                        state ^= state << 25;
+                        state ^= state >> 27;
+                        g += (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64
+                            / (1u64 << 53) as f64
+                            - 0.5;
+                    }
+                    acc = 0.995 * acc + g;
+                    acc2 = 0.995 * acc2 + acc;
+                    (acc2 * 1e-4) as f32
+                })
+                .collect();
+            let f = fx.compute(&frame, frame_no, 0, 0);
+            assert!(
+                f.flatness < 0.05,
+                "rumble reads tonal to plain flatness: {f:?}"
+            );
+            mean_env += f64::from(f.envelope_flatness) / 20.0;
+        }
+        assert!(mean_env > 0.4, "rumble's envelope flatness {mean_env}");
+        let mut tone = |partials: &[(f64, f64)]| -> f32 {
+            let frame: Vec<f32> = (0..400)
+                .map(|i| {
+                    let t = i as f64 / 16_000.0;
+                    partials
+                        .iter()
+                        .map(|&(f, a)| a * (std::f64::consts::TAU * f * t).sin())
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            fx.compute(&frame, 0, 0, 0).envelope_flatness
+        };
+        let sine = tone(&[(1000.0, 0.5)]);
+        assert!(sine < 0.1, "sine: {sine}");
+        let voice: Vec<(f64, f64)> = (1..=10)
+            .map(|k| (200.0 * k as f64, 0.3 / k as f64))
+            .collect();
+        let complex = tone(&voice);
+        assert!(complex < 0.3, "harmonic complex: {complex}");
+        assert_eq!(fx.compute(&[0.0; 400], 0, 0, 0).envelope_flatness, 1.0);
+    }
+
+    #[test]
     fn any_frame_length_and_rate_give_finite_features() {
         for frame_len in [0usize, 1, 2, 3, 4, 5, 16, 401] {
             for sample_rate in [0, 16_000] {
@@ -588,6 +714,7 @@ mod tests {
                     let f = fx.compute(&frame, 0, 0, new_from);
                     assert!(f.power_db.is_finite() && f.rms_db.is_finite(), "{f:?}");
                     assert!(f.peak_hz.is_finite(), "{f:?}");
+                    assert!((0.0..=1.0).contains(&f.envelope_flatness), "{f:?}");
                 }
             }
         }

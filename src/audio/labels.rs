@@ -26,7 +26,10 @@
 //! at the newest frame (so it covers the look-ahead), kept within
 //! `[floor_min_db, floor_max_db]`, and rising at most `floor_rise_db_per_s`, and only while
 //! most of the recent frames are noise-like: a tone or music cannot pull the floor up to
-//! itself, a real change of background is followed.
+//! itself, a real change of background is followed. Each band of
+//! [`FrameFeatures::bands_db`] has a floor of its own, kept the same way: a sound that
+//! barely moves the total level over rumble or hiss can still stand far over the floor of
+//! the bands it occupies, while a steady hum sets its own bands' floors and never does.
 //!
 //! # Context
 //!
@@ -37,7 +40,8 @@
 //! foreground frames move their spectral peak by more than a semitone and a half to a
 //! note other than the one just left (a trill going back and forth steps once). A window
 //! at least `music_min_foreground` foreground with `music_min_harmonic` of it harmonic is
-//! *music-like*.
+//! *music-like*; so is a window whose look-ahead alone is, since the first second of a
+//! piece has the background before it in its window but the piece ahead of it.
 //!
 //! # Speech state
 //!
@@ -70,7 +74,8 @@
 //! 1. `power_db < silence_db` → `Silence`.
 //! 2. An impact is running → `Impact`.
 //! 3. The frame is background (under the floor plus `background_margin_db`, or tonal and
-//!    under the floor plus `tone_above_floor_db` outside speech), and not a tonal frame at
+//!    under the floor plus `tone_above_floor_db` outside speech, and in both cases no band
+//!    `band_margin_db` over its own floor), and not a tonal frame at
 //!    `tone_background_max_db` or louder outside speech → `Noise` from `noise_min_db` up,
 //!    else `Silence`.
 //! 4. `peak_ratio ≥ tone_peak_ratio` outside speech, unless the window is music-like with
@@ -83,7 +88,9 @@
 //!    frame with f0 in `speech_f0_hz`, centroid under `speech_max_centroid_hz` and the
 //!    window's low-energy ratio → `Speech` (a weak rule).
 //! 7. A music-like window, outside speech → `Music`.
-//! 8. `voicing ≥ voicing_threshold` or `flatness < music_max_flatness` → `Music`.
+//! 8. `voicing ≥ voicing_threshold`, or `flatness < music_max_flatness` with an envelope
+//!    flatness under `music_max_envelope_flatness` (a steep noise such as traffic or wind
+//!    has the first but not the second) → `Music`.
 //! 9. Otherwise → `Noise`.
 //!
 //! # Onsets
@@ -256,6 +263,15 @@ pub struct LabelConfig {
     pub voicing_threshold: f32,
     /// Spectral flatness under which a foreground frame is tonal enough for music.
     pub music_max_flatness: f32,
+    /// ... provided its envelope flatness ([`FrameFeatures::envelope_flatness`]) is under
+    /// this too: traffic, wind and other coloured noises have a plain flatness under
+    /// `music_max_flatness` but read about 0.5 here, while notes read lower.
+    pub music_max_envelope_flatness: f32,
+    /// A frame under the background margin in total is still foreground when one of its
+    /// bands ([`FrameFeatures::bands_db`]) stands this far over that band's own floor, in
+    /// dB: a voice or a beep at 0 dB SNR over rumble or hiss barely moves the total level
+    /// but rises well above the floor of the bands it occupies.
+    pub band_margin_db: f32,
     /// f0 range of the no-VAD speech rule in Hz.
     pub speech_f0_hz: (f32, f32),
     /// Centroid ceiling of the no-VAD speech rule in Hz.
@@ -308,6 +324,8 @@ impl Default for LabelConfig {
             flat_pitch_tolerance: 0.005,
             voicing_threshold: 0.6,
             music_max_flatness: 0.02,
+            music_max_envelope_flatness: 0.4,
+            band_margin_db: 10.0,
             speech_f0_hz: (70.0, 400.0),
             speech_max_centroid_hz: 2500.0,
         }
@@ -424,6 +442,8 @@ struct Queued {
     summary: Summary,
     /// The labelling floor when this frame was the newest one seen.
     floor_db: f32,
+    /// Whether one of its bands stood `band_margin_db` over that band's floor.
+    band_foreground: bool,
 }
 
 /// What the context window reads of a frame, queued or already labelled.
@@ -463,6 +483,10 @@ struct Context {
     /// left. A beep or a sweep holds or glides and a ring trills between two notes; a
     /// melody or a bass line steps from note to note.
     steps: f32,
+    /// Share of the look-ahead's frames that are foreground, and of those, the share that
+    /// is harmonic.
+    ahead_foreground: f32,
+    ahead_harmonic: f32,
 }
 
 /// A running impact.
@@ -483,6 +507,10 @@ pub struct Labeler {
     /// computed once.
     mod_table: Vec<[(f64, f64); MOD_HZ.len()]>,
     floor: NoiseFloor,
+    /// One floor per band of [`FrameFeatures::bands_db`], rising under the same rule.
+    band_floors: [NoiseFloor; 6],
+    /// The band floors' labelling floors for the frame just observed.
+    observed_band_floors: [f32; 6],
     /// Whether each of the last `floor_window_s` of frames was tonal, and how many were.
     tonal_recent: VecDeque<bool>,
     tonal_count: usize,
@@ -570,6 +598,16 @@ impl Labeler {
                 cfg.floor_rise_db_per_s * hop_s,
                 (cfg.floor_min_db, cfg.floor_max_db),
             ),
+            band_floors: std::array::from_fn(|_| {
+                NoiseFloor::new(
+                    frames(cfg.floor_window_s) as usize,
+                    alpha,
+                    cfg.initial_floor_db,
+                    cfg.floor_rise_db_per_s * hop_s,
+                    (cfg.floor_min_db, cfg.floor_max_db),
+                )
+            }),
+            observed_band_floors: [cfg.initial_floor_db; 6],
             observed_floor: cfg.initial_floor_db,
             tonal_window: frames(cfg.floor_window_s) as usize,
             tonal_recent: VecDeque::with_capacity(
@@ -651,6 +689,14 @@ impl Labeler {
         let may_rise = 2 * self.tonal_count < self.tonal_recent.len();
         let (gate, label) = self.floor.update(f.power_db, may_rise);
         self.observed_floor = label;
+        for ((floor, observed), &level) in self
+            .band_floors
+            .iter_mut()
+            .zip(&mut self.observed_band_floors)
+            .zip(&f.bands_db)
+        {
+            *observed = floor.update(level, may_rise).1;
+        }
         gate
     }
 
@@ -677,11 +723,22 @@ impl Labeler {
             vad: vad.unwrap_or(0.0),
             note_hz: features.peak_hz,
         };
+        // The band with the largest rise over its own floor; the analysis gate stays on the
+        // total level, since opening the voice detector to every band-wise rise lets it score
+        // beats inside music.
+        let band_lift = features
+            .bands_db
+            .iter()
+            .zip(&self.observed_band_floors)
+            .map(|(level, floor)| level - floor)
+            .fold(f32::MIN, f32::max);
         self.queue.push_back(Queued {
             summary,
             features,
             vad,
             floor_db: self.observed_floor,
+            band_foreground: features.power_db >= self.cfg.silence_db
+                && band_lift >= self.cfg.band_margin_db,
         });
         if self.queue.len() > self.lookahead {
             self.label_oldest()
@@ -710,13 +767,20 @@ impl Labeler {
         // `other` the last note the run stepped away from, so that a trill or a two-tone
         // ring going back and forth between the same two notes steps only once.
         let (mut steps, mut prev, mut other) = (0usize, 0.0f32, 0.0f32);
-        for x in self.window() {
+        // The look-ahead is the window's tail, after the past frames.
+        let past = self.past.len();
+        let (mut ahead_fg, mut ahead_harm) = (0usize, 0usize);
+        for (k, x) in self.window().enumerate() {
             n += 1;
             sum += x.power;
             let mut note = 0.0;
             if x.power_db >= fg_at {
                 fg += 1;
                 harm += usize::from(x.harmonic);
+                if k >= past {
+                    ahead_fg += 1;
+                    ahead_harm += usize::from(x.harmonic);
+                }
                 tonal += usize::from(x.tonal);
                 if x.tonal {
                     note = x.note_hz;
@@ -755,6 +819,8 @@ impl Labeler {
             mod4: mod_energy as f32,
             tonal: tonal as f32 / fg.max(1) as f32,
             steps: steps as f32 / n as f32,
+            ahead_foreground: ahead_fg as f32 / self.queue.len().max(1) as f32,
+            ahead_harmonic: ahead_harm as f32 / ahead_fg.max(1) as f32,
         }
     }
 
@@ -834,14 +900,19 @@ impl Labeler {
             .filter_map(|q| q.vad)
             .fold(None, |m: Option<f32>, v| Some(m.map_or(v, |m| m.max(v))));
         let context = self.context(floor_db);
-        let music_context = context.foreground >= c.music_min_foreground
-            && context.harmonic >= c.music_min_harmonic;
+        // Music-like in the whole window, or in the look-ahead alone: the first second of a
+        // piece sees the background before it in its window, but the piece ahead of it.
+        let music_context = (context.foreground >= c.music_min_foreground
+            && context.harmonic >= c.music_min_harmonic)
+            || (context.ahead_foreground >= c.music_min_foreground
+                && context.ahead_harmonic >= c.music_min_harmonic);
         let gate = if music_context { GATE_IN_MUSIC } else { 1.0 };
         let speech_mod = context.mod4 - c.speech_tonal_penalty * context.tonal;
         let &Queued {
             features: f,
             vad: own_vad,
             summary,
+            band_foreground,
             ..
         } = self.queue.front()?;
 
@@ -968,10 +1039,11 @@ impl Labeler {
         } else if !(f.peak_ratio >= c.tone_peak_ratio
             && !self.in_speech
             && level >= c.tone_background_max_db)
-            && (level < floor_db + c.background_margin_db
+            && ((level < floor_db + c.background_margin_db && !band_foreground)
                 || (f.peak_ratio >= c.tone_peak_ratio
                     && !self.in_speech
-                    && level < floor_db + c.tone_above_floor_db))
+                    && level < floor_db + c.tone_above_floor_db
+                    && !band_foreground))
         {
             if level >= c.noise_min_db {
                 (Label::Noise, margin_conf(level - c.noise_min_db))
@@ -1007,7 +1079,10 @@ impl Labeler {
             (Label::Speech, 0.5 + 0.5 * f.voicing.clamp(0.0, 1.0) * 0.5)
         } else if music_context && !self.in_speech {
             (Label::Music, context.harmonic.clamp(0.5, 1.0))
-        } else if f.voicing >= c.voicing_threshold || f.flatness < c.music_max_flatness {
+        } else if f.voicing >= c.voicing_threshold
+            || (f.flatness < c.music_max_flatness
+                && f.envelope_flatness < c.music_max_envelope_flatness)
+        {
             (
                 Label::Music,
                 f.voicing

@@ -519,6 +519,7 @@ mod tests {
                 centroid_hz: 1000.0,
                 bandwidth_hz: 500.0,
                 flatness: 0.1,
+                envelope_flatness: 0.5,
                 rolloff_hz: 2000.0,
                 flux: 0.0,
                 hfc_db: -30.0,

@@ -59,6 +59,23 @@ pub fn pink(seconds: f64, rms: f64, seed: u64) -> Vec<f32> {
     raw.iter().map(|x| (x * rms / cur) as f32).collect()
 }
 
+/// Brown (1/f², rumble-like) noise: white noise through a leaky integrator, scaled to
+/// `rms`. Its power falls 6 dB an octave, so plain spectral flatness reads it as tonal.
+pub fn brown(seconds: f64, rms: f64, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let mut acc = 0.0;
+    let raw: Vec<f64> = (0..(seconds * SR as f64) as usize)
+        .map(|_| {
+            acc = 0.995 * acc + rng.gauss();
+            acc
+        })
+        .collect();
+    let cur = (raw.iter().map(|x| x * x).sum::<f64>() / raw.len().max(1) as f64).sqrt();
+    raw.iter()
+        .map(|x| (x * rms / cur.max(1e-12)) as f32)
+        .collect()
+}
+
 pub fn sine(seconds: f64, freq: f64, amp: f64) -> Vec<f32> {
     (0..(seconds * SR as f64) as usize)
         .map(|i| (amp * (std::f64::consts::TAU * freq * i as f64 / SR as f64).sin()) as f32)
