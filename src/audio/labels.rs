@@ -47,7 +47,9 @@
 //!
 //! A two-threshold trigger on the voice score (the highest of the frame and the
 //! `vad_lookahead` frames after it): it turns on at a score `≥ vad_enter` on a frame with
-//! flatness under `speech_max_flatness`, when the window has the low-energy ratio and
+//! flatness under `speech_max_flatness`, when at least `speech_min_voiced` of the window's
+//! foreground frames have a pitch (a burst the detector mistakes for a voice has none),
+//! and the window has the low-energy ratio and
 //! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`, both 30 %
 //! higher in a music-like window, where earshot scores high and pauses are few; the
 //! modulation is read less `speech_tonal_penalty` times the tonal share, as a voice's
@@ -65,7 +67,8 @@
 //! 50-100 ms of its peak, or, not being tonal, `impact_slow_drop_db` within the look-ahead.
 //! A tonal burst must also fall `impact_tonal_drop_db` within `impact_tonal_s` and must not
 //! settle into a plateau (a beep's click attack is part of the beep). None starts within
-//! `impact_voice_guard_s` of a score `≥ vad_enter` (plosives) or in a music-like window.
+//! `impact_voice_guard_s` of a score `≥ vad_enter` next to a voiced frame (plosives) or in
+//! a music-like window.
 //! It lasts until it is back at the floor or `impact_tail_db` under its peak, at most
 //! `impact_max_s`, or until the speech state turns on or a non-percussive sound starts.
 //!
@@ -220,6 +223,11 @@ pub struct LabelConfig {
     /// Speech needs at least this 3-5 Hz modulation of the power envelope in the context
     /// window (see `Context::mod4`): syllables come four or five times a second.
     pub speech_min_modulation: f32,
+    /// Share of the context window's foreground frames that must have a pitch for the
+    /// speech state to turn on: about half of a voice's frames are voiced, while an
+    /// explosion, a whip crack or a hammer blow, which the voice detector can score as
+    /// high as a voice, has none.
+    pub speech_min_voiced: f32,
     /// Taken, times the window's tonal share, off the 4 Hz modulation before the gate that
     /// turns speech on reads it (not the one that turns it off). A voice spreads its
     /// energy over many harmonics shaped by formants, so one narrow partial rarely
@@ -305,6 +313,7 @@ impl Default for LabelConfig {
             speech_min_low_energy: 0.35,
             speech_min_modulation: 0.25,
             speech_tonal_penalty: 0.6,
+            speech_min_voiced: 0.4,
             speech_hangover_s: 0.05,
             tone_min_tonal_share: 0.6,
             tone_max_steps_per_s: 3.0,
@@ -454,6 +463,8 @@ struct Summary {
     power_db: f32,
     /// Voiced or tonal (see [`Labeler::is_harmonic`]).
     harmonic: bool,
+    /// YIN found a pitch (`f0_hz` is set).
+    voiced: bool,
     /// One narrow partial dominates (`peak_ratio ≥ tone_peak_ratio`).
     tonal: bool,
     /// Its own voice score, 0 without a detector.
@@ -487,6 +498,8 @@ struct Context {
     /// is harmonic.
     ahead_foreground: f32,
     ahead_harmonic: f32,
+    /// Share of the foreground frames with a pitch.
+    voiced: f32,
 }
 
 /// A running impact.
@@ -719,6 +732,7 @@ impl Labeler {
             power: 10f64.powf(f64::from(features.power_db) / 10.0),
             power_db: features.power_db,
             harmonic: self.is_harmonic(&features),
+            voiced: features.f0_hz.is_some(),
             tonal: features.peak_ratio >= self.cfg.tone_peak_ratio,
             vad: vad.unwrap_or(0.0),
             note_hz: features.peak_hz,
@@ -770,12 +784,14 @@ impl Labeler {
         // The look-ahead is the window's tail, after the past frames.
         let past = self.past.len();
         let (mut ahead_fg, mut ahead_harm) = (0usize, 0usize);
+        let mut voiced = 0usize;
         for (k, x) in self.window().enumerate() {
             n += 1;
             sum += x.power;
             let mut note = 0.0;
             if x.power_db >= fg_at {
                 fg += 1;
+                voiced += usize::from(x.voiced);
                 harm += usize::from(x.harmonic);
                 if k >= past {
                     ahead_fg += 1;
@@ -821,6 +837,7 @@ impl Labeler {
             steps: steps as f32 / n as f32,
             ahead_foreground: ahead_fg as f32 / self.queue.len().max(1) as f32,
             ahead_harmonic: ahead_harm as f32 / ahead_fg.max(1) as f32,
+            voiced: voiced as f32 / fg.max(1) as f32,
         }
     }
 
@@ -870,7 +887,16 @@ impl Labeler {
             .take(self.guard_frames)
             .map(|p| p.vad)
             .chain(q.iter().take(self.guard_frames).map(|x| x.summary.vad))
-            .any(|v| v >= self.cfg.vad_enter);
+            .any(|v| v >= self.cfg.vad_enter)
+            // A plosive sits next to a voiced vowel; an explosion or a whip crack that the
+            // detector also scores high has no pitch anywhere near it.
+            && self
+                .past
+                .iter()
+                .rev()
+                .take(self.guard_frames)
+                .chain(q.iter().take(self.guard_frames).map(|x| &x.summary))
+                .any(|p| p.voiced);
         // A beep or a note often starts with a click: after it, a tonal plateau (five frames
         // within 2 dB) says the sound goes on as a tone.
         let end = q.len().min(1 + self.tonal_frames.max(1));
@@ -1005,6 +1031,7 @@ impl Labeler {
             }
             Some(s)
                 if s >= c.vad_enter
+                    && context.voiced >= c.speech_min_voiced
                     && f.flatness < c.speech_max_flatness
                     && context.low_energy >= c.speech_min_low_energy * gate
                     && speech_mod >= c.speech_min_modulation * gate =>
@@ -1108,5 +1135,93 @@ impl Labeler {
             },
             vad: own_vad,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame 10 ms after the last, at `power_db`, broadband enough for the speech gates,
+    /// with a pitch or without.
+    fn frame(index: u64, power_db: f32, f0: Option<f32>) -> FrameFeatures {
+        FrameFeatures {
+            index,
+            start_sample: index * 160,
+            rms: 0.0,
+            rms_db: power_db,
+            power_db,
+            zcr: 0.1,
+            centroid_hz: 1200.0,
+            bandwidth_hz: 900.0,
+            flatness: 0.1,
+            envelope_flatness: 0.5,
+            rolloff_hz: 3000.0,
+            flux: 0.1,
+            hfc_db: power_db,
+            peak_ratio: 0.2,
+            peak_hz: 500.0,
+            bands_db: [power_db - 8.0; 6],
+            f0_hz: f0,
+            voicing: if f0.is_some() { 0.9 } else { 0.1 },
+            clipped: 0,
+            new_db: power_db,
+            new_attack_sample: index * 160,
+        }
+    }
+
+    /// Labels of `frames`, each scored 0.95 by the voice detector, 10 ms apart.
+    fn labels(frames: impl Iterator<Item = FrameFeatures>) -> Vec<Label> {
+        let mut labeler = Labeler::new(LabelConfig::default(), 0.01, 5);
+        let mut out = Vec::new();
+        for f in frames {
+            labeler.observe_level(&f);
+            out.extend(labeler.push(f, Some(0.95)).map(|x| x.label.label));
+        }
+        out.extend(std::iter::from_fn(|| labeler.drain()).map(|x| x.label.label));
+        out
+    }
+
+    /// Three seconds of bursts four times a second (the rhythm and pauses of syllables),
+    /// voiced on their loud frames or not.
+    fn bursts(voiced: bool) -> Vec<Label> {
+        labels((0..300u64).map(|i| {
+            let loud = (i % 25) < 12;
+            let f0 = (voiced && loud).then_some(140.0 + (i % 25) as f32);
+            frame(i, if loud { -20.0 } else { -50.0 }, f0)
+        }))
+    }
+
+    #[test]
+    fn speech_needs_voiced_frames_not_only_a_voice_score() {
+        let voiced = bursts(true);
+        assert!(
+            voiced.iter().filter(|&&l| l == Label::Speech).count() > 100,
+            "{voiced:?}"
+        );
+        let unvoiced = bursts(false);
+        assert!(!unvoiced.contains(&Label::Speech), "{unvoiced:?}");
+    }
+
+    /// A knock at 1 s (a 40 dB burst falling 3 dB a frame) in 2.5 s of quiet, with voiced
+    /// frames just before it or not.
+    fn knock(voiced: bool) -> Vec<Label> {
+        labels((0..250u64).map(|i| {
+            let level = if (100..120).contains(&i) {
+                -20.0 - 3.0 * (i - 100) as f32
+            } else {
+                -60.0
+            };
+            let f0 = (voiced && (90..100).contains(&i)).then_some(150.0);
+            frame(i, level.max(-60.0), f0)
+        }))
+    }
+
+    #[test]
+    fn a_knock_the_voice_detector_likes_is_an_impact_unless_a_voice_is_beside_it() {
+        let alone = knock(false);
+        assert!(alone[100..105].contains(&Label::Impact), "{alone:?}");
+        let plosive = knock(true);
+        assert!(!plosive.contains(&Label::Impact), "{plosive:?}");
     }
 }
