@@ -84,7 +84,8 @@ pub struct FrameFeatures {
     /// Spectral flatness on power, 0 (pure tone) to 1 (white noise) (librosa).
     pub flatness: f32,
     /// Spectral flatness, from 80 Hz up, of the power spectrum divided by its envelope (the
-    /// mean power within 320 Hz of each bin). Plain flatness reads any tilted spectrum as
+    /// mean power of the bin's 240 Hz block of bins and the blocks on either side; 1 for a
+    /// silent frame). Plain flatness reads any tilted spectrum as
     /// tonal: traffic, wind and brown noise fall under 0.05 like music. Divided by its
     /// envelope, a noise of any colour reads about 0.5, while partials standing out of
     /// their neighbourhood (notes, voices, tones) still read low.
@@ -274,7 +275,7 @@ fn flatness_of(values: &[f64]) -> f64 {
         }
     }
     let log_sum = mant.ln() + exp_sum as f64 * std::f64::consts::LN_2 + log_rest;
-    let bins = values.len().max(1) as f64;
+    let bins = values.len() as f64;
     (log_sum / bins).exp() / (arith.iter().sum::<f64>() / bins)
 }
 
@@ -532,7 +533,7 @@ impl FeatureExtractor {
                 let own = blocks[j];
                 let next = blocks.get(j + 1).copied().unwrap_or(0.0);
                 let lo = j.saturating_sub(1) * b;
-                let hi = ((j + 2) * b).min(q.len());
+                let hi = (j + 2).saturating_mul(b).min(q.len());
                 let sum = prev + own + next;
                 // A silent neighbourhood gives 0: its bins all clamp to the same `amin`,
                 // and equal values are flat.

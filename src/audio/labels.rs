@@ -684,9 +684,10 @@ impl Labeler {
         hi <= lo * (1.0 + tol)
     }
 
-    /// Feeds the next frame's level to the noise floor and returns the gate floor (see
-    /// [`NoiseFloor::update`]). Call once per frame, before [`Labeler::push`]; it is separate
-    /// so the caller can skip pitch analysis on background frames.
+    /// Feeds the next frame's levels to the noise floors (the total's and each band's) and
+    /// returns the total's gate floor (see [`NoiseFloor::update`]). Call once per frame,
+    /// before [`Labeler::push`]; it is separate so the caller can skip pitch analysis on
+    /// background frames.
     pub fn observe_level(&mut self, f: &FrameFeatures) -> f32 {
         // The labelling floor may rise only while the recent frames are mostly noise-like:
         // music and tones hold their level up for minutes, and a floor that followed them
