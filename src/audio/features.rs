@@ -511,6 +511,8 @@ impl FeatureExtractor {
             }
         }
         let flatness = flatness_of(&self.power);
+        // The envelope and tone detection both start at the lowest band edge (80 Hz).
+        let base = self.band_bins[0].0.min(bins);
         let envelope_flatness = {
             // Each bin from 80 Hz up over the mean power of its block of bins and the two
             // blocks beside it: that local mean is the spectral envelope, so a tilted or
@@ -518,7 +520,6 @@ impl FeatureExtractor {
             // their neighbourhood stay peaked. Blocks, rather than a window sliding bin by
             // bin, keep the sums independent (a running sum is one serial chain of adds
             // and cost more than the rest of this feature) and need one division a block.
-            let base = self.band_bins[0].0.min(bins);
             let q = &self.power[base..];
             let b = self.envelope_block;
             let nb = q.len().div_ceil(b);
@@ -576,7 +577,6 @@ impl FeatureExtractor {
         // Tone detection looks only above the lowest band edge: rumble and 1/f noise pile
         // their power into the first bins, which is not a beep. The strongest bin is the
         // first one holding the maximum, found from a lane-wise maximum and then its position.
-        let base = self.band_bins[0].0.min(bins);
         let above = &self.power[base..];
         let max_pow = lane_max(above);
         let max_bin = base + above.iter().position(|&p| p == max_pow).unwrap_or(0);

@@ -881,23 +881,18 @@ impl Labeler {
             .iter()
             .take(self.tonal_frames.max(1))
             .any(|x| x.features.power_db <= peak - self.cfg.impact_tonal_drop_db);
-        let near_voice = self
+        // A plosive: a strong voice score with a voiced frame nearby. An explosion or a whip
+        // crack that the detector also scores high has no pitch anywhere near it.
+        let (strong, voiced) = self
             .past
             .iter()
             .rev()
             .take(self.guard_frames)
-            .map(|p| p.vad)
-            .chain(q.iter().take(self.guard_frames).map(|x| x.summary.vad))
-            .any(|v| v >= self.cfg.vad_enter)
-            // A plosive sits next to a voiced vowel; an explosion or a whip crack that the
-            // detector also scores high has no pitch anywhere near it.
-            && self
-                .past
-                .iter()
-                .rev()
-                .take(self.guard_frames)
-                .chain(q.iter().take(self.guard_frames).map(|x| &x.summary))
-                .any(|p| p.voiced);
+            .chain(q.iter().take(self.guard_frames).map(|x| &x.summary))
+            .fold((false, false), |(strong, voiced), p| {
+                (strong || p.vad >= self.cfg.vad_enter, voiced || p.voiced)
+            });
+        let near_voice = strong && voiced;
         // A beep or a note often starts with a click: after it, a tonal plateau (five frames
         // within 2 dB) says the sound goes on as a tone.
         let end = q.len().min(1 + self.tonal_frames.max(1));
@@ -929,10 +924,10 @@ impl Labeler {
         let context = self.context(floor_db);
         // Music-like in the whole window, or in the look-ahead alone: the first second of a
         // piece sees the background before it in its window, but the piece ahead of it.
-        let music_context = (context.foreground >= c.music_min_foreground
-            && context.harmonic >= c.music_min_harmonic)
-            || (context.ahead_foreground >= c.music_min_foreground
-                && context.ahead_harmonic >= c.music_min_harmonic);
+        let music_like =
+            |fg: f32, harm: f32| fg >= c.music_min_foreground && harm >= c.music_min_harmonic;
+        let music_context = music_like(context.foreground, context.harmonic)
+            || music_like(context.ahead_foreground, context.ahead_harmonic);
         let gate = if music_context { GATE_IN_MUSIC } else { 1.0 };
         let speech_mod = context.mod4 - c.speech_tonal_penalty * context.tonal;
         let &Queued {
@@ -1057,6 +1052,14 @@ impl Labeler {
                 self.impact = None;
             }
         }
+        // Rule 3: under the floor's margin (or a tonal frame under the tone margin, a hum or
+        // a whine), no band standing out of its own floor, and not a tone loud enough to be
+        // one whatever the floor.
+        let tonal_here = f.peak_ratio >= c.tone_peak_ratio && !self.in_speech;
+        let stands_out = band_foreground || (tonal_here && level >= c.tone_background_max_db);
+        let background = !stands_out
+            && (level < floor_db + c.background_margin_db
+                || (tonal_here && level < floor_db + c.tone_above_floor_db));
         let (label, confidence) = if level < c.silence_db {
             (Label::Silence, margin_conf(c.silence_db - level))
         } else if self.impact.is_some() {
@@ -1064,22 +1067,13 @@ impl Labeler {
                 Label::Impact,
                 margin_conf(level - floor_db - c.background_margin_db),
             )
-        } else if !(f.peak_ratio >= c.tone_peak_ratio
-            && !self.in_speech
-            && level >= c.tone_background_max_db)
-            && ((level < floor_db + c.background_margin_db && !band_foreground)
-                || (f.peak_ratio >= c.tone_peak_ratio
-                    && !self.in_speech
-                    && level < floor_db + c.tone_above_floor_db
-                    && !band_foreground))
-        {
+        } else if background {
             if level >= c.noise_min_db {
                 (Label::Noise, margin_conf(level - c.noise_min_db))
             } else {
                 (Label::Silence, margin_conf(c.noise_min_db - level))
             }
-        } else if f.peak_ratio >= c.tone_peak_ratio
-            && !self.in_speech
+        } else if tonal_here
             && !(music_context && context.tonal < c.tone_min_tonal_share)
             && context.steps < self.tone_max_steps
         {
