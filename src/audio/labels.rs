@@ -48,7 +48,8 @@
 //! A two-threshold trigger on the voice score (the highest of the frame and the
 //! `vad_lookahead` frames after it): it turns on at a score `≥ vad_enter` on a frame with
 //! flatness under `speech_max_flatness`, when at least `speech_min_voiced` of the window's
-//! foreground frames have a pitch (a burst the detector mistakes for a voice has none),
+//! foreground frames that the detector scores `≥ vad_threshold` have a pitch (a burst the
+//! detector mistakes for a voice has none),
 //! and the window has the low-energy ratio and
 //! the modulation of speech (`speech_min_low_energy`, `speech_min_modulation`, both 30 %
 //! higher in a music-like window, where earshot scores high and pauses are few; the
@@ -223,10 +224,11 @@ pub struct LabelConfig {
     /// Speech needs at least this 3-5 Hz modulation of the power envelope in the context
     /// window (see `Context::mod4`): syllables come four or five times a second.
     pub speech_min_modulation: f32,
-    /// Share of the context window's foreground frames that must have a pitch for the
-    /// speech state to turn on: about half of a voice's frames are voiced, while an
-    /// explosion, a whip crack or a hammer blow, which the voice detector can score as
-    /// high as a voice, has none.
+    /// Share of the context window's foreground frames scored `≥ vad_threshold` by the
+    /// voice detector that must have a pitch for the speech state to turn on: about half of
+    /// a voice's frames are voiced, while an explosion, a whip crack or a hammer blow, which
+    /// the voice detector can score as high as a voice, has none. Only the frames scored
+    /// as a voice count, since in noise most foreground frames are the background's.
     pub speech_min_voiced: f32,
     /// Taken, times the window's tonal share, off the 4 Hz modulation before the gate that
     /// turns speech on reads it (not the one that turns it off). A voice spreads its
@@ -498,7 +500,8 @@ struct Context {
     /// is harmonic.
     ahead_foreground: f32,
     ahead_harmonic: f32,
-    /// Share of the foreground frames with a pitch.
+    /// Share of the foreground frames the voice detector scores `≥ vad_threshold` that
+    /// have a pitch.
     voiced: f32,
 }
 
@@ -785,14 +788,19 @@ impl Labeler {
         // The look-ahead is the window's tail, after the past frames.
         let past = self.past.len();
         let (mut ahead_fg, mut ahead_harm) = (0usize, 0usize);
-        let mut voiced = 0usize;
+        let (mut voiced, mut scored) = (0usize, 0usize);
         for (k, x) in self.window().enumerate() {
             n += 1;
             sum += x.power;
             let mut note = 0.0;
             if x.power_db >= fg_at {
                 fg += 1;
-                voiced += usize::from(x.voiced);
+                // Of the frames the detector takes for a voice, those with a pitch: in noise
+                // most foreground frames are the background's, with no pitch of their own.
+                if x.vad >= self.cfg.vad_threshold {
+                    scored += 1;
+                    voiced += usize::from(x.voiced);
+                }
                 harm += usize::from(x.harmonic);
                 if k >= past {
                     ahead_fg += 1;
@@ -838,7 +846,7 @@ impl Labeler {
             steps: steps as f32 / n as f32,
             ahead_foreground: ahead_fg as f32 / self.queue.len().max(1) as f32,
             ahead_harmonic: ahead_harm as f32 / ahead_fg.max(1) as f32,
-            voiced: voiced as f32 / fg.max(1) as f32,
+            voiced: voiced as f32 / scored.max(1) as f32,
         }
     }
 
@@ -1167,14 +1175,50 @@ mod tests {
 
     /// Labels of `frames`, each scored 0.95 by the voice detector, 10 ms apart.
     fn labels(frames: impl Iterator<Item = FrameFeatures>) -> Vec<Label> {
+        scored(frames.map(|f| (f, 0.95)))
+    }
+
+    /// Labels of `frames`, each with its own voice score, 10 ms apart.
+    fn scored(frames: impl Iterator<Item = (FrameFeatures, f32)>) -> Vec<Label> {
         let mut labeler = Labeler::new(LabelConfig::default(), 0.01, 5);
         let mut out = Vec::new();
-        for f in frames {
+        for (f, score) in frames {
             labeler.observe_level(&f);
-            out.extend(labeler.push(f, Some(0.95)).map(|x| x.label.label));
+            out.extend(labeler.push(f, Some(score)).map(|x| x.label.label));
         }
         out.extend(std::iter::from_fn(|| labeler.drain()).map(|x| x.label.label));
         out
+    }
+
+    /// A second of quiet, then three seconds of short voiced syllables four times a second
+    /// (eight frames of 25) between which a busy background stays well over the floor: a
+    /// crowd or traffic that the voice detector does not take for a voice (`noise_score`).
+    fn syllables_in_babble(noise_score: f32) -> Vec<Label> {
+        scored((0..400u64).map(|i| {
+            if i < 100 {
+                return (frame(i, -60.0, None), 0.0);
+            }
+            if (i % 25) < 8 {
+                (frame(i, -20.0, Some(140.0 + (i % 25) as f32)), 0.95)
+            } else {
+                (frame(i, -35.0, None), noise_score)
+            }
+        }))
+    }
+
+    #[test]
+    fn speech_in_babble_counts_the_pitch_of_the_frames_scored_as_voice() {
+        // Two thirds of the foreground is the background's, with no pitch: counted over all
+        // of it, the voice would have too few voiced frames to start.
+        let heard = syllables_in_babble(0.1);
+        let speech = heard[100..].iter().filter(|&&l| l == Label::Speech).count();
+        assert!(speech > 60, "{heard:?}");
+        // Scored as a voice throughout, the same frames are an unvoiced burst train.
+        let unvoiced = syllables_in_babble(0.95);
+        assert!(
+            unvoiced.iter().filter(|&&l| l == Label::Speech).count() < speech / 2,
+            "{unvoiced:?}"
+        );
     }
 
     /// Three seconds of bursts four times a second (the rhythm and pauses of syllables),
