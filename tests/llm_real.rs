@@ -1,7 +1,7 @@
 //! `send` against a real llama.cpp server (tests/llm/serve.sh, installed by
-//! tests/llm/setup.sh, which `make test` runs) with SmolLM2-135M-Instruct. Checks statuses,
-//! answer shapes, streaming, structured output and how the server's errors reach the user;
-//! never the model's words.
+//! tests/llm/setup.sh, which `make test` starts and the first test waits for) with
+//! SmolLM2-135M-Instruct. Checks statuses, answer shapes, streaming, structured output and
+//! how the server's errors reach the user; never the model's words.
 
 mod common;
 mod llm_support;
@@ -15,6 +15,18 @@ use std::time::Duration;
 fn server() -> &'static Server {
     static S: OnceLock<Server> = OnceLock::new();
     S.get_or_init(|| {
+        // `make test` starts tests/llm/setup.sh in the background. Running it again waits
+        // for that run (it holds a lock while it installs) and returns at once when the
+        // server is there, or installs it, so the server is never started half-installed.
+        let setup = std::process::Command::new("bash")
+            .arg(common::root().join("tests/llm/setup.sh"))
+            .output()
+            .expect("run tests/llm/setup.sh");
+        assert!(
+            setup.status.success(),
+            "tests/llm/setup.sh failed:\n{}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
         let port = closed_port();
         let script = common::root().join("tests/llm/serve.sh");
         let cmd = Server::watchdog(
