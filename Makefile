@@ -22,13 +22,13 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-python py-package install install-files test-install test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps llm-deps-start build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
+.PHONY: run test test-data test-data-start test-data-wait py-venv test-python py-package install install-files test-install test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps llm-deps-start build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
 	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
-test: deps llm-deps-start lint core-check
+test: deps llm-deps-start test-data-start lint core-check
 	$(CARGO) test --all-targets --locked --no-fail-fast
 	$(CARGO) test --doc --locked
 	@$(MAKE) --no-print-directory test-opencv
@@ -38,23 +38,23 @@ test: deps llm-deps-start lint core-check
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-install
 
-# The library's core alone (`--no-default-features`): it builds and lints clean, and its
+# The library's core alone (`--no-default-features`): it compiles and lints clean (clippy
+# type-checks it; code generation would only repeat what the feature builds prove), and its
 # dependency tree holds none of the crates that only the binary, live capture or endpoints
 # need. The crate list is the one the README's feature table promises.
 CORE_FORBIDDEN := cpal alsa alsa-sys ureq rustls clap indicatif tracing-subscriber tiktoken-rs mimalloc anyhow
 core-check:
-	$(CARGO) build --lib --no-default-features --locked
 	$(CARGO) clippy --lib --no-default-features --locked -- -D warnings
 	@found=$$($(CARGO) tree -e normal --no-default-features --locked --prefix none --format '{p}' \
 	  | awk '{print $$1}' | sort -u | grep -xF -e $$(echo $(CORE_FORBIDDEN) | sed 's/ / -e /g') || true); \
 	if [ -n "$$found" ]; then echo "core-check: --no-default-features pulls in: $$found"; exit 1; fi; \
-	echo "core-check: the core builds without $(CORE_FORBIDDEN)"
+	echo "core-check: the core compiles without $(CORE_FORBIDDEN)"
 
 # The OpenCV half of `make test`, also runnable alone: lints every target with the feature
 # on, then runs the tests that exercise it (the differential tests, the CLI's --backend and
 # the library's unit tests); the rest of the suite does not change with the feature. Cold,
 # it adds about 3 minutes of building and testing plus the packages' download.
-test-opencv: deps opencv-deps
+test-opencv: test-data-wait deps opencv-deps
 	$(CARGO) clippy --all-targets --features opencv --locked -- -D warnings
 	$(CARGO) test --features opencv --locked --no-fail-fast --lib --test opencv_backend --test backend_cli
 
@@ -98,6 +98,26 @@ llm-deps-start: apt-deps
 	@mkdir -p target && nohup nice -n 10 bash tests/llm/setup.sh > target/llm-setup.log 2>&1 < /dev/null &
 	@echo "llm-deps: tests/llm/setup.sh runs in the background (log: target/llm-setup.log)"
 
+# The test data that is mostly downloading (the audio corpus and its scorer's packages, the
+# region benchmark and its packages, the Python package's test packages, the OpenCV
+# packages): `make test` starts it in the background at a lower priority, so that a cold
+# run's downloads overlap the compiling instead of following it. It holds
+# target/test-data.lock while it runs; the test targets that read the data wait for the lock
+# (test-data-wait), then run their own prerequisites as before, which are no-ops when the
+# background run succeeded and otherwise redo the step in the foreground and fail loudly.
+TEST_DATA_LOCK := target/test-data.lock
+test-data: corpus corpus-deps regions-bench py-venv opencv-deps
+
+test-data-start: apt-deps
+	@mkdir -p target
+	@# The lock is taken here and inherited by the background run, so no reader can get in first.
+	@{ flock 9; nohup nice -n 10 $(MAKE) --no-print-directory test-data > target/test-data.log 2>&1 < /dev/null & } 9> $(TEST_DATA_LOCK)
+	@echo "test-data: the corpus, benchmark and test packages install in the background (log: target/test-data.log)"
+
+test-data-wait:
+	@mkdir -p target
+	@flock $(TEST_DATA_LOCK) true
+
 build:
 	$(CARGO) build --release --locked
 
@@ -121,9 +141,15 @@ bench-opencv: opencv-deps py-deps
 CORPUS ?= target/corpus
 CORPUS_VENV ?= target/venv-corpus
 SPLIT ?= holdout
-corpus: apt-deps
+# The stamp is written after a whole build and sends make back to the builder when it or its
+# pins change, so a test run does not rewrite the same 294 files each time.
+CORPUS_STAMP := $(CORPUS)/.complete
+corpus: $(CORPUS_STAMP)
+$(CORPUS_STAMP): tests/corpus/build_corpus.py tests/corpus/sources.json tests/pinned.py | apt-deps
+	@rm -f $@
 	@apt-cache show hedgewars-data >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq; }
 	$(PYTHON) tests/corpus/build_corpus.py --out $(CORPUS) --cache target/corpus-cache
+	@touch $@
 
 # sed_eval, librosa and onnxruntime for the scorer and the Python peer, in their own venv.
 corpus-deps: apt-deps
@@ -139,7 +165,7 @@ score-audio: build corpus corpus-deps
 # The floors sit just under the figures measured when the rules were last tuned (README,
 # "The labelled corpus"); they are not issue #14's targets, which are higher.
 DEBUG_BIN := $(or $(CARGO_TARGET_DIR),target)/debug/mmprompt
-test-corpus: corpus corpus-deps
+test-corpus: test-data-wait corpus corpus-deps
 	$(CARGO) build --locked --bin mmprompt
 	$(CORPUS_VENV)/bin/python tests/corpus/score.py --corpus $(CORPUS) --split tune --system mmprompt --mmprompt $(DEBUG_BIN) \
 	  --require 'event_f1>=0.47' --require 'segment_f1>=0.77' --require 'music_called_speech<=0.02' --require 'silero_mean>=0.73' > /dev/null
@@ -167,9 +193,14 @@ regions-deps: apt-deps
 	test -x $(REGIONS_VENV)/bin/python || $(PYTHON) -m venv $(REGIONS_VENV)
 	$(REGIONS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-regions.txt
 
-regions-bench: regions-deps
+# Stamped like the corpus; the packages that draw it (requirements-regions.txt) count too.
+REGIONS_STAMP := $(REGIONS_BENCH)/.complete
+regions-bench: $(REGIONS_STAMP)
+$(REGIONS_STAMP): tests/regions/build_bench.py tests/regions/sources.json tests/pinned.py requirements-regions.txt | regions-deps
+	@rm -f $@
 	@apt-cache show oxygen-icon-theme >/dev/null 2>&1 || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq; }
 	$(REGIONS_VENV)/bin/python tests/regions/build_bench.py --out $(REGIONS_BENCH) --cache target/regions-cache
+	@touch $@
 
 # Box/mask recall, mIoU, top-K precision, polygon validity and coins of the release binary.
 score-regions: build regions-bench
@@ -179,7 +210,7 @@ score-regions: build regions-bench
 # The colour mode's regression gate, with the debug binary `cargo test` built. The floors sit
 # just under the figures measured when the object score was last fitted (README, "The region
 # benchmark"); issue #15's targets are the holdout figures' bar, not these floors.
-test-regions: regions-bench
+test-regions: test-data-wait regions-bench
 	$(CARGO) build --locked --bin mmprompt
 	$(REGIONS_VENV)/bin/python tests/regions/score.py --bench $(REGIONS_BENCH) --split tune --system mmprompt --mmprompt $(DEBUG_BIN) \
 	  --require 'box_recall>=0.94' --require 'miou>=0.74' --require 'topk_precision>=0.49' --require 'invalid_polygons<=0' > /dev/null
@@ -210,12 +241,16 @@ test-fuzz: fuzz-deps
 # release build of the extension would add minutes to CI for no test's sake.
 PY_VENV ?= target/venv-py
 PY_PROFILE ?= dev
-py-package: apt-deps
+# py-venv: the venv and the tests' packages (requirements-python.txt); py-package adds the
+# package itself, built from this tree.
+py-venv: apt-deps
 	test -x $(PY_VENV)/bin/python || $(PYTHON) -m venv $(PY_VENV)
 	$(PY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-python.txt
+
+py-package: py-venv
 	MATURIN_PEP517_ARGS="--profile $(PY_PROFILE)" $(PY_VENV)/bin/pip install --quiet --disable-pip-version-check .
 
-test-python: py-package
+test-python: test-data-wait py-package
 	$(CARGO) build --locked --bin mmprompt
 	MMPROMPT_BIN=$(abspath $(DEBUG_BIN)) $(PY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/python
 
