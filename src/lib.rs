@@ -8,6 +8,8 @@
 //! - [`media`] decodes files into those buffers (images, and audio resampled as it streams);
 //! - [`doc`] is the document model: W3C Web Annotation JSON-LD, its context and schema, and
 //!   the compact text lines;
+//! - [`framing`] reads the framing of streamed answers (server-sent events, NDJSON) from
+//!   any reader, with no HTTP client;
 //! - [`render`] draws what people check: region overlays and labelled spectrograms;
 //! - [`jobs`] turns files into outputs: one file into one document, batches on a worker
 //!   pool, the resumable manifest and atomic file output;
@@ -22,12 +24,14 @@
 //! the default `cli` feature, owns every line written to a terminal.
 //!
 //! Without default features the crate builds only the cores, media decoding, documents,
-//! rendering and batch jobs, with no audio device, HTTP, TLS or tokenizer dependency.
+//! stream framing, rendering and batch jobs, with no audio device, HTTP, TLS or tokenizer
+//! dependency.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, clippy::missing_errors_doc, clippy::missing_panics_doc)]
 
 pub mod audio;
 pub mod doc;
+pub mod framing;
 pub mod jobs;
 #[cfg(feature = "live")]
 pub mod live;

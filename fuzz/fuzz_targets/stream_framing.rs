@@ -2,15 +2,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mmprompt::llm::stream::{read_ndjson, read_sse};
+use mmprompt::framing::{read_ndjson, read_sse, FramingError};
 
 fuzz_target!(|data: &[u8]| {
     let mut events = 0usize;
-    let _ = read_sse(&mut &data[..], &mut |_| {
+    let _ = read_sse(&mut &data[..], &mut |_| -> Result<(), FramingError> {
         events += 1;
         Ok(())
     });
-    let _ = read_ndjson(&mut &data[..], &mut |_| {
+    let _ = read_ndjson(&mut &data[..], &mut |_| -> Result<(), FramingError> {
         events += 1;
         Ok(())
     });

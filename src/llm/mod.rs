@@ -200,6 +200,18 @@ impl LlmError {
     }
 }
 
+impl From<crate::framing::FramingError> for LlmError {
+    fn from(e: crate::framing::FramingError) -> Self {
+        use crate::framing::FramingError;
+        match e {
+            FramingError::Read(e) => LlmError::from_io_read(&e),
+            FramingError::LineTooLong | FramingError::Malformed(_) => {
+                LlmError::Stream(e.to_string())
+            }
+        }
+    }
+}
+
 /// Replaces each secret (and its base64 and `Bearer` forms would contain it verbatim) in
 /// `text` with `[redacted]`. Secrets shorter than 4 characters are left alone: they would
 /// blank ordinary words and protect nothing.

@@ -600,15 +600,7 @@ pub fn error_message(body: &Value) -> Option<String> {
     })
 }
 
-/// One event of a streamed answer: an SSE event (name and data) or one NDJSON line
-/// (no name).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
-    /// The SSE `event:` field, if any.
-    pub event: Option<String>,
-    /// The data, parsed as JSON.
-    pub data: Value,
-}
+pub use crate::framing::StreamEvent;
 
 /// Folds streamed events into an [`Answer`], handing each text delta out as it comes.
 #[derive(Debug, Default)]

@@ -1,40 +1,12 @@
-//! Streamed answer framing: server-sent events (OpenAI, Anthropic, Gemini) and NDJSON
-//! (Ollama). Pure readers over any [`BufRead`], so tests feed them bytes directly.
+//! Streamed answer framing on real connections: [`crate::framing`]'s readers with their
+//! errors as [`LlmError::Stream`], which is what the HTTP client reports. Tests feed them
+//! bytes directly.
 
 use super::provider::StreamEvent;
 use super::LlmError;
-use serde_json::Value;
 use std::io::BufRead;
 
-/// What ended a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// OpenAI's `data: [DONE]`.
-    DoneMarker,
-    /// The body ended.
-    Eof,
-}
-
-/// Longest line accepted; a line longer than this is not an event stream.
-const MAX_LINE: usize = 16 << 20;
-
-fn read_line(reader: &mut dyn BufRead, line: &mut String) -> Result<bool, LlmError> {
-    line.clear();
-    let n = std::io::Read::take(&mut *reader, MAX_LINE as u64 + 1)
-        .read_line(line)
-        .map_err(|e| LlmError::from_io_read(&e))?;
-    if line.len() > MAX_LINE {
-        return Err(LlmError::Stream("a stream line exceeds 16 MiB".into()));
-    }
-    Ok(n > 0)
-}
-
-fn parse_data(data: &str) -> Result<Value, LlmError> {
-    serde_json::from_str(data).map_err(|e| {
-        let shown: String = data.chars().take(120).collect();
-        LlmError::Stream(format!("malformed event data ({e}): {shown}"))
-    })
-}
+pub use crate::framing::StreamEnd;
 
 /// Reads server-sent events, calling `on_event` for each one with data, until `[DONE]` or
 /// the end of the body. Comments (`:`) and `id:`/`retry:` fields are ignored.
@@ -46,56 +18,7 @@ pub fn read_sse(
     reader: &mut dyn BufRead,
     on_event: &mut dyn FnMut(StreamEvent) -> Result<(), LlmError>,
 ) -> Result<StreamEnd, LlmError> {
-    let mut line = String::new();
-    let mut event: Option<String> = None;
-    let mut data = String::new();
-    let mut has_data = false;
-    loop {
-        let more = read_line(reader, &mut line)?;
-        let l = line.trim_end_matches(['\n', '\r']);
-        if !more || l.is_empty() {
-            if has_data {
-                if data == "[DONE]" {
-                    return Ok(StreamEnd::DoneMarker);
-                }
-                on_event(StreamEvent {
-                    event: event.take(),
-                    data: parse_data(&data)?,
-                })?;
-            }
-            event = None;
-            data.clear();
-            has_data = false;
-            if !more {
-                return Ok(StreamEnd::Eof);
-            }
-            continue;
-        }
-        if l.starts_with(':') {
-            continue;
-        }
-        let (field, value) = match l.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (l, ""),
-        };
-        match field {
-            "event" => event = Some(value.to_string()),
-            "data" => {
-                if has_data {
-                    data.push('\n');
-                }
-                data.push_str(value);
-                has_data = true;
-            }
-            "id" | "retry" => {}
-            other => {
-                let shown: String = other.chars().take(60).collect();
-                return Err(LlmError::Stream(format!(
-                    "malformed event stream: unexpected line {shown:?}"
-                )));
-            }
-        }
-    }
+    crate::framing::read_sse(reader, on_event)
 }
 
 /// Reads NDJSON lines, calling `on_event` for each, until the end of the body.
@@ -107,18 +30,7 @@ pub fn read_ndjson(
     reader: &mut dyn BufRead,
     on_event: &mut dyn FnMut(StreamEvent) -> Result<(), LlmError>,
 ) -> Result<StreamEnd, LlmError> {
-    let mut line = String::new();
-    while read_line(reader, &mut line)? {
-        let l = line.trim();
-        if l.is_empty() {
-            continue;
-        }
-        on_event(StreamEvent {
-            event: None,
-            data: parse_data(l)?,
-        })?;
-    }
-    Ok(StreamEnd::Eof)
+    crate::framing::read_ndjson(reader, on_event)
 }
 
 #[cfg(test)]
@@ -300,7 +212,7 @@ mod tests {
     fn a_line_over_16_mib_is_refused() {
         let mut reader = std::io::BufReader::new(std::io::Read::take(
             std::io::repeat(b'a'),
-            (MAX_LINE + 10) as u64,
+            (crate::framing::MAX_LINE + 10) as u64,
         ));
         let e = read_sse(&mut reader, &mut |_| Ok(())).unwrap_err();
         assert_eq!(e.to_string(), "stream error: a stream line exceeds 16 MiB");
