@@ -55,7 +55,7 @@ core-check:
 # the library's unit tests); the rest of the suite does not change with the feature. Cold,
 # it adds about 3 minutes of building and testing plus the packages' download.
 test-opencv: test-data-wait deps opencv-deps
-	$(CARGO) clippy --all-targets --features opencv --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features mmprompt/opencv --locked -- -D warnings
 	$(CARGO) test --features opencv --locked --no-fail-fast --lib --test opencv_backend --test backend_cli
 
 deps: apt-deps py-deps
@@ -121,11 +121,13 @@ test-data-wait:
 build:
 	$(CARGO) build --release --locked
 
+# One clippy over the whole workspace, not one per package: each package alone resolves its
+# dependencies' features differently (serde, syn), and every crate above them was checked
+# twice, 6 minutes of a cold run. rustdoc then reuses that check of the dependencies.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(CARGO) clippy -p mmprompt-python --locked -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --lib --no-deps --locked
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --lib --no-deps --locked
 
 bench: build py-deps
 	$(CARGO) bench --bench pipeline
