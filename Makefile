@@ -39,7 +39,7 @@ test: deps llm-deps-start test-data-start lint core-check
 	@$(MAKE) --no-print-directory test-install
 
 # The library's core alone (`--no-default-features`): it compiles and lints clean (clippy
-# type-checks it; code generation would only repeat what the feature builds prove), and its
+# type-checks it; the fuzz smoke's build, which links the core alone, generates its code), and its
 # dependency tree holds none of the crates that only the binary, live capture or endpoints
 # need. The crate list is the one the README's feature table promises.
 CORE_FORBIDDEN := cpal alsa alsa-sys ureq rustls clap indicatif tracing-subscriber tiktoken-rs mimalloc anyhow
