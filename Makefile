@@ -88,7 +88,7 @@ llm-deps: apt-deps
 	bash tests/llm/setup.sh
 
 # `make test` starts the same install in the background, at a lower priority, so that a
-# source build of llama-server (about 22 CPU-minutes) runs in the time the rest of the run
+# source build of llama-server (about 14 CPU-minutes) runs in the time the rest of the run
 # leaves a core idle (downloads, linking, tests waiting on processes and sockets) instead of
 # adding 12 minutes of its own. tests/llm_real.rs runs setup.sh itself before it starts
 # the server: that waits for this run (setup.sh holds a lock while it installs) and returns
