@@ -22,14 +22,18 @@ OUT ?= out
 # The release binary, wherever cargo puts it (CARGO_TARGET_DIR is honoured).
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/mmprompt
 
-.PHONY: run test test-data test-data-start test-data-wait fuzz-build-start fuzz-build-wait py-venv test-python py-package install install-files test-install test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps llm-deps-start build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
+.PHONY: run test test-llm-real test-data test-data-start test-data-wait fuzz-build-start fuzz-build-wait py-venv test-python py-package install install-files test-install test-opencv test-corpus core-check deps apt-deps opencv-deps py-deps llm-deps llm-deps-start build lint bench bench-opencv golden clean corpus corpus-deps score-audio fuzz fuzz-deps test-fuzz
 
 run: apt-deps build
 	$(BIN) extract samples/ --out $(OUT) --overlay
 	@echo "Outputs: $(OUT)/samples/ (images) and $(OUT)/samples/audio/ (audio): <file>.jsonld and <file>.overlay.png; manifest: $(OUT)/index.ndjson"
 
+# `cargo test --all-targets` but for the endpoint tests against the real llama.cpp server,
+# which run last: their server is built in the background (llm-deps-start), and the other
+# steps have work for both cores while that build finishes, where the tests would only wait.
+TEST_TARGETS := $(filter-out llm_real,$(basename $(notdir $(wildcard tests/*.rs))))
 test: deps llm-deps-start test-data-start fuzz-build-start lint core-check
-	$(CARGO) test --all-targets --locked --no-fail-fast
+	$(CARGO) test --lib --bins --examples --benches $(addprefix --test ,$(TEST_TARGETS)) --locked --no-fail-fast
 	$(CARGO) test --doc --locked
 	@$(MAKE) --no-print-directory test-opencv
 	@$(MAKE) --no-print-directory test-corpus
@@ -37,6 +41,11 @@ test: deps llm-deps-start test-data-start fuzz-build-start lint core-check
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-install
+	@$(MAKE) --no-print-directory test-llm-real
+
+# The endpoint tests alone; tests/llm_real.rs runs setup.sh first, so this also installs.
+test-llm-real:
+	$(CARGO) test --test llm_real --locked --no-fail-fast
 
 # The library's core alone (`--no-default-features`): it compiles and lints clean (clippy
 # type-checks it; the fuzz smoke's build, which links the core alone, generates its code), and its
