@@ -117,10 +117,17 @@ llm-deps-start: apt-deps
 TEST_DATA_LOCK := target/test-data.lock
 test-data: corpus corpus-deps regions-bench py-venv opencv-deps
 
-test-data-start: apt-deps
+# $(call background,TARGET,LOCK): `make TARGET` in the background at nice 10, logged to
+# target/TARGET.log, holding LOCK until it ends. The lock is taken before the fork and
+# inherited by the background run, so no step that waits on it (`flock LOCK true`) can get
+# in first.
+define background
 	@mkdir -p target
-	@# The lock is taken here and inherited by the background run, so no reader can get in first.
-	@{ flock 9; nohup nice -n 10 $(MAKE) --no-print-directory test-data > target/test-data.log 2>&1 < /dev/null & } 9> $(TEST_DATA_LOCK)
+	@{ flock 9; nohup nice -n 10 $(MAKE) --no-print-directory $(1) > target/$(1).log 2>&1 < /dev/null & } 9> $(2)
+endef
+
+test-data-start: apt-deps
+	$(call background,test-data,$(TEST_DATA_LOCK))
 	@echo "test-data: the corpus, benchmark and test packages install in the background (log: target/test-data.log)"
 
 test-data-wait:
@@ -134,9 +141,8 @@ test-data-wait:
 # waits for it, then builds again, which is a no-op unless the background build failed.
 FUZZ_BUILD_LOCK := target/fuzz-build.lock
 fuzz-build-start:
-	@mkdir -p target
-	@{ flock 9; nohup nice -n 10 $(MAKE) --no-print-directory fuzz-smoke-build > target/fuzz-build.log 2>&1 < /dev/null & } 9> $(FUZZ_BUILD_LOCK)
-	@echo "fuzz: the smoke's build runs in the background (log: target/fuzz-build.log)"
+	$(call background,fuzz-smoke-build,$(FUZZ_BUILD_LOCK))
+	@echo "fuzz: the smoke's build runs in the background (log: target/fuzz-smoke-build.log)"
 
 fuzz-build-wait:
 	@mkdir -p target
